@@ -1,0 +1,84 @@
+"""runlife: the whole life of a host application's background work.
+
+The layers, from the bottom up (each imports only those below it):
+
+* core (``runlife._core``): lifecycle, records, policies, schedules, graphs. Pure:
+  no I/O, no awaits, ``now`` is always a parameter.
+* ports (`runlife.abc`): the protocols stores and clocks implement.
+* adapters (`runlife.stores`, the clocks): memory, SQLite and PostgreSQL storage.
+* faces: the ``runlife`` command and `runlife.testing`.
+"""
+
+from __future__ import annotations
+
+from runlife._clock import SystemClock
+from runlife._core.lifecycle import CANONICAL_MOVES, DEFAULT_LIFECYCLE, Lifecycle
+from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
+from runlife._core.records import (
+    Attempt,
+    ErrorInfo,
+    ErrorKind,
+    Event,
+    Item,
+    ItemCounts,
+    LogLine,
+    Transition,
+)
+from runlife._core.run import Run
+from runlife._core.status import Status, Trigger
+from runlife.exceptions import (
+    ConcurrentUpdate,
+    DependencyCycle,
+    InvalidLifecycle,
+    InvalidPolicy,
+    InvalidTransition,
+    InvalidWorkflow,
+    JobNotFound,
+    LeaseLost,
+    NotSerializable,
+    QuotaExceeded,
+    RunlifeError,
+    RunNotFound,
+    SchemaMismatch,
+    StoreError,
+    UnknownStore,
+)
+
+__all__ = (
+    "CANONICAL_MOVES",
+    "DEFAULT_LIFECYCLE",
+    "Attempt",
+    "Claim",
+    "ConcurrentUpdate",
+    "DependencyCycle",
+    "ErrorInfo",
+    "ErrorKind",
+    "Event",
+    "InvalidLifecycle",
+    "InvalidPolicy",
+    "InvalidTransition",
+    "InvalidWorkflow",
+    "Item",
+    "ItemCounts",
+    "JobNotFound",
+    "JobRecord",
+    "LeaseLost",
+    "Lifecycle",
+    "LogLine",
+    "LogPage",
+    "LogQuery",
+    "NotSerializable",
+    "Page",
+    "QuotaExceeded",
+    "Run",
+    "RunNotFound",
+    "RunQuery",
+    "RunlifeError",
+    "SchemaMismatch",
+    "Status",
+    "StoreError",
+    "SystemClock",
+    "Transition",
+    "Trigger",
+    "UnknownStore",
+)

@@ -1,0 +1,390 @@
+"""Lifecycles: validated tables of named states, their statuses and their moves.
+
+A lifecycle is data. Each named state maps onto one canonical `Status`; moves between
+states of different statuses must be moves the canonical table allows, so that every
+store and the runtime can reason in canonical statuses whatever the host calls its
+states. Moves between states of one status are the host's own (``ctx.set_state``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from runlife._core.convert import aware
+from runlife._core.fast import compile_maker
+from runlife._core.records import Attempt, ErrorInfo, Transition
+from runlife._core.status import TERMINAL, Status
+from runlife.exceptions import InvalidLifecycle, InvalidTransition
+
+if TYPE_CHECKING:
+    from runlife._core.run import Run
+
+__all__ = ("CANONICAL_MOVES", "DEFAULT_LIFECYCLE", "Lifecycle")
+
+S = Status
+CANONICAL_MOVES: Mapping[Status, frozenset[Status]] = {
+    S.PENDING: frozenset({S.QUEUED, S.RUNNING, S.SKIPPED, S.CANCELLED}),
+    S.QUEUED: frozenset({S.RUNNING, S.CANCELLED}),
+    S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED, S.RETRYING, S.WAITING}),
+    S.RETRYING: frozenset({S.QUEUED, S.CANCELLED, S.FAILED}),
+    S.WAITING: frozenset({S.RUNNING, S.RETRYING, S.CANCELLED, S.FAILED}),
+    S.SUCCEEDED: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.SKIPPED: frozenset(),
+}
+"""The moves between canonical statuses (the table of DESIGN.md)."""
+
+_LIVE = frozenset({S.RUNNING, S.WAITING})  # an attempt is open in these
+_OUTCOME = {S.SUCCEEDED: "succeeded", S.CANCELLED: "cancelled"}
+_transition = compile_maker(Transition)
+_attempt = compile_maker(Attempt)
+
+
+class Lifecycle:
+    """A validated table of named states, each mapped onto a canonical `Status`.
+
+    Args:
+        name: what to call it in messages and docs.
+        states: each state's name and the canonical status it stands for, in order;
+            the first state of each status is that status's *entry* state (the one
+            the runtime enters when it moves a run to that status) unless
+            *entries* says otherwise.
+        transitions: for each state, the states it may move to. A state left out
+            has no exits (it must then be terminal).
+        initial: the state new runs start in; by default the entry state of
+            ``PENDING`` (or the first state, if no state is pending).
+        entries: overrides of the entry state per status.
+
+    Raises:
+        InvalidLifecycle: naming the state at fault, when a state maps onto an
+            unknown status, a move names an unknown state, a move between statuses
+            is not a canonical one, a state is unreachable from *initial*, a
+            non-terminal state cannot reach a terminal one, or a terminal state
+            has an exit.
+
+    >>> lc = Lifecycle(
+    ...     "tasks",
+    ...     {"IDLE": "PENDING", "TRIGGER": "QUEUED", "STARTED": "RUNNING",
+    ...      "RUNNING": "RUNNING", "SUCCESS": "SUCCEEDED", "FAILED": "FAILED",
+    ...      "TERMINATED": "CANCELLED"},
+    ...     {"IDLE": ["TRIGGER"], "TRIGGER": ["STARTED", "TERMINATED"],
+    ...      "STARTED": ["RUNNING", "FAILED", "TERMINATED"],
+    ...      "RUNNING": ["SUCCESS", "FAILED", "TERMINATED"]},
+    ... )
+    >>> lc.entry(Status.RUNNING), lc.status_of("RUNNING")
+    ('STARTED', <Status.RUNNING: 'RUNNING'>)
+    >>> sorted(lc.allowed("STARTED"))
+    ['FAILED', 'RUNNING', 'TERMINATED']
+    """
+
+    __slots__ = ("_entries", "_moves", "_status", "initial", "name", "states")
+
+    name: str
+    states: tuple[str, ...]
+    initial: str
+    _status: dict[str, Status]
+    _moves: dict[str, frozenset[str]]
+    _entries: dict[Status, str]
+
+    def __init__(
+        self,
+        name: str,
+        states: Mapping[str, Status | str],
+        transitions: Mapping[str, Iterable[str]],
+        *,
+        initial: str | None = None,
+        entries: Mapping[Status | str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self._status = {}
+        for state, status in states.items():
+            if not isinstance(state, str) or not state:
+                raise InvalidLifecycle(
+                    f"lifecycle {name!r}: state names must be non-empty strings, got {state!r}",
+                    state=str(state),
+                )
+            try:
+                self._status[state] = Status(status)
+            except ValueError:
+                raise InvalidLifecycle(
+                    f"lifecycle {name!r}: state {state!r} maps onto unknown status "
+                    f"{status!r}; statuses: {', '.join(Status)}",
+                    state=state,
+                ) from None
+        if not self._status:
+            raise InvalidLifecycle(f"lifecycle {name!r} has no states")
+        self.states = tuple(self._status)
+
+        self._moves = {state: frozenset() for state in self.states}
+        for source, targets in transitions.items():
+            if source not in self._status:
+                raise InvalidLifecycle(
+                    f"lifecycle {name!r}: transitions name unknown state {source!r}",
+                    state=source,
+                )
+            targets = frozenset(targets)
+            for target in targets:
+                self._check_move(source, target)
+            self._moves[source] = targets
+
+        self._entries = {}
+        for state, status in self._status.items():
+            self._entries.setdefault(status, state)
+        for status_name, state in (entries or {}).items():
+            status = Status(status_name)
+            if self._status.get(state) is not status:
+                raise InvalidLifecycle(
+                    f"lifecycle {name!r}: entry state {state!r} for {status} "
+                    f"must be a state of status {status}",
+                    state=state,
+                )
+            self._entries[status] = state
+
+        if initial is None:
+            initial = self._entries.get(Status.PENDING, self.states[0])
+        elif initial not in self._status:
+            raise InvalidLifecycle(
+                f"lifecycle {name!r}: initial state {initial!r} is not one of its states",
+                state=initial,
+            )
+        self.initial = initial
+        self._check_shape()
+
+    def _check_move(self, source: str, target: str) -> None:
+        if target not in self._status:
+            raise InvalidLifecycle(
+                f"lifecycle {self.name!r}: {source!r} moves to unknown state {target!r}",
+                state=target,
+            )
+        src, dst = self._status[source], self._status[target]
+        if src in TERMINAL:
+            raise InvalidLifecycle(
+                f"lifecycle {self.name!r}: terminal state {source!r} ({src}) "
+                f"has an exit to {target!r}; terminal states have none",
+                state=source,
+            )
+        if src is not dst and dst not in CANONICAL_MOVES[src]:
+            allowed = ", ".join(sorted(CANONICAL_MOVES[src])) or "nothing"
+            raise InvalidLifecycle(
+                f"lifecycle {self.name!r}: {source!r} ({src}) -> {target!r} ({dst}) "
+                f"is not a canonical move; {src} may move to {allowed}",
+                state=source,
+            )
+
+    def _check_shape(self) -> None:
+        reached = _reach(self.initial, self._moves)
+        for state in self.states:
+            if state not in reached:
+                raise InvalidLifecycle(
+                    f"lifecycle {self.name!r}: state {state!r} is unreachable "
+                    f"from the initial state {self.initial!r}",
+                    state=state,
+                )
+        # Reverse search from the terminal states: who can end?
+        incoming: dict[str, list[str]] = {state: [] for state in self.states}
+        for source, targets in self._moves.items():
+            for target in targets:
+                incoming[target].append(source)
+        can_end = _reach_many((s for s in self.states if self._status[s] in TERMINAL), incoming)
+        for state in self.states:
+            if state not in can_end:
+                raise InvalidLifecycle(
+                    f"lifecycle {self.name!r}: state {state!r} ({self._status[state]}) "
+                    "cannot reach a terminal state",
+                    state=state,
+                )
+
+    def __repr__(self) -> str:
+        return f"<Lifecycle {self.name!r}: {' '.join(self.states)}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Lifecycle):
+            return NotImplemented
+        return (self.name, self._status, self._moves, self.initial, self._entries) == (
+            other.name,
+            other._status,
+            other._moves,
+            other.initial,
+            other._entries,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.states))
+
+    # -- questions -------------------------------------------------------------
+
+    def allowed(self, state: str) -> frozenset[str]:
+        """The states a run in *state* may move to (empty for terminal states)."""
+        try:
+            return self._moves[state]
+        except KeyError:
+            raise self._unknown(state) from None
+
+    def status_of(self, state: str) -> Status:
+        """The canonical status that *state* stands for."""
+        try:
+            return self._status[state]
+        except KeyError:
+            raise self._unknown(state) from None
+
+    def entry(self, status: Status | str) -> str:
+        """The state the runtime enters to put a run in *status*."""
+        try:
+            return self._entries[Status(status)]
+        except (KeyError, ValueError):
+            used = ", ".join(sorted(self._entries))
+            raise InvalidLifecycle(
+                f"lifecycle {self.name!r} has no state of status {status!r}; it uses {used}",
+                state=str(status),
+            ) from None
+
+    def resolve(self, target: Status | str) -> str:
+        """The state named by *target*: a state name, or a status's entry state."""
+        if target in self._status:
+            return target
+        return self.entry(target)
+
+    @property
+    def terminal_states(self) -> frozenset[str]:
+        """The states whose status is terminal."""
+        return frozenset(s for s in self.states if self._status[s] in TERMINAL)
+
+    def replay(self, history: Sequence[Transition], initial: str | None = None) -> str:
+        """Walk *history* from *initial* and return the state it ends in.
+
+        Raises `InvalidTransition` at the first move that does not chain or is not
+        allowed, so a replay also audits a stored history.
+        """
+        state = initial if initial is not None else (history[0].from_ if history else self.initial)
+        for step in history:
+            if step.from_ != state or step.to not in self.allowed(state):
+                raise InvalidTransition("<replay>", state, step.to, self.allowed(state))
+            state = step.to
+        return state
+
+    def to_mermaid(self) -> str:
+        """The lifecycle as a Mermaid ``stateDiagram-v2``."""
+        lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
+        for state in self.states:
+            for target in sorted(self._moves[state]):
+                lines.append(f"    {state} --> {target}")
+            if self._status[state] in TERMINAL:
+                lines.append(f"    {state} --> [*]")
+        return "\n".join(lines)
+
+    # -- the move --------------------------------------------------------------
+
+    def transition(
+        self,
+        run: Run,
+        to: Status | str,
+        *,
+        at: datetime,
+        reason: str | None = None,
+        error: ErrorInfo | None = None,
+        due_at: datetime | None = None,
+    ) -> Run:
+        """Return *run* moved to *to* (a state, or a status's entry state) at *at*.
+
+        The old value is untouched. The move is recorded in ``history``; entering
+        a live status (RUNNING) from a waiting one starts a new `Attempt`, leaving
+        the live statuses ends it with its outcome; ``queued_at`` is the latest
+        entry into QUEUED, ``started_at`` the first entry into RUNNING, ``ended_at``
+        the entry into a terminal status. ``due_at`` is set to *due_at* (each move
+        says anew when the run is next due to move by itself). *error* is kept on
+        the run (and on the attempt it ends); success clears the run's error. A
+        moment earlier than the run's last move is taken as that move's moment, so
+        history never goes backwards even between hosts whose clocks disagree a little. A naive *at*
+        is read as UTC.
+
+        Raises:
+            InvalidTransition: the move is not allowed; it names the run, both
+                states and the allowed targets.
+
+        >>> from datetime import datetime, UTC
+        >>> from runlife import DEFAULT_LIFECYCLE as lc, Run, Status
+        >>> t0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+        >>> run = lc.transition(Run.create(job="backup", at=t0), Status.QUEUED, at=t0)
+        >>> run.status, len(run.history)
+        (<Status.QUEUED: 'QUEUED'>, 1)
+        """
+        source = run.state
+        moves = self._moves.get(source)
+        if moves is None:
+            raise self._unknown(source)
+        state = to if to in moves else self.resolve(to)
+        if state not in moves:
+            raise InvalidTransition(run.id, source, state, moves)
+        status = self._status[state]
+        old = run.status
+
+        if at.tzinfo is None:
+            at = aware(at)
+        history = run.history
+        if history and at < history[-1].at:
+            at = history[-1].at
+        history = (*history, _transition(source, state, at, reason))
+
+        attempts = run.attempts
+        queued_at, started_at, ended_at = run.queued_at, run.started_at, run.ended_at
+        run_error = run.error if error is None else error
+        if status is not old:
+            if status is S.RUNNING and old not in _LIVE:
+                attempts = (*attempts, _attempt(len(attempts) + 1, at, None, None, None))
+                if started_at is None:
+                    started_at = at
+            elif old in _LIVE and status not in _LIVE and attempts:
+                last = attempts[-1]
+                outcome = _OUTCOME.get(status) or (error.kind if error else "failed")
+                attempts = (
+                    *attempts[:-1],
+                    _attempt(last.number, last.started_at, at, outcome, error),
+                )
+            if status is S.QUEUED:
+                queued_at = at
+            elif status in TERMINAL:
+                ended_at = at
+            if status is S.SUCCEEDED:
+                run_error = None
+        return run._moved(
+            status=status,
+            state=state,
+            history=history,
+            attempts=attempts,
+            queued_at=queued_at,
+            started_at=started_at,
+            ended_at=ended_at,
+            due_at=due_at,
+            error=run_error,
+        )
+
+    def _unknown(self, state: str) -> InvalidLifecycle:
+        return InvalidLifecycle(
+            f"state {state!r} is not a state of lifecycle {self.name!r}; "
+            f"states: {', '.join(self.states)}",
+            state=state,
+        )
+
+
+def _reach(start: str, moves: Mapping[str, Iterable[str]]) -> set[str]:
+    return _reach_many([start], moves)
+
+
+def _reach_many(starts: Iterable[str], moves: Mapping[str, Iterable[str]]) -> set[str]:
+    seen = set(starts)
+    queue = deque(seen)
+    while queue:
+        for nxt in moves[queue.popleft()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen
+
+
+_default_moves: dict[str, Iterable[str]] = dict(CANONICAL_MOVES.items())
+DEFAULT_LIFECYCLE = Lifecycle("default", {s: s for s in Status}, _default_moves)
+"""The canonical lifecycle: its states are the `Status` members themselves."""

@@ -1,0 +1,192 @@
+"""`Run`: one execution of a job, as a frozen value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from runlife._core.convert import aware, aware_or_none, check_json, frozen_labels
+from runlife._core.fast import compile_copier
+from runlife._core.ids import new_id
+from runlife._core.records import Attempt, ErrorInfo, ItemCounts, Transition
+from runlife._core.status import Status, Trigger
+from runlife.exceptions import InvalidPolicy
+
+if TYPE_CHECKING:
+    from runlife._core.lifecycle import Lifecycle
+
+__all__ = ("Run",)
+
+
+@attrs.frozen(kw_only=True)
+class Run:
+    """One execution of a job: its status, lifecycle history, attempts and outcome.
+
+    ``due_at`` is when the run is due to move on by itself: the start time of a run
+    submitted for later, the end of a retry delay. Each transition sets it anew.
+
+    Runs are values: every change (`Lifecycle.transition`) returns a new `Run` with
+    ``version`` one higher, which stores use for compare-and-set. Make new runs with
+    `Run.create`; the plain constructor trusts its arguments (stores use it to load).
+
+    >>> from datetime import datetime, UTC
+    >>> run = Run.create(job="nightly_backup", at=datetime(2026, 3, 10, 2, tzinfo=UTC),
+    ...                  params={"devices": ["core-rtr-01"]}, labels={"site": "dc1"})
+    >>> run.status, run.trigger, run.version, run.duration
+    (<Status.PENDING: 'PENDING'>, <Trigger.ADHOC: 'ADHOC'>, 0, None)
+    """
+
+    id: str
+    job: str
+    status: Status
+    state: str
+    trigger: Trigger = Trigger.ADHOC
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+    result: Any = None
+    error: ErrorInfo | None = None
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+    created_at: datetime
+    scheduled_for: datetime | None = None
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    due_at: datetime | None = None
+    attempts: tuple[Attempt, ...] = ()
+    history: tuple[Transition, ...] = ()
+    warnings: tuple[str, ...] = ()
+    progress: ItemCounts = attrs.field(factory=ItemCounts)
+    parent_id: str | None = None
+    root_id: str | None = None
+    workflow_run_id: str | None = None
+    idempotency_key: str | None = None
+    priority: int = 0
+    version: int = 0
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        job: str,
+        at: datetime,
+        trigger: Trigger = Trigger.ADHOC,
+        params: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+        lifecycle: Lifecycle | None = None,
+        initial: Status | str | None = None,
+        id: str | None = None,
+        scheduled_for: datetime | None = None,
+        parent: Run | None = None,
+        workflow_run_id: str | None = None,
+        idempotency_key: str | None = None,
+        priority: int = 0,
+    ) -> Run:
+        """Make a new run of *job*, created at *at*, in its lifecycle's initial state.
+
+        Args:
+            lifecycle: `DEFAULT_LIFECYCLE` unless given.
+            initial: a state or a status (its entry state) to start in instead of
+                the lifecycle's initial state; it must not be terminal.
+            parent: the run this one retries, reruns or resumes; sets ``parent_id``
+                and ``root_id`` (the first run of the chain).
+
+        Raises:
+            NotSerializable: *params* is not JSON; the message names the path.
+            InvalidPolicy: *job* is empty or *priority* is not an int.
+        """
+        from runlife._core.lifecycle import DEFAULT_LIFECYCLE
+
+        lc = lifecycle if lifecycle is not None else DEFAULT_LIFECYCLE
+        state = lc.initial if initial is None else lc.resolve(initial)
+        status = lc.status_of(state)
+        if status.is_terminal:
+            raise InvalidPolicy("initial", initial, "a non-terminal state or status")
+        if not isinstance(job, str) or not job:
+            raise InvalidPolicy("job", job, "a non-empty job name")
+        if type(priority) is not int:
+            raise InvalidPolicy("priority", priority, "an int")
+        params = dict(params) if params else {}
+        check_json(params, "params")
+        return cls(
+            id=id if id is not None else new_id(),
+            job=job,
+            status=status,
+            state=state,
+            trigger=Trigger(trigger),
+            params=params,
+            labels=frozen_labels(labels),
+            created_at=aware(at),
+            scheduled_for=aware_or_none(scheduled_for),
+            due_at=aware_or_none(scheduled_for),
+            parent_id=parent.id if parent else None,
+            root_id=(parent.root_id or parent.id) if parent else None,
+            workflow_run_id=workflow_run_id,
+            idempotency_key=idempotency_key,
+            priority=priority,
+        )
+
+    @property
+    def duration(self) -> timedelta | None:
+        """``ended_at - started_at``; None while the run is active or if it never started."""
+        if self.ended_at is None or self.started_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+    def elapsed(self, now: datetime) -> timedelta:
+        """How long the run has taken so far (its duration, once it ended).
+
+        Counts from ``started_at``, or from ``created_at`` for a run that has not
+        started yet (so a queued run shows how long it has waited).
+        """
+        start = self.started_at or self.created_at
+        return (self.ended_at or aware(now)) - start
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the run is over (its status is terminal)."""
+        return self.status.is_terminal
+
+    @property
+    def has_warnings(self) -> bool:
+        """Whether the run recorded warnings (a run can succeed with warnings)."""
+        return bool(self.warnings)
+
+    @property
+    def attempt(self) -> int:
+        """The number of the current (or last) attempt; 0 before the first."""
+        return len(self.attempts)
+
+    if TYPE_CHECKING:
+
+        def _moved(
+            self,
+            *,
+            status: Status,
+            state: str,
+            history: tuple[Transition, ...],
+            attempts: tuple[Attempt, ...],
+            queued_at: datetime | None,
+            started_at: datetime | None,
+            ended_at: datetime | None,
+            due_at: datetime | None,
+            error: ErrorInfo | None,
+        ) -> Run: ...
+
+
+Run._moved = compile_copier(  # type: ignore[method-assign]
+    Run,
+    (
+        "status",
+        "state",
+        "history",
+        "attempts",
+        "queued_at",
+        "started_at",
+        "ended_at",
+        "due_at",
+        "error",
+    ),
+    {"version": "self.version + 1"},
+)

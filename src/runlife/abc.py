@@ -1,0 +1,256 @@
+"""The ports: the protocols that plugin authors implement.
+
+A store (`Store`) keeps everything durable; a clock (`Clock`) tells the time and
+waits. Both are `typing.Protocol` classes: implement the methods, no base class
+needed. ``runlife.testing.StoreContract`` checks a store against this page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
+
+from runlife._core.lifecycle import Lifecycle
+from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
+from runlife._core.records import Event, Item, LogLine
+from runlife._core.run import Run
+from runlife._core.status import Status
+
+__all__ = ("Clock", "Store")
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Tells the time and waits: every wait of the runtime goes through its clock.
+
+    `runlife.SystemClock` is the real one; ``runlife.testing.VirtualClock`` runs
+    in virtual time for tests.
+    """
+
+    def now(self) -> datetime:
+        """The current moment, as an aware datetime."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait *seconds* (0 or less: just yield to other tasks)."""
+        ...
+
+    async def sleep_until(self, deadline: datetime) -> None:
+        """Wait until *deadline* (at once if it has passed)."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Durable storage of jobs, runs, history, attempts, items, logs and events.
+
+    Rules every store keeps (``StoreContract`` checks each):
+
+    - **One change, one transaction.** A run is written by compare-and-set on its
+      ``version``, together with its new history rows and its event.
+    - **Store time.** Leases are judged by the store's ``now()``: the database's
+      clock for SQL stores, the given clock for the memory store.
+    - **Fences.** A claim bumps the run's fence; every worker write names its
+      `Claim` and is refused with `LeaseLost` unless run, owner and fence match.
+      A write that moves a run out of RUNNING and WAITING ends the hold: owner and
+      lease are cleared (the fence number stays, and only ever grows).
+    - **Idempotent creation.** A run whose ``(job, idempotency_key)`` is stored,
+      or a SCHEDULED run whose ``(job, scheduled_for)`` is stored, is not created
+      again: the stored run is returned.
+    - **Progress is the store's.** ``save_item`` maintains ``run.progress``;
+      ``update_run`` does not write it, and every read returns current counts.
+    - **JSON only.** Params, results, item outputs and log fields must be JSON;
+      stores refuse anything else with `NotSerializable` before writing.
+    - **Errors.** Driver errors surface as `StoreError` (chained with ``from``);
+      nothing else of the driver leaks.
+
+    Stores open on ``async with store`` or on first use, and close with
+    ``aclose()``.
+    """
+
+    url: str
+    """The URL this store was opened from (without a password)."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def aclose(self) -> None:
+        """Close connections; the store cannot be used afterwards."""
+        ...
+
+    async def now(self) -> datetime:
+        """The store's notion of now (the database clock; the clock of a memory store)."""
+        ...
+
+    # -- jobs -----------------------------------------------------------------
+
+    async def save_job(self, job: JobRecord) -> JobRecord:
+        """Insert or replace a job's record (``paused`` and ``last_scheduled_for``
+        are kept from the stored record when it exists); returns what is stored."""
+        ...
+
+    async def get_job(self, name: str) -> JobRecord:
+        """The job's record; raises `JobNotFound`."""
+        ...
+
+    async def list_jobs(self) -> tuple[JobRecord, ...]:
+        """All job records, by name."""
+        ...
+
+    async def set_paused(self, name: str, paused: bool) -> JobRecord:
+        """Pause or unpause a job's schedule; raises `JobNotFound`."""
+        ...
+
+    # -- runs -----------------------------------------------------------------
+
+    async def create_run(self, run: Run) -> Run:
+        """Store a new run (version 0) with its history and a ``transition`` event
+        per history row; returns the stored run, which is an existing one for a
+        repeated idempotency key or schedule slot (see the class rules). A
+        SCHEDULED run advances its job's ``last_scheduled_for`` (creating a bare
+        job record if there is none)."""
+        ...
+
+    async def get_run(self, run_id: str) -> Run:
+        """The run, with its current progress; raises `RunNotFound`."""
+        ...
+
+    async def update_run(
+        self,
+        run: Run,
+        *,
+        expected_version: int,
+        claim: Claim | None = None,
+        only_if_lapsed: bool = False,
+    ) -> Run:
+        """Write *run* if the stored version is *expected_version*.
+
+        *run* is a successor of the stored run (``run.version`` is higher); the
+        transitions of ``run.history`` past the stored ones are appended, with an
+        event each. With *claim*, the write is a worker's and is refused with
+        `LeaseLost` unless the claim still holds. With *only_if_lapsed* (the
+        reaper), it is refused with `ConcurrentUpdate` unless the run's lease has
+        lapsed by store time. Raises `ConcurrentUpdate` on a version mismatch and
+        `RunNotFound`. Returns the stored run.
+        """
+        ...
+
+    async def claim(
+        self,
+        worker: str,
+        jobs: Mapping[str, Lifecycle],
+        *,
+        limit: int,
+        lease: float,
+    ) -> tuple[Claim, ...]:
+        """Claim up to *limit* QUEUED runs of *jobs* for *worker*, atomically.
+
+        Picks by priority (higher first), then age (older first), skipping runs
+        whose job's ``max_concurrency`` or ``per_label`` limit is reached (counting
+        RUNNING and WAITING runs). Each claimed run moves to RUNNING through its
+        job's lifecycle (a new attempt), gets owner *worker*, a lease of *lease*
+        seconds from store time and a fence one higher than before. Jobs not in
+        *jobs* are never claimed. The limits hold under any number of concurrent
+        claimers.
+        """
+        ...
+
+    async def claim_run(
+        self, run_id: str, worker: str, lifecycle: Lifecycle, *, lease: float
+    ) -> Claim:
+        """Claim one given PENDING or QUEUED run, ignoring limits (for jobs that
+        start without queueing). Raises `ConcurrentUpdate` if it is no longer
+        PENDING or QUEUED, `RunNotFound` if absent."""
+        ...
+
+    async def heartbeat(self, claim: Claim, *, lease: float) -> datetime:
+        """Extend *claim*'s lease to store time + *lease*; returns the new expiry.
+        Raises `LeaseLost` if the claim no longer holds."""
+        ...
+
+    async def abandoned(self, *, limit: int = 100) -> tuple[Run, ...]:
+        """RUNNING or WAITING runs whose lease has lapsed by store time (or that
+        have none), oldest lapse first."""
+        ...
+
+    async def due(self, statuses: Collection[Status], *, limit: int = 100) -> tuple[Run, ...]:
+        """Runs in *statuses* whose ``due_at`` has come by store time, earliest first."""
+        ...
+
+    async def list_runs(self, query: RunQuery) -> Page:
+        """Runs matching *query*, newest first, one page at a time."""
+        ...
+
+    async def count_runs(self, query: RunQuery) -> Mapping[Status, int]:
+        """How many runs matching *query* (its limit and cursor aside) are in each
+        status; statuses with none are left out."""
+        ...
+
+    # -- items ----------------------------------------------------------------
+
+    async def save_item(self, item: Item, *, claim: Claim | None = None) -> Item:
+        """Insert or replace the item ``(run_id, key)``, update the run's progress
+        and write an ``item`` event. Raises `LeaseLost` for a stale *claim*."""
+        ...
+
+    async def items(self, run_id: str, status: Status | None = None) -> tuple[Item, ...]:
+        """The run's items in the order they were first saved."""
+        ...
+
+    # -- logs -----------------------------------------------------------------
+
+    async def append_logs(
+        self, lines: Sequence[LogLine], *, claim: Claim | None = None
+    ) -> tuple[LogLine, ...]:
+        """Append *lines* (of one or more runs) in one transaction; the store gives
+        each line its run's next ``seq`` (the given ``seq`` is ignored) and
+        returns the stored lines. Raises `LeaseLost` for a stale *claim*."""
+        ...
+
+    async def logs(self, query: LogQuery) -> LogPage:
+        """A page of the run's log lines after ``query.cursor``, in order."""
+        ...
+
+    async def search_logs(
+        self, run_id: str, text: str, *, limit: int = 1000
+    ) -> tuple[LogLine, ...]:
+        """Lines of the run's log whose message contains *text* (case-insensitive),
+        in order; each line's ``seq`` is its position."""
+        ...
+
+    # -- signals and events ---------------------------------------------------
+
+    async def send_signal(self, run_id: str, name: str, payload: Any = None) -> None:
+        """Store signal *name* (JSON *payload*) for the run; a later one replaces it."""
+        ...
+
+    async def signals(self, run_id: str) -> Mapping[str, Any]:
+        """The run's delivered signals, by name."""
+        ...
+
+    async def events(
+        self, *, after: int | None = None, run_id: str | None = None, limit: int = 1000
+    ) -> tuple[Event, ...]:
+        """Stored events with ``seq`` greater than *after*, in order."""
+        ...
+
+    async def wait_changed(self, timeout: float) -> None:
+        """Return when the store may have changed (a hint), or after *timeout*
+        real seconds. Callers always re-read: a wake-up may be spurious."""
+        ...
+
+    # -- retention ------------------------------------------------------------
+
+    async def purge(self, *, older_than: datetime, batch: int = 1000) -> int:
+        """Delete terminal runs that ended before *older_than*, with their history,
+        attempts, items, logs, signals and events, in batches of *batch* runs;
+        never an active run. Returns how many runs were deleted."""
+        ...
