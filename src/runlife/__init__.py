@@ -12,6 +12,16 @@ The layers, from the bottom up (each imports only those below it):
 from __future__ import annotations
 
 from runlife._clock import SystemClock
+from runlife._core.graph import (
+    CriticalPath,
+    Explanation,
+    Resolution,
+    Resolver,
+    SkippedNode,
+    TriggerRule,
+    Workflow,
+    WorkflowOutcome,
+)
 from runlife._core.lifecycle import CANONICAL_MOVES, DEFAULT_LIFECYCLE, Lifecycle
 from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
 from runlife._core.records import (
@@ -50,10 +60,12 @@ __all__ = (
     "Attempt",
     "Claim",
     "ConcurrentUpdate",
+    "CriticalPath",
     "DependencyCycle",
     "ErrorInfo",
     "ErrorKind",
     "Event",
+    "Explanation",
     "InvalidLifecycle",
     "InvalidPolicy",
     "InvalidTransition",
@@ -70,15 +82,21 @@ __all__ = (
     "NotSerializable",
     "Page",
     "QuotaExceeded",
+    "Resolution",
+    "Resolver",
     "Run",
     "RunNotFound",
     "RunQuery",
     "RunlifeError",
     "SchemaMismatch",
+    "SkippedNode",
     "Status",
     "StoreError",
     "SystemClock",
     "Transition",
     "Trigger",
+    "TriggerRule",
     "UnknownStore",
+    "Workflow",
+    "WorkflowOutcome",
 )
