@@ -7,10 +7,12 @@
     ├── InvalidLifecycle (ValueError)       a lifecycle table that cannot work
     ├── InvalidWorkflow (ValueError)        a workflow graph that cannot work
     │   └── DependencyCycle                 ... because it has a cycle
+    ├── InvalidCompletion (ValueError)      a workflow node completed out of turn
     ├── InvalidPolicy (ValueError)          a bad retry/timeout/cron/limits value
     ├── NotSerializable (TypeError)         params or a result that is not JSON
     ├── RunNotFound (LookupError)           no run with that id
     ├── JobNotFound (LookupError)           no job with that name
+    ├── NodeNotFound (LookupError)          no node with that name in a workflow
     ├── QuotaExceeded                       a submit over a quota
     ├── LeaseLost                           a worker write whose lease was taken over
     ├── ConcurrentUpdate                    a compare-and-set lost to another writer
@@ -30,12 +32,14 @@ from datetime import datetime
 __all__ = (
     "ConcurrentUpdate",
     "DependencyCycle",
+    "InvalidCompletion",
     "InvalidLifecycle",
     "InvalidPolicy",
     "InvalidTransition",
     "InvalidWorkflow",
     "JobNotFound",
     "LeaseLost",
+    "NodeNotFound",
     "NotSerializable",
     "QuotaExceeded",
     "RunNotFound",
@@ -99,6 +103,22 @@ class DependencyCycle(InvalidWorkflow):
             f"workflow {workflow!r} has a dependency cycle: {path}",
             node=self.cycle[0] if self.cycle else None,
         )
+
+
+class InvalidCompletion(RunlifeError, ValueError):
+    """A workflow node was completed when it could not be: it was not ready, it had
+    finished already, or the status given is not terminal."""
+
+
+class NodeNotFound(RunlifeError, LookupError):
+    """Workflow ``workflow`` has no node ``node``."""
+
+    def __init__(self, workflow: str, node: str, known: Iterable[str] = ()) -> None:
+        self.workflow = workflow
+        self.node = node
+        known = sorted(known)
+        shown = ", ".join(known[:10]) + (f", ... ({len(known)} in all)" if len(known) > 10 else "")
+        super().__init__(f"workflow {workflow!r} has no node {node!r}; nodes: {shown or 'none'}")
 
 
 class InvalidPolicy(RunlifeError, ValueError):

@@ -13,7 +13,12 @@ from runlife._core.graph import (
     TriggerRule,
     Workflow,
 )
-from runlife.exceptions import DependencyCycle, InvalidWorkflow, JobNotFound
+from runlife.exceptions import (
+    DependencyCycle,
+    InvalidCompletion,
+    InvalidWorkflow,
+    NodeNotFound,
+)
 
 S = Status
 R = TriggerRule
@@ -169,7 +174,7 @@ def test_lineage_answers_why_a_dashboard_is_stale() -> None:
     )
     assert wf.upstream("dashboard_refresh", transitive=False) == ("semantic_model",)
     assert wf.downstream("other_source") == ()
-    with pytest.raises(JobNotFound, match="dashbord"):
+    with pytest.raises(NodeNotFound, match="dashbord"):
         wf.upstream("dashbord")
 
 
@@ -181,7 +186,7 @@ def test_critical_path_and_bottleneck() -> None:
     path = wf.critical_path({"a": 60, "b": 600, "c": 30, "d": 5})
     assert (path.nodes, path.bottleneck) == (("a", "b", "d"), "b")
     assert path.duration == timedelta(seconds=665)
-    with pytest.raises(JobNotFound):
+    with pytest.raises(NodeNotFound):
         wf.critical_path({"nope": 1})
     with pytest.raises(InvalidWorkflow, match="negative"):
         wf.critical_path({"a": -1})
@@ -380,28 +385,30 @@ def test_a_join_after_a_skip_names_the_worst_upstream() -> None:
 
 
 def test_completing_an_unknown_node_is_refused() -> None:
-    with pytest.raises(JobNotFound, match="'nope'"):
+    with pytest.raises(NodeNotFound, match="'nope'"):
         Workflow("w", {"a": []}).resolver().complete("nope", S.SUCCEEDED)
 
 
 @pytest.mark.parametrize("status", [S.RUNNING, S.PENDING, "DONE", None])
 def test_completing_with_a_status_that_is_not_terminal_is_refused(status: object) -> None:
-    with pytest.raises(ValueError, match="use a terminal status"):
+    with pytest.raises(InvalidCompletion, match="use a terminal status"):
         Workflow("w", {"a": []}).resolver().complete("a", status)  # type: ignore[arg-type]
 
 
 def test_completing_a_node_that_is_not_ready_is_refused_saying_why() -> None:
     resolver = Workflow("w", {"a": [], "b": ["a"]}).resolver()
-    with pytest.raises(ValueError, match=r"'b' .* is not ready: b is waiting on a \(QUEUED\)"):
+    with pytest.raises(
+        InvalidCompletion, match=r"'b' .* is not ready: b is waiting on a \(QUEUED\)"
+    ):
         resolver.complete("b", S.SUCCEEDED)
 
 
 def test_completing_a_node_twice_or_a_skipped_node_is_refused() -> None:
     resolver = Workflow("w", {"a": [], "b": ["a"]}).resolver()
     resolver.complete("a", "FAILED")
-    with pytest.raises(ValueError, match=r"'a' .* already finished \(FAILED\)"):
+    with pytest.raises(InvalidCompletion, match=r"'a' .* already finished \(FAILED\)"):
         resolver.complete("a", S.SUCCEEDED)
-    with pytest.raises(ValueError, match=r"'b' .* already finished \(SKIPPED\)"):
+    with pytest.raises(InvalidCompletion, match=r"'b' .* already finished \(SKIPPED\)"):
         resolver.complete("b", S.SUCCEEDED)
 
 
@@ -434,9 +441,9 @@ def test_explain_ready_active_impossible_and_unknown() -> None:
         stuck.text == "join cannot run: upstream a FAILED (rule ANY_SUCCEEDED); it will be skipped"
     )
     assert str(stuck) == stuck.text
-    with pytest.raises(JobNotFound):
+    with pytest.raises(NodeNotFound):
         wf.explain("nope")
-    with pytest.raises(JobNotFound):
+    with pytest.raises(NodeNotFound):
         wf.explain("a", {"nope": S.FAILED})
     with pytest.raises(ValueError, match="'DONE'"):
         wf.explain("a", {"a": "DONE"})

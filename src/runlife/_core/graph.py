@@ -29,7 +29,12 @@ import attrs
 from runlife._core.convert import to_timedelta
 from runlife._core.fast import compile_maker
 from runlife._core.status import Status
-from runlife.exceptions import DependencyCycle, InvalidWorkflow, JobNotFound
+from runlife.exceptions import (
+    DependencyCycle,
+    InvalidCompletion,
+    InvalidWorkflow,
+    NodeNotFound,
+)
 
 __all__ = (
     "CriticalPath",
@@ -577,7 +582,7 @@ class Workflow:
         return tuple(tuple(group) for group in out)
 
     def rule(self, node: str) -> TriggerRule:
-        """The trigger rule of *node*; raises `JobNotFound` for an unknown node."""
+        """The trigger rule of *node*; raises `NodeNotFound` for an unknown node."""
         return _RULES[self._rule[self._i(node)]]
 
     @property
@@ -588,7 +593,7 @@ class Workflow:
     def _i(self, node: str) -> int:
         i = self._index.get(node)
         if i is None:
-            raise JobNotFound(node, self._names)
+            raise NodeNotFound(self.name, node, self._names)
         return i
 
     # -- lineage -----------------------------------------------------------------
@@ -635,7 +640,7 @@ class Workflow:
                 last runs; a node left out counts as taking no time.
 
         Raises:
-            JobNotFound: a duration names a node the workflow does not have.
+            NodeNotFound: a duration names a node the workflow does not have.
 
         >>> wf = Workflow("w", {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]})
         >>> path = wf.critical_path({"a": 60, "b": 600, "c": 30, "d": 5})
@@ -720,7 +725,7 @@ class Workflow:
                 counts as PENDING.
 
         Raises:
-            JobNotFound: *node*, or a node in *statuses*, is not in the workflow.
+            NodeNotFound: *node*, or a node in *statuses*, is not in the workflow.
 
         >>> wf = Workflow("billing", {"Generate_Invoice": [],
         ...                           "Send_Email_Invoice": ["Generate_Invoice"]})
@@ -1138,22 +1143,22 @@ class Resolver:
             The nodes that became ready and those now skipped, transitively.
 
         Raises:
-            JobNotFound: *node* is not in the workflow.
-            ValueError: *status* is not terminal, or *node* is not ready (it waits on
+            NodeNotFound: *node* is not in the workflow.
+            InvalidCompletion: *status* is not terminal, or *node* is not ready (it waits on
                 upstream nodes) or was already completed or skipped.
         """
         wf = self._wf
         v = wf._index.get(node)
         if v is None:
-            raise JobNotFound(node, wf._names)
+            raise NodeNotFound(wf.name, node, wf._names)
         klass = _CLASS_OF_STATUS.get(status) if isinstance(status, str) else None
         if klass is None:
-            raise ValueError(
+            raise InvalidCompletion(
                 f"cannot complete node {node!r} of workflow {wf.name!r} with {status!r}: "
                 "use a terminal status (SUCCEEDED, FAILED, CANCELLED or SKIPPED)"
             )
         if self._state[v] != _READY:
-            raise ValueError(self._refusal(v))
+            raise InvalidCompletion(self._refusal(v))
         status = Status(status)
         self._ready.discard(v)
         self._state[v] = _FINISHED
