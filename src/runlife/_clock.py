@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import anyio
@@ -27,3 +29,18 @@ class SystemClock:
     async def sleep_until(self, deadline: datetime) -> None:
         """Wait until *deadline*."""
         await anyio.sleep(max((deadline - self.now()).total_seconds(), 0))
+
+    @contextmanager
+    def move_on_at(self, deadline: datetime) -> Iterator[anyio.CancelScope]:
+        """A cancel scope cancelled at *deadline* (wall time); the runtime cuts
+        attempts at their timeout with it. ``scope.cancelled_caught`` tells whether
+        it did."""
+        delay = max((deadline - self.now()).total_seconds(), 0)
+        with anyio.CancelScope(deadline=anyio.current_time() + delay) as scope:
+            yield scope
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """Mark work outside the event loop in flight. Real time passes anyway, so
+        this does nothing here; `VirtualClock` does not jump meanwhile."""
+        yield

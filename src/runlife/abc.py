@@ -8,9 +8,12 @@ needed. ``runlife.testing.StoreContract`` checks a store against this page.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
+
+import anyio
 
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
@@ -39,6 +42,17 @@ class Clock(Protocol):
 
     async def sleep_until(self, deadline: datetime) -> None:
         """Wait until *deadline* (at once if it has passed)."""
+        ...
+
+    def move_on_at(self, deadline: datetime) -> AbstractContextManager[anyio.CancelScope]:
+        """A cancel scope cancelled at *deadline* in this clock's time: how the
+        runtime cuts an attempt at its timeout. ``scope.cancelled_caught`` tells
+        whether it did."""
+        ...
+
+    def busy(self) -> AbstractContextManager[None]:
+        """Mark work outside the event loop (a thread, a child process, a database
+        call) as in flight, so that a virtual clock does not jump under it."""
         ...
 
 

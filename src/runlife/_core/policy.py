@@ -1,0 +1,832 @@
+"""Policies as pure values and pure decisions: retry, timeout, limits and quotas, items.
+
+Nothing here sleeps or reads a clock: every decision takes ``now`` (or ``at``) and
+returns what should happen, and the runtime carries it out. The retry timeline of
+DESIGN.md is a sequence of such decisions (see ``docs/policies.md``):
+
+- `Timeout.next_deadline` says when the running attempt must be cut;
+- its `Deadline.error` is the attempt's error;
+- `decide_failure` says what follows a failed attempt: RETRYING until when, or
+  FAILED with which error;
+- `items_outcome` says how a run whose items partly failed ends.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import random
+from collections.abc import Mapping
+from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import attrs
+
+from runlife._core.convert import aware
+from runlife._core.records import ErrorInfo, ItemCounts
+from runlife._core.schedule import localize, zone
+from runlife._core.status import Status
+from runlife.exceptions import InvalidPolicy, QuotaExceeded
+
+if TYPE_CHECKING:
+    from runlife._core.lifecycle import Lifecycle
+    from runlife._core.run import Run
+
+__all__ = (
+    "Deadline",
+    "DeadlineKind",
+    "FailureDecision",
+    "ItemsOutcome",
+    "Limits",
+    "Quota",
+    "QuotaPeriod",
+    "QuotaUsage",
+    "Retry",
+    "Timeout",
+    "decide_failure",
+    "items_outcome",
+)
+
+# The longest delay runlife hands out (about 31 years): an exponential backoff
+# without max_delay grows past what a timedelta or a database can hold.
+_FOREVER = 1e9
+_CONFIG_KEYS = frozenset({"max_retries", "retry_delay_seconds", "timeout_seconds"})
+
+
+class _Random(Protocol):
+    def random(self) -> float: ...
+
+
+_SECONDS = "seconds >= 0 (int or float) or a timedelta"
+_LIMIT = "None, seconds > 0 (int or float) or a timedelta"
+
+
+def _to_seconds(field: str, value: Any, accepted: str = _SECONDS) -> float:
+    """*value* (seconds or a timedelta) as float seconds >= 0, or `InvalidPolicy`."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise InvalidPolicy(field, value, accepted)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InvalidPolicy(field, value, accepted)
+    return seconds
+
+
+def _to_limit(field: str, value: Any) -> timedelta | None:
+    """*value* (None, seconds or a timedelta) as None or a positive timedelta."""
+    if value is None:
+        return None
+    seconds = _to_seconds(field, value, _LIMIT)
+    if seconds == 0:
+        raise InvalidPolicy(field, value, _LIMIT)
+    return value if isinstance(value, timedelta) else timedelta(seconds=seconds)
+
+
+def _to_classes(field: str, value: Any) -> tuple[type[BaseException], ...]:
+    """An exception class or an iterable of them, as a tuple."""
+    if isinstance(value, type):
+        value_tuple: tuple[Any, ...] = (value,)
+    elif isinstance(value, tuple | list | set | frozenset):
+        value_tuple = tuple(value)
+    else:
+        raise InvalidPolicy(field, value, "an exception class or a tuple of them")
+    if not all(isinstance(c, type) and issubclass(c, BaseException) for c in value_tuple):
+        raise InvalidPolicy(field, value, "an exception class or a tuple of them")
+    return value_tuple
+
+
+# attrs converters (named functions, so that mypy's attrs plugin reads their types)
+
+
+def _delay(value: float | timedelta) -> float:
+    return _to_seconds("delay", value)
+
+
+def _max_delay(value: float | timedelta | None) -> float | None:
+    return None if value is None else _to_seconds("max_delay", value, "None or " + _SECONDS)
+
+
+def _retry_on(value: Any) -> tuple[type[BaseException], ...]:
+    return _to_classes("retry_on", value)
+
+
+def _give_up_on(value: Any) -> tuple[type[BaseException], ...]:
+    return _to_classes("give_up_on", value)
+
+
+def _attempt_limit(value: float | timedelta | None) -> timedelta | None:
+    return _to_limit("attempt", value)
+
+
+def _run_limit(value: float | timedelta | None) -> timedelta | None:
+    return _to_limit("run", value)
+
+
+def _queued_limit(value: float | timedelta | None) -> timedelta | None:
+    return _to_limit("queued", value)
+
+
+def _heartbeat_limit(value: float | timedelta | None) -> timedelta | None:
+    return _to_limit("heartbeat", value)
+
+
+def _window(value: float | timedelta | None) -> timedelta | None:
+    return _to_limit("window", value)
+
+
+def _positive_int(field: str, *, allow_none: bool = False) -> Any:
+    def check(_inst: object, _attr: object, value: Any) -> None:
+        if value is None and allow_none:
+            return
+        if type(value) is not int or value < 1:
+            raise InvalidPolicy(field, value, ("None or " if allow_none else "") + "an int >= 1")
+
+    return check
+
+
+def _fmt_seconds(seconds: float) -> str:
+    return f"{seconds:g} s"
+
+
+def _error_type(error: BaseException | ErrorInfo) -> str:
+    return error.type if isinstance(error, ErrorInfo) else type(error).__qualname__
+
+
+@attrs.frozen(kw_only=True)
+class Retry:
+    """How often and after which delay a failed attempt is tried again.
+
+    Args:
+        max_attempts: attempts in all, the first try included (>= 1).
+        delay: seconds (or a timedelta) before the second attempt; 0 is valid.
+        backoff: None for a fixed delay, ``"exponential"`` for
+            ``delay * factor ** (n - 1)`` before attempt n + 1.
+        factor: the exponential growth factor (>= 1).
+        max_delay: a cap on every delay, jitter included.
+        jitter: spread each delay uniformly over ``±jitter`` of itself (0 to 1).
+        retry_on: exception classes that are retried.
+        give_up_on: exception classes that are never retried; wins over *retry_on*.
+        retry_abandoned: whether an attempt whose worker was lost (kind
+            ``"abandoned"``) is retried (spending budget) or ends the run FAILED.
+
+    An attempt cut by its timeout counts as a `TimeoutError` for *retry_on* and
+    *give_up_on*. An ``"interrupted"`` attempt (its runtime shut down) is always
+    tried again at once and never spends budget; ``"cancelled"`` and ``"items"``
+    are never retried.
+
+    Raises:
+        InvalidPolicy: a bad value; the message names the parameter.
+
+    >>> policy = Retry(max_attempts=3, delay=60)
+    >>> [policy.next_delay(n, ValueError("boom")) for n in (1, 2, 3)]
+    [60.0, 60.0, None]
+    >>> Retry(max_attempts=5, delay=10, backoff="exponential", max_delay=30).next_delay(3)
+    30.0
+    """
+
+    max_attempts: int = attrs.field(default=3, validator=_positive_int("max_attempts"))
+    delay: float = attrs.field(default=60.0, converter=_delay)
+    backoff: Literal["exponential"] | None = None
+    factor: float = 2.0
+    max_delay: float | None = attrs.field(default=None, converter=_max_delay)
+    jitter: float = 0.0
+    retry_on: tuple[type[BaseException], ...] = attrs.field(
+        default=(Exception,), converter=_retry_on
+    )
+    give_up_on: tuple[type[BaseException], ...] = attrs.field(default=(), converter=_give_up_on)
+    retry_abandoned: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if self.backoff not in (None, "exponential"):
+            raise InvalidPolicy("backoff", self.backoff, "None (fixed delay) or 'exponential'")
+        factor = self.factor
+        if (
+            isinstance(factor, bool)
+            or not isinstance(factor, int | float)
+            or not math.isfinite(factor)
+            or factor < 1
+        ):
+            raise InvalidPolicy("factor", factor, "a finite number >= 1")
+        jitter = self.jitter
+        if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
+            raise InvalidPolicy("jitter", jitter, "a fraction from 0 to 1")
+        object.__setattr__(self, "factor", float(factor))
+        object.__setattr__(self, "jitter", float(jitter))
+        if not isinstance(self.retry_abandoned, bool):
+            raise InvalidPolicy("retry_abandoned", self.retry_abandoned, "True or False")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Retry:
+        """Read the operators' form ``{"max_retries": 3, "retry_delay_seconds": 60}``.
+
+        ``max_retries`` counts every attempt (the first included), as in the
+        configurations this replaces; ``timeout_seconds`` is `Timeout`'s and is
+        ignored here. Absent keys keep `Retry`'s defaults.
+
+        Raises:
+            InvalidPolicy: an unknown key, or a bad value (named by its key).
+
+        >>> Retry.from_config({"max_retries": 3, "retry_delay_seconds": 60, "timeout_seconds": 300})
+        Retry(max_attempts=3, delay=60.0, backoff=None, factor=2.0, max_delay=None, jitter=0.0, retry_on=(<class 'Exception'>,), give_up_on=(), retry_abandoned=True)
+        """  # noqa: E501
+        _check_config(config)
+        kwargs: dict[str, Any] = {}
+        if "max_retries" in config:
+            value = config["max_retries"]
+            if type(value) is not int or value < 1:
+                raise InvalidPolicy("max_retries", value, "an int >= 1 (it counts every attempt)")
+            kwargs["max_attempts"] = value
+        if "retry_delay_seconds" in config:
+            kwargs["delay"] = _to_seconds("retry_delay_seconds", config["retry_delay_seconds"])
+        return cls(**kwargs)
+
+    def retries(self, error: BaseException | ErrorInfo | None) -> bool:
+        """Whether *error* is one this policy retries at all (budget aside).
+
+        An exception is matched by class; an `ErrorInfo` (what a store keeps) by
+        its kind and, for kind ``"error"``, by its type: a builtin exception's
+        name gives its class, matched as an exception would be; any other name is
+        compared with the names of the classes in *give_up_on* and *retry_on*
+        (where ``Exception`` and ``BaseException`` match every name).
+        """
+        if error is None:
+            return True
+        if isinstance(error, BaseException):
+            return not isinstance(error, self.give_up_on) and isinstance(error, self.retry_on)
+        kind = error.kind
+        if kind == "interrupted":
+            return True
+        if kind == "abandoned":
+            return self.retry_abandoned
+        if kind == "timeout":
+            return not issubclass(TimeoutError, self.give_up_on) and issubclass(
+                TimeoutError, self.retry_on
+            )
+        if kind != "error":
+            return False
+        name = error.type
+        builtin = getattr(builtins, name, None)
+        if isinstance(builtin, type) and issubclass(builtin, BaseException):
+            # A builtin's class is known from its name: match its subclasses too.
+            return not issubclass(builtin, self.give_up_on) and issubclass(builtin, self.retry_on)
+        if any(c.__qualname__ == name for c in self.give_up_on):
+            return False
+        return any(c in (Exception, BaseException) or c.__qualname__ == name for c in self.retry_on)
+
+    def next_delay(
+        self,
+        attempt: int,
+        error: BaseException | ErrorInfo | None = None,
+        rng: _Random | None = None,
+    ) -> float | None:
+        """Seconds to wait before trying again after attempt *attempt* failed, or None.
+
+        *attempt* counts the attempts that spent budget so far (the failed one
+        included; interrupted ones do not count). None means give up: the budget
+        is spent or *error* is not retried (see `retries`). *rng* draws the
+        jitter (``random`` unless given). Never sleeps.
+        """
+        if error is not None and not self.retries(error):
+            return None
+        if isinstance(error, ErrorInfo) and error.kind == "interrupted":
+            return 0.0
+        if attempt >= self.max_attempts:
+            return None
+        delay = self.delay
+        if self.backoff is not None and attempt > 1:
+            try:
+                delay *= self.factor ** (attempt - 1)
+            except OverflowError:
+                delay = _FOREVER
+        cap = self.max_delay
+        if self.jitter:
+            draw = (rng or random).random()
+            delay *= 1.0 + self.jitter * (2.0 * draw - 1.0)
+        if cap is not None and delay > cap:
+            return cap
+        return delay if delay < _FOREVER else _FOREVER
+
+
+def _check_config(config: Mapping[str, Any]) -> None:
+    if not isinstance(config, Mapping):
+        raise InvalidPolicy("config", config, "a mapping")
+    unknown = sorted(set(config) - _CONFIG_KEYS)
+    if unknown:
+        raise InvalidPolicy(
+            "config",
+            unknown[0],
+            f"one of the keys {', '.join(sorted(_CONFIG_KEYS))}",
+        )
+
+
+DeadlineKind = Literal["attempt", "run", "queued", "heartbeat"]
+"""Which limit of a `Timeout` a deadline comes from."""
+
+
+@attrs.frozen(kw_only=True)
+class Deadline:
+    """A moment at which a run must be stopped, and which limit put it there.
+
+    What the runtime does when it passes: an ``attempt`` or ``heartbeat`` deadline
+    cuts the attempt and asks `decide_failure` (with the run's `Timeout`, so that
+    no retry starts past the run's deadline); a ``run`` deadline ends the run
+    FAILED (CANCELLED from QUEUED, which cannot fail); a ``queued`` deadline
+    CANCELS the run. The error is `error`.
+    """
+
+    kind: DeadlineKind
+    at: datetime
+    limit: timedelta
+
+    def error(self, attempt: int | None = None) -> ErrorInfo:
+        """The error of a run (or of its attempt *attempt*) stopped at this deadline.
+
+        Kind ``"timeout"``, except for heartbeat silence, which is ``"abandoned"``.
+
+        >>> from datetime import datetime, UTC, timedelta
+        >>> d = Deadline(kind="attempt", at=datetime(2026, 3, 10, 2, 5, tzinfo=UTC),
+        ...              limit=timedelta(seconds=300))
+        >>> d.error(1).message
+        'attempt 1 exceeded its timeout of 300 s'
+        """
+        seconds = _fmt_seconds(self.limit.total_seconds())
+        if self.kind == "heartbeat":
+            return ErrorInfo(
+                kind="abandoned",
+                type="HeartbeatTimeout",
+                message=f"no heartbeat for {seconds}; the worker is presumed lost",
+            )
+        if self.kind == "queued":
+            message = f"the run waited in QUEUED longer than its timeout of {seconds}"
+        else:
+            what = f"attempt {attempt}" if attempt else "the attempt"
+            if self.kind == "run":
+                what = "the run"
+            message = f"{what} exceeded its timeout of {seconds}"
+        return ErrorInfo(kind="timeout", type="TimeoutError", message=message)
+
+
+# On equal deadlines the broader limit is reported: it is the one no retry can fix.
+_DEADLINE_ORDER: Mapping[str, int] = {"run": 0, "queued": 1, "attempt": 2, "heartbeat": 3}
+
+
+@attrs.frozen(kw_only=True)
+class Timeout:
+    """Time limits of a run, in seconds (or timedeltas); None means no limit.
+
+    Args:
+        attempt: per attempt, from its start (RUNNING and WAITING both count).
+        run: for the whole run across attempts, from its first start.
+        queued: for each wait in QUEUED, from entering it.
+        heartbeat: heartbeat silence after which a running attempt is abandoned.
+
+    Raises:
+        InvalidPolicy: a value that is not None, positive seconds or a timedelta.
+
+    >>> Timeout(attempt=300).attempt
+    datetime.timedelta(seconds=300)
+    """
+
+    attempt: timedelta | None = attrs.field(default=None, converter=_attempt_limit)
+    run: timedelta | None = attrs.field(default=None, converter=_run_limit)
+    queued: timedelta | None = attrs.field(default=None, converter=_queued_limit)
+    heartbeat: timedelta | None = attrs.field(default=None, converter=_heartbeat_limit)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Timeout:
+        """Read ``{"timeout_seconds": 300}`` (the attempt limit) from the operators' form.
+
+        The `Retry` keys are ignored; unknown keys are refused.
+
+        >>> Timeout.from_config({"max_retries": 3, "timeout_seconds": 300}).attempt.seconds
+        300
+        """
+        _check_config(config)
+        if "timeout_seconds" not in config:
+            return cls()
+        return cls(attempt=_to_limit("timeout_seconds", config["timeout_seconds"]))
+
+    @staticmethod
+    def _after(start: datetime | None, limit: timedelta | None) -> datetime | None:
+        if start is None or limit is None:
+            return None
+        return aware(start) + limit
+
+    def attempt_deadline(self, started_at: datetime | None) -> datetime | None:
+        """When an attempt started at *started_at* must be cut (None: never)."""
+        return self._after(started_at, self.attempt)
+
+    def run_deadline(self, run_started_at: datetime | None) -> datetime | None:
+        """When a run first started at *run_started_at* must end (None: never)."""
+        return self._after(run_started_at, self.run)
+
+    def queued_deadline(self, queued_at: datetime | None) -> datetime | None:
+        """When a run queued at *queued_at* stops waiting for capacity (None: never)."""
+        return self._after(queued_at, self.queued)
+
+    def heartbeat_deadline(self, last_beat: datetime | None) -> datetime | None:
+        """When an attempt last heard from at *last_beat* counts as abandoned."""
+        return self._after(last_beat, self.heartbeat)
+
+    def deadlines(self, run: Run, *, last_beat: datetime | None = None) -> tuple[Deadline, ...]:
+        """Every deadline that applies to *run* in its current status, earliest first.
+
+        QUEUED: the queue wait and the run limit (once the run has started);
+        RUNNING and WAITING: the attempt, run and heartbeat limits (the heartbeat
+        counting from *last_beat*, or from the attempt's start); RETRYING: the run
+        limit; PENDING and terminal: none.
+        """
+        status = run.status
+        found: list[Deadline] = []
+
+        def add(kind: DeadlineKind, start: datetime | None, limit: timedelta | None) -> None:
+            if start is not None and limit is not None:
+                found.append(Deadline(kind=kind, at=aware(start) + limit, limit=limit))
+
+        if status in (Status.RUNNING, Status.WAITING):
+            started = run.attempts[-1].started_at if run.attempts else run.started_at
+            add("attempt", started, self.attempt)
+            add("run", run.started_at, self.run)
+            add("heartbeat", last_beat or started, self.heartbeat)
+        elif status is Status.QUEUED:
+            add("queued", run.queued_at, self.queued)
+            add("run", run.started_at, self.run)
+        elif status is Status.RETRYING:
+            add("run", run.started_at, self.run)
+        found.sort(key=lambda d: (d.at, _DEADLINE_ORDER[d.kind]))
+        return tuple(found)
+
+    def next_deadline(self, run: Run, *, last_beat: datetime | None = None) -> Deadline | None:
+        """The earliest deadline of *run* in its current status (see `deadlines`).
+
+        >>> from datetime import datetime, UTC
+        >>> from runlife import DEFAULT_LIFECYCLE as lc, Run, Status
+        >>> t0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+        >>> run = lc.transition(Run.create(job="backup", at=t0, initial=Status.QUEUED),
+        ...                     Status.RUNNING, at=t0)
+        >>> d = Timeout(attempt=300, run=3600).next_deadline(run)
+        >>> d.kind, d.at.time()
+        ('attempt', datetime.time(2, 5))
+        """
+        found = self.deadlines(run, last_beat=last_beat)
+        return found[0] if found else None
+
+    def expired(
+        self, run: Run, now: datetime, *, last_beat: datetime | None = None
+    ) -> Deadline | None:
+        """The deadline of *run* that has passed by *now*, if one has."""
+        deadline = self.next_deadline(run, last_beat=last_beat)
+        if deadline is not None and deadline.at <= aware(now):
+            return deadline
+        return None
+
+
+@attrs.frozen(kw_only=True)
+class FailureDecision:
+    """What follows a failed attempt: RETRYING until ``due_at``, or FAILED.
+
+    ``status`` is `Status.RETRYING` or `Status.FAILED`; ``error`` is what the run
+    records; ``delay`` the retry delay in seconds (None when failing);
+    ``spends_budget`` is False for an interrupted attempt. `apply` makes the move.
+    """
+
+    status: Status
+    at: datetime
+    error: ErrorInfo
+    reason: str
+    due_at: datetime | None = None
+    delay: float | None = None
+    spends_budget: bool = True
+
+    @property
+    def retry(self) -> bool:
+        """Whether the run is tried again."""
+        return self.status is Status.RETRYING
+
+    def apply(self, run: Run, lifecycle: Lifecycle | None = None) -> Run:
+        """*run* moved as decided (through *lifecycle*, `DEFAULT_LIFECYCLE` unless given)."""
+        from runlife._core.lifecycle import DEFAULT_LIFECYCLE
+
+        lc = lifecycle if lifecycle is not None else DEFAULT_LIFECYCLE
+        return lc.transition(
+            run, self.status, at=self.at, reason=self.reason, error=self.error, due_at=self.due_at
+        )
+
+
+def decide_failure(
+    run: Run,
+    error: BaseException | ErrorInfo,
+    *,
+    at: datetime,
+    retry: Retry,
+    timeout: Timeout | None = None,
+    rng: _Random | None = None,
+) -> FailureDecision:
+    """Decide what follows the failure, at *at*, of *run*'s current attempt.
+
+    *run* is RUNNING or WAITING (its last attempt is the one that failed).
+    *error* is the exception or the `ErrorInfo` (a timeout's `Deadline.error`, a
+    reaper's ``"abandoned"``, a shutdown's ``"interrupted"``). The budget is
+    `Retry.max_attempts` attempts, not counting interrupted ones. A retry that
+    would start at or after the run's deadline (``timeout.run``) is not made: the
+    run fails at once with kind ``"timeout"``.
+
+    >>> from datetime import datetime, UTC
+    >>> from runlife import DEFAULT_LIFECYCLE as lc, Run, Status
+    >>> t0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+    >>> run = lc.transition(Run.create(job="backup", at=t0, initial=Status.QUEUED),
+    ...                     Status.RUNNING, at=t0)
+    >>> d = decide_failure(run, ValueError("boom"), at=t0, retry=Retry(delay=60))
+    >>> d.status, d.due_at.time(), d.reason
+    (<Status.RETRYING: 'RETRYING'>, datetime.time(2, 1), 'attempt 1 of 3 failed (error ValueError); retrying in 60 s')
+    """  # noqa: E501
+    at = aware(at)
+    info = error if isinstance(error, ErrorInfo) else ErrorInfo.from_exception(error)
+    kind = info.kind
+    if kind == "interrupted":
+        return FailureDecision(
+            status=Status.RETRYING,
+            at=at,
+            error=info,
+            reason="interrupted by its runtime's shutdown; tried again at once, "
+            "without spending its retry budget",
+            due_at=at,
+            delay=0.0,
+            spends_budget=False,
+        )
+    spent = sum(1 for a in run.attempts[:-1] if a.outcome != "interrupted") + 1
+    what = f"attempt {spent} of {retry.max_attempts} failed ({kind} {_error_type(error)})"
+    if kind != "error":
+        what = f"attempt {spent} of {retry.max_attempts} failed ({kind})"
+
+    def fail(why: str, err: ErrorInfo = info) -> FailureDecision:
+        return FailureDecision(status=Status.FAILED, at=at, error=err, reason=f"{what}; {why}")
+
+    if not retry.retries(error):
+        if kind == "abandoned":
+            return fail("abandoned attempts are not retried (retry_abandoned=False)")
+        if kind in ("cancelled", "items"):
+            return fail(f"{kind} failures are not retried")
+        if retry.give_up_on and attrs.evolve(retry, give_up_on=()).retries(error):
+            return fail(f"{_error_type(error)} matches give_up_on")
+        return fail(f"{_error_type(error)} does not match retry_on")
+    delay = retry.next_delay(spent, error, rng)
+    if delay is None:
+        return fail("no attempts left")
+    due = at + timedelta(seconds=delay)
+    if timeout is not None and timeout.run is not None and run.started_at is not None:
+        run_deadline = aware(run.started_at) + timeout.run
+        if due >= run_deadline:
+            limit = Deadline(kind="run", at=run_deadline, limit=timeout.run)
+            return fail(
+                f"a retry at {due.isoformat()} would start after the run's deadline "
+                f"{run_deadline.isoformat()}",
+                limit.error(),
+            )
+    return FailureDecision(
+        status=Status.RETRYING,
+        at=at,
+        error=info,
+        reason=f"{what}; retrying in {_fmt_seconds(delay)}",
+        due_at=due,
+        delay=delay,
+    )
+
+
+# -- limits and quotas --------------------------------------------------------
+
+QuotaPeriod = Literal["minute", "hour", "day", "week", "month", "year"]
+"""A calendar period of a `Quota`."""
+
+_PERIODS = ("minute", "hour", "day", "week", "month", "year")
+
+
+def _period_start(local: datetime, per: str) -> datetime:
+    if per == "minute":
+        return local.replace(second=0, microsecond=0)
+    if per == "hour":
+        return local.replace(minute=0, second=0, microsecond=0)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if per == "day":
+        return day
+    if per == "week":
+        return day - timedelta(days=day.weekday())
+    if per == "month":
+        return day.replace(day=1)
+    return day.replace(month=1, day=1)
+
+
+def _period_next(start: datetime, per: str) -> datetime:
+    if per == "minute":
+        return start + timedelta(minutes=1)
+    if per == "hour":
+        return start + timedelta(hours=1)
+    if per == "day":
+        return start + timedelta(days=1)
+    if per == "week":
+        return start + timedelta(days=7)
+    if per == "month":
+        return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    return start.replace(year=start.year + 1)
+
+
+def _describe_window(window: timedelta) -> str:
+    # "24 h" reads better than "1 d"; days from two on.
+    seconds = window.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size * (2 if unit == "d" else 1) and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
+
+@attrs.frozen(kw_only=True)
+class QuotaUsage:
+    """How much of a quota's current window a job has used: what a store supplies.
+
+    ``count`` is the number of the job's runs created since `Quota.window_start`;
+    ``oldest`` the creation time of the oldest of them (rolling windows need it
+    to say when a slot frees up; without it the latest possible moment is given).
+    """
+
+    count: int
+    oldest: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Quota:
+    """At most ``max_runs`` runs of a job per calendar period or per rolling window.
+
+    Give either ``per`` (a calendar period, read in time zone ``tz``) or ``window``
+    (seconds or a timedelta, rolling). Every run created counts, whatever its
+    trigger and outcome; retries inside a run are attempts and do not.
+
+    Raises:
+        InvalidPolicy: a bad value, or neither or both of *per* and *window*.
+
+    >>> str(Quota(max_runs=1000, per="month", tz="Europe/Paris"))
+    'at most 1000 runs per calendar month (Europe/Paris)'
+    >>> str(Quota(max_runs=50, window=86400))
+    'at most 50 runs per rolling 24 h'
+    """
+
+    max_runs: int = attrs.field(validator=_positive_int("max_runs"))
+    per: QuotaPeriod | None = None
+    window: timedelta | None = attrs.field(default=None, converter=_window)
+    tz: str = "UTC"
+    _zone: tzinfo = attrs.field(init=False, eq=False, repr=False)
+    _text: str = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.per is not None and self.per not in _PERIODS:
+            raise InvalidPolicy("per", self.per, f"one of {', '.join(_PERIODS)}")
+        if (self.per is None) == (self.window is None):
+            raise InvalidPolicy(
+                "per", self.per, "either a calendar period (per=...) or a rolling window=..."
+            )
+        object.__setattr__(self, "_zone", zone(self.tz))
+        if self.window is not None:
+            text = f"at most {self.max_runs} runs per rolling {_describe_window(self.window)}"
+        else:
+            text = f"at most {self.max_runs} runs per calendar {self.per} ({self.tz})"
+        object.__setattr__(self, "_text", text)
+
+    def __str__(self) -> str:
+        return self._text
+
+    def window_start(self, now: datetime) -> datetime:
+        """Where the window that holds *now* starts: count the runs created since.
+
+        >>> from datetime import datetime, UTC
+        >>> q = Quota(max_runs=1000, per="month", tz="Europe/Paris")
+        >>> q.window_start(datetime(2026, 3, 10, 2, 0, tzinfo=UTC)).isoformat()
+        '2026-03-01T00:00:00+01:00'
+        """
+        now = aware(now)
+        if self.window is not None:
+            return now - self.window
+        assert self.per is not None
+        local = now.astimezone(self._zone).replace(tzinfo=None)
+        return localize(_period_start(local, self.per), self._zone)
+
+    def frees_at(self, usage: QuotaUsage | int, now: datetime) -> datetime:
+        """When a job over this quota may next create a run."""
+        now = aware(now)
+        if self.window is not None:
+            oldest = usage.oldest if isinstance(usage, QuotaUsage) else None
+            return (aware(oldest) if oldest is not None else now) + self.window
+        assert self.per is not None
+        local = now.astimezone(self._zone).replace(tzinfo=None)
+        return localize(_period_next(_period_start(local, self.per), self.per), self._zone)
+
+
+def _per_label(value: Any) -> Mapping[str, int]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidPolicy("per_label", value, "a mapping of label name to an int >= 1")
+    for key, limit in value.items():
+        if not isinstance(key, str) or type(limit) is not int or limit < 1:
+            raise InvalidPolicy(
+                f"per_label[{key!r}]", limit, "a mapping of label name to an int >= 1"
+            )
+    return dict(value)
+
+
+@attrs.frozen(kw_only=True)
+class Limits:
+    """Capacity limits and a quota for a job's runs.
+
+    Args:
+        max_concurrency: at most this many runs of the job RUNNING (or WAITING) at
+            once; the others wait in QUEUED (None: no limit).
+        per_label: ``{"device": 1}``: at most one active run per value of the
+            run's ``device`` label.
+        quota: a `Quota`, checked when a run is submitted (refused with
+            `QuotaExceeded`).
+
+    Raises:
+        InvalidPolicy: a limit that is not None or an int >= 1, or a bad quota.
+    """
+
+    max_concurrency: int | None = attrs.field(
+        default=None, validator=_positive_int("max_concurrency", allow_none=True)
+    )
+    per_label: Mapping[str, int] = attrs.field(factory=dict, converter=_per_label)
+    quota: Quota | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.quota is not None and not isinstance(self.quota, Quota):
+            raise InvalidPolicy("quota", self.quota, "None or a Quota")
+
+    def check_quota(self, job: str, usage: QuotaUsage | int, now: datetime) -> None:
+        """Refuse a new run of *job* if it would exceed the quota.
+
+        *usage* is what the store counted for `Quota.window_start` (a
+        `QuotaUsage`, or just the count for calendar quotas).
+
+        Raises:
+            QuotaExceeded: naming the job, the quota and when it frees up.
+
+        >>> from datetime import datetime, UTC
+        >>> limits = Limits(quota=Quota(max_runs=2, per="day"))
+        >>> limits.check_quota("sync", 1, datetime(2026, 3, 10, 2, tzinfo=UTC))
+        >>> limits.check_quota("sync", 2, datetime(2026, 3, 10, 2, tzinfo=UTC))
+        Traceback (most recent call last):
+        ...
+        runlife.exceptions.QuotaExceeded: job 'sync' is over its quota (at most 2 runs per calendar day (UTC)); it frees up at 2026-03-11T00:00:00+00:00
+        """  # noqa: E501
+        quota = self.quota
+        if quota is None:
+            return
+        count = usage if type(usage) is int else usage.count  # type: ignore[union-attr]
+        if count < quota.max_runs:
+            return
+        raise QuotaExceeded(job, quota._text, quota.frees_at(usage, now))
+
+
+# -- items --------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ItemsOutcome:
+    """How a run whose items are done ends: its status, error and warnings."""
+
+    status: Status
+    error: ErrorInfo | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def items_outcome(progress: ItemCounts, items_fail_run: float | None = None) -> ItemsOutcome:
+    """Decide how a run ends from its items' counts (after its function returned).
+
+    With *items_fail_run* None, failed items only warn: the run SUCCEEDED with the
+    warning ``"1 of 4 items failed"``. With a threshold, the run FAILED (kind
+    ``"items"``, the same message) when more than that fraction of its items
+    failed: ``0`` fails on any failed item, ``0.25`` when more than a quarter
+    did. Skipped items are not failures; cancelled items are.
+
+    Raises:
+        InvalidPolicy: *items_fail_run* is not None or a fraction from 0 to 1.
+
+    >>> items_outcome(ItemCounts(total=4, succeeded=3, failed=1)).warnings
+    ('1 of 4 items failed',)
+    >>> items_outcome(ItemCounts(total=4, succeeded=3, failed=1), 0).error.message
+    '1 of 4 items failed'
+    """
+    threshold = items_fail_run
+    if threshold is not None and (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not 0 <= threshold <= 1
+    ):
+        raise InvalidPolicy("items_fail_run", threshold, "None, or a fraction from 0 to 1")
+    failed, total = progress.failed, progress.total
+    if not failed:
+        return ItemsOutcome(status=Status.SUCCEEDED)
+    message = f"{failed} of {total} item{'s' if total != 1 else ''} failed"
+    if threshold is not None and failed > threshold * total:
+        error = ErrorInfo(kind="items", type="ItemsFailed", message=message)
+        return ItemsOutcome(status=Status.FAILED, error=error)
+    return ItemsOutcome(status=Status.SUCCEEDED, warnings=(message,))
