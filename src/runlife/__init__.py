@@ -70,6 +70,7 @@ from runlife.exceptions import (
     StoreError,
     UnknownStore,
 )
+from runlife.stores import open_store
 
 __all__ = (
     "CANONICAL_MOVES",
@@ -134,4 +135,5 @@ __all__ = (
     "WorkflowOutcome",
     "decide_failure",
     "items_outcome",
+    "open_store",
 )
