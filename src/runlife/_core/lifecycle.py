@@ -39,6 +39,8 @@ CANONICAL_MOVES: Mapping[Status, frozenset[Status]] = {
 """The moves between canonical statuses (the table of DESIGN.md)."""
 
 _LIVE = frozenset({S.RUNNING, S.WAITING})  # an attempt is open in these
+# A run created in a live status would have no attempt and no start time.
+_STARTS = frozenset({S.PENDING, S.QUEUED})
 _OUTCOME = {S.SUCCEEDED: "succeeded", S.CANCELLED: "cancelled"}
 _transition = compile_maker(Transition)
 _attempt = compile_maker(Attempt)
@@ -126,6 +128,12 @@ class Lifecycle:
                     f"lifecycle {name!r}: transitions name unknown state {source!r}",
                     state=source,
                 )
+            if isinstance(targets, str):
+                raise InvalidLifecycle(
+                    f"lifecycle {name!r}: the moves of {source!r} must be a collection of "
+                    f"state names, not the string {targets!r}",
+                    state=source,
+                )
             targets = frozenset(targets)
             for target in targets:
                 self._check_move(source, target)
@@ -135,7 +143,14 @@ class Lifecycle:
         for state, status in self._status.items():
             self._entries.setdefault(status, state)
         for status_name, state in (entries or {}).items():
-            status = Status(status_name)
+            try:
+                status = Status(status_name)
+            except ValueError:
+                raise InvalidLifecycle(
+                    f"lifecycle {name!r}: entry state {state!r} is given for unknown "
+                    f"status {status_name!r}; statuses: {', '.join(Status)}",
+                    state=state,
+                ) from None
             if self._status.get(state) is not status:
                 raise InvalidLifecycle(
                     f"lifecycle {name!r}: entry state {state!r} for {status} "
@@ -149,6 +164,13 @@ class Lifecycle:
         elif initial not in self._status:
             raise InvalidLifecycle(
                 f"lifecycle {name!r}: initial state {initial!r} is not one of its states",
+                state=initial,
+            )
+        if self._status[initial] not in _STARTS:
+            raise InvalidLifecycle(
+                f"lifecycle {name!r}: initial state {initial!r} is "
+                f"{self._status[initial]}; a new run starts in a state of status "
+                "PENDING or QUEUED (attempts begin by moving to RUNNING)",
                 state=initial,
             )
         self.initial = initial
@@ -238,13 +260,18 @@ class Lifecycle:
         except (KeyError, ValueError):
             used = ", ".join(sorted(self._entries))
             raise InvalidLifecycle(
-                f"lifecycle {self.name!r} has no state of status {status!r}; it uses {used}",
+                f"lifecycle {self.name!r} has no state of status {str(status)!r}; it uses {used}",
                 state=str(status),
             ) from None
 
     def resolve(self, target: Status | str) -> str:
-        """The state named by *target*: a state name, or a status's entry state."""
-        if target in self._status:
+        """The state named by *target*.
+
+        A `Status` member stands for that status's entry state; a plain string is
+        a state's name or, when no state has that name, a status's name. (The two
+        differ only in a custom lifecycle that names a state like a status.)
+        """
+        if target.__class__ is not Status and target in self._status:
             return target
         return self.entry(target)
 
@@ -288,7 +315,10 @@ class Lifecycle:
         error: ErrorInfo | None = None,
         due_at: datetime | None = None,
     ) -> Run:
-        """Return *run* moved to *to* (a state, or a status's entry state) at *at*.
+        """Return *run* moved to *to* at *at*.
+
+        *to* is a state of this lifecycle or a canonical `Status`, which stands for
+        that status's entry state (see `resolve`).
 
         The old value is untouched. The move is recorded in ``history``; entering
         a live status (RUNNING) from a waiting one starts a new `Attempt`, leaving
@@ -297,13 +327,15 @@ class Lifecycle:
         the entry into a terminal status. ``due_at`` is set to *due_at* (each move
         says anew when the run is next due to move by itself). *error* is kept on
         the run (and on the attempt it ends); success clears the run's error. A
-        moment earlier than the run's last move is taken as that move's moment, so
-        history never goes backwards even between hosts whose clocks disagree a little. A naive *at*
-        is read as UTC.
+        moment earlier than the run's last move (or its creation) is taken as that
+        moment, so history never goes backwards even between hosts whose clocks
+        disagree a little. A naive *at* is read as UTC.
 
         Raises:
-            InvalidTransition: the move is not allowed; it names the run, both
-                states and the allowed targets.
+            InvalidTransition: the move is not allowed (or *to* is neither a state
+                nor a status of this lifecycle); it names the run, both states and
+                the allowed targets.
+            InvalidLifecycle: ``run.state`` is not a state of this lifecycle.
 
         >>> from datetime import datetime, UTC
         >>> from runlife import DEFAULT_LIFECYCLE as lc, Run, Status
@@ -316,17 +348,25 @@ class Lifecycle:
         moves = self._moves.get(source)
         if moves is None:
             raise self._unknown(source)
-        state = to if to in moves else self.resolve(to)
-        if state not in moves:
-            raise InvalidTransition(run.id, source, state, moves)
+        state: str | None
+        if to.__class__ is Status:
+            state = self._entries.get(to)
+        elif to in self._status:
+            state = to
+        else:
+            status_named = _as_status(to)
+            state = None if status_named is None else self._entries.get(status_named)
+        if state is None or state not in moves:
+            raise InvalidTransition(run.id, source, to if state is None else state, moves)
         status = self._status[state]
         old = run.status
 
         if at.tzinfo is None:
             at = aware(at)
         history = run.history
-        if history and at < history[-1].at:
-            at = history[-1].at
+        latest = history[-1].at if history else run.created_at
+        if at < latest:
+            at = latest
         history = (*history, _transition(source, state, at, reason))
 
         attempts = run.attempts
@@ -368,6 +408,13 @@ class Lifecycle:
             f"states: {', '.join(self.states)}",
             state=state,
         )
+
+
+def _as_status(name: str) -> Status | None:
+    try:
+        return Status(name)
+    except ValueError:
+        return None
 
 
 def _reach(start: str, moves: Mapping[str, Iterable[str]]) -> set[str]:

@@ -71,6 +71,7 @@ class Claim:
 
     @property
     def run_id(self) -> str:
+        """The id of the claimed run."""
         return self.run.id
 
 

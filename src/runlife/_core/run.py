@@ -88,7 +88,7 @@ class Run:
         Args:
             lifecycle: `DEFAULT_LIFECYCLE` unless given.
             initial: a state or a status (its entry state) to start in instead of
-                the lifecycle's initial state; it must not be terminal.
+                the lifecycle's initial state; its status must be PENDING or QUEUED.
             parent: the run this one retries, reruns or resumes; sets ``parent_id``
                 and ``root_id`` (the first run of the chain).
 
@@ -101,14 +101,16 @@ class Run:
         lc = lifecycle if lifecycle is not None else DEFAULT_LIFECYCLE
         state = lc.initial if initial is None else lc.resolve(initial)
         status = lc.status_of(state)
-        if status.is_terminal:
-            raise InvalidPolicy("initial", initial, "a non-terminal state or status")
+        if status is not Status.PENDING and status is not Status.QUEUED:
+            # Attempts and started_at begin with a move into RUNNING.
+            raise InvalidPolicy("initial", initial, "a state of status PENDING or QUEUED")
         if not isinstance(job, str) or not job:
             raise InvalidPolicy("job", job, "a non-empty job name")
         if type(priority) is not int:
             raise InvalidPolicy("priority", priority, "an int")
         params = dict(params) if params else {}
         check_json(params, "params")
+        created_at = aware(at)
         return cls(
             id=id if id is not None else new_id(),
             job=job,
@@ -117,7 +119,8 @@ class Run:
             trigger=Trigger(trigger),
             params=params,
             labels=frozen_labels(labels),
-            created_at=aware(at),
+            created_at=created_at,
+            queued_at=created_at if status is Status.QUEUED else None,
             scheduled_for=aware_or_none(scheduled_for),
             due_at=aware_or_none(scheduled_for),
             parent_id=parent.id if parent else None,

@@ -1,0 +1,220 @@
+"""Hypothesis strategies for runlife values: lifecycles, transition walks, runs,
+retry policies, cron expressions and workflows (DAGs).
+
+Use them in your own property-based tests, for instance to check that code which
+reads runs copes with any lifecycle a host may declare:
+
+>>> from hypothesis import given
+>>> from runlife.testing import strategies as rls
+>>> @given(rls.runs(lifecycle=rls.lifecycles()))
+... def test_reads_any_run(run):
+...     assert run.version == len(run.history)
+>>> test_reads_any_run()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import strategies as st
+
+from runlife._core.lifecycle import CANONICAL_MOVES, DEFAULT_LIFECYCLE, Lifecycle
+from runlife._core.run import Run
+from runlife._core.status import TERMINAL, Status, Trigger
+from runlife.testing._graph_strategies import dags
+from runlife.testing._policy_strategies import cron_expressions, crons, retries
+
+__all__ = (
+    "cron_expressions",
+    "crons",
+    "dags",
+    "lifecycles",
+    "retries",
+    "runs",
+    "transition_walks",
+)
+
+# Names that collide with status names are in the pool on purpose: a custom state
+# called "FAILED" may stand for another status, and code must not confuse the two.
+_NAME_POOL = (
+    *(status.value for status in Status),
+    "IDLE",
+    "ACTIVE",
+    "TRIGGER",
+    "STARTED",
+    "SUCCESS",
+    "TERMINATED",
+    "PAUSED",
+    "DONE",
+)
+_names = st.one_of(
+    st.sampled_from(_NAME_POOL), st.from_regex(r"[A-Z][A-Z0-9_]{0,7}", fullmatch=True)
+)
+_EPOCH = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+
+
+def _can_move(status_of: Mapping[str, Status], source: str, target: str) -> bool:
+    src, dst = status_of[source], status_of[target]
+    if source == target or src in TERMINAL:
+        return False
+    return src is dst or dst in CANONICAL_MOVES[src]
+
+
+def _closure(starts: set[str], edges: Mapping[str, set[str]]) -> set[str]:
+    seen = set(starts)
+    todo = list(seen)
+    while todo:
+        for nxt in edges[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def _reverse(edges: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    back: dict[str, set[str]] = {state: set() for state in edges}
+    for source, targets in edges.items():
+        for target in targets:
+            back[target].add(source)
+    return back
+
+
+@st.composite
+def lifecycles(draw: st.DrawFn, *, max_states: int = 12) -> Lifecycle:
+    """Valid custom lifecycles: named states mapped onto canonical statuses.
+
+    Moves go within one status or along a canonical move; every state is reachable
+    from the initial state (of status PENDING or QUEUED) and every state can reach
+    a terminal one. Entry states and state order vary, and state names may
+    collide with status names.
+
+    >>> from hypothesis import given
+    >>> @given(lifecycles())
+    ... def test_every_state_can_end(lc):
+    ...     assert lc.terminal_states
+    >>> test_every_state_can_end()
+    """
+    names = draw(st.lists(_names, min_size=2, max_size=max_states, unique=True))
+    status_of: dict[str, Status] = {name: draw(st.sampled_from(Status)) for name in names}
+    starters = [name for name in names if status_of[name] in (Status.PENDING, Status.QUEUED)]
+    if not starters:
+        status_of[names[0]] = draw(st.sampled_from((Status.PENDING, Status.QUEUED)))
+        starters = [names[0]]
+    initial = draw(st.sampled_from(starters))
+    if not any(status in TERMINAL for status in status_of.values()):
+        # CANCELLED follows every non-terminal status, so the initial state can end.
+        status_of[next(n for n in names if n != initial)] = Status.CANCELLED
+
+    possible = {a: {b for b in names if _can_move(status_of, a, b)} for a in names}
+    ends = {name for name in names if status_of[name] in TERMINAL}
+    keep = _closure({initial}, possible) & _closure(ends, _reverse(possible))
+    if initial not in keep:
+        cancel = draw(_names.filter(lambda n: n not in status_of))
+        status_of[cancel] = Status.CANCELLED
+        possible[cancel] = set()
+        possible[initial].add(cancel)
+        keep = _closure({initial}, possible) & _closure(ends | {cancel}, _reverse(possible))
+    possible = {a: possible[a] & keep for a in keep}
+
+    edges: dict[str, set[str]] = {
+        a: {b for b in sorted(possible[a]) if draw(st.booleans())} for a in sorted(keep)
+    }
+    # Repair reachability, then the ability to end, with edges from `possible`;
+    # both repairs always find an edge because `keep` is valid under `possible`.
+    reached = _closure({initial}, edges)
+    while reached != keep:
+        source, target = next(
+            (a, b) for a in sorted(reached) for b in sorted(possible[a]) if b not in reached
+        )
+        edges[source].add(target)
+        reached = _closure({initial}, edges)
+    terminal = {state for state in keep if status_of[state] in TERMINAL}
+    ending = _closure(terminal, _reverse(edges))
+    while ending != keep:
+        source, target = next(
+            (a, b) for a in sorted(keep - ending) for b in sorted(possible[a]) if b in ending
+        )
+        edges[source].add(target)
+        ending = _closure(terminal, _reverse(edges))
+
+    order = draw(st.permutations(sorted(keep)))
+    states = {name: status_of[name] for name in order}
+    entries: dict[Status | str, str] = {}
+    for status in set(states.values()):
+        if draw(st.booleans()):
+            entries[status] = draw(st.sampled_from([n for n in order if states[n] is status]))
+    name = draw(st.sampled_from(("custom", "tasks", "deploy")))
+    return Lifecycle(
+        name,
+        states,
+        {source: sorted(targets) for source, targets in edges.items() if targets},
+        initial=initial,
+        entries=entries,
+    )
+
+
+@st.composite
+def transition_walks(
+    draw: st.DrawFn,
+    lifecycle: Lifecycle | st.SearchStrategy[Lifecycle] | None = None,
+    *,
+    max_steps: int = 12,
+) -> tuple[Lifecycle, tuple[str, ...]]:
+    """A lifecycle and a walk through it: allowed states, in order, from its initial state.
+
+    The walk may stop anywhere (or at a terminal state, where it must stop).
+    *lifecycle* is `DEFAULT_LIFECYCLE` unless given (a lifecycle or a strategy).
+    """
+    lc = _lifecycle(draw, lifecycle)
+    state = lc.initial
+    walk: list[str] = []
+    for _ in range(draw(st.integers(0, max_steps))):
+        allowed = lc.allowed(state)
+        if not allowed:
+            break
+        state = draw(st.sampled_from(sorted(allowed)))
+        walk.append(state)
+    return lc, tuple(walk)
+
+
+@st.composite
+def runs(
+    draw: st.DrawFn,
+    lifecycle: Lifecycle | st.SearchStrategy[Lifecycle] | None = None,
+    *,
+    max_steps: int = 12,
+) -> Run:
+    """Runs at any point of their life: created, then moved along a random walk.
+
+    Moments start at 2026-03-10 02:00 UTC and go forward by whole seconds; params
+    and labels are small JSON values.
+    """
+    lc, walk = draw(transition_walks(_lifecycle(draw, lifecycle), max_steps=max_steps))
+    at = _EPOCH + timedelta(seconds=draw(st.integers(0, 86_400)))
+    run = Run.create(
+        job=draw(st.sampled_from(("nightly_backup", "promote", "refresh_dashboard"))),
+        at=at,
+        trigger=draw(st.sampled_from(Trigger)),
+        lifecycle=lc,
+        params=draw(st.dictionaries(st.sampled_from(("devices", "limit")), st.integers(0, 9))),
+        labels=draw(
+            st.dictionaries(
+                st.sampled_from(("site", "device")), st.sampled_from(("dc1", "core-rtr-01"))
+            )
+        ),
+    )
+    for state in walk:
+        at += timedelta(seconds=draw(st.integers(0, 600)))
+        run = lc.transition(run, state, at=at)
+    return run
+
+
+def _lifecycle(
+    draw: st.DrawFn, lifecycle: Lifecycle | st.SearchStrategy[Lifecycle] | None
+) -> Lifecycle:
+    if lifecycle is None:
+        return DEFAULT_LIFECYCLE
+    if isinstance(lifecycle, Lifecycle):
+        return lifecycle
+    return draw(lifecycle)
