@@ -63,6 +63,8 @@ def _postgres(url: str) -> Store:
     try:
         from runlife.stores._postgres import PostgresStore
     except ImportError as exc:
+        if (exc.name or "").partition(".")[0] not in {"psycopg", "psycopg_pool"}:
+            raise  # a bug of ours, not a missing extra: do not disguise it
         raise StoreError(
             f"{url.partition(':')[0]}:// needs psycopg 3: pip install 'runlife[postgres]'"
         ) from exc
