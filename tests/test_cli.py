@@ -1,4 +1,4 @@
-"""The ``runlife`` command: help, version and the demo."""
+"""The ``runlife`` command: help, version and the demo on the SQLite store."""
 
 from __future__ import annotations
 
@@ -8,68 +8,90 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import anyio
 import pytest
 
-from runlife import DEFAULT_LIFECYCLE, Status
-from runlife._demo import PROMOTE_LIFECYCLE, demo_runs
+from runlife import RunQuery, Status
 from runlife.cli import main
+from runlife.stores import SQLiteStore
+
+
+def section(out: str, title: str) -> str:
+    """The block of the demo's output that starts with *title*."""
+    start = out.index(title)
+    end = out.find("\n\n", start)
+    return out[start : end if end != -1 else None]
 
 
 def table_rows(out: str) -> dict[str, list[str]]:
-    """The demo table's rows by job name and status (split on runs of 2+ spaces)."""
-    lines = out.split("\n\n")[1].splitlines()
+    """The runs table's rows by job, split on runs of 2+ spaces."""
+    lines = section(out, "What ran").splitlines()[1:]
     rows = [re.split(r"\s{2,}", line.strip()) for line in lines]
     assert rows[0][:4] == ["RUN", "JOB", "STATUS", "TRIGGER"]
-    return {f"{row[1]} {row[2]}": row for row in rows[1:]}
+    return {row[1].split()[0]: row for row in rows[1:]}
 
 
-def test_demo_prints_the_runs_table(capsys: pytest.CaptureFixture[str]) -> None:
-    """`runlife demo` prints each run's status, start, end, duration, attempts and error."""
-    assert main(["demo"]) == 0
-    out = capsys.readouterr().out
-    rows = table_rows(out)
-    assert set(rows) == {
-        "nightly_backup SUCCEEDED",
-        "nightly_backup FAILED",
-        "refresh_dashboard CANCELLED",
-        "promote SUCCEEDED (SUCCESS)",
-    }
-    assert rows["nightly_backup SUCCEEDED"][3:8] == [
-        "SCHEDULED",
-        "02:00:01",
-        "02:03:13",
-        "3m 12s",
-        "1",
+@pytest.fixture
+def demo_out(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> str:
+    assert main(["demo", "--db", str(tmp_path / "night.db")]) == 0
+    return capsys.readouterr().out
+
+
+def test_demo_lists_the_night_newest_first(demo_out: str) -> None:
+    """`runlife demo` prints each stored run: status, start, end, duration, attempts,
+    item progress and error, newest first."""
+    rows = table_rows(demo_out)
+    assert list(rows) == [
+        "edge_health_check",
+        "promote",
+        "refresh_dashboard",
+        "edge_backup",
+        "nightly_backup",
     ]
-    failed = rows["nightly_backup FAILED"]
-    assert failed[4:8] == ["02:00:00", "02:17:00", "17m 00s", "3"]
-    assert failed[8] == "timeout: attempt 3 timed out after 300 s"
-    assert rows["refresh_dashboard CANCELLED"][4:8] == ["-", "02:04:00", "-", "0"]
-    assert rows["promote SUCCEEDED (SUCCESS)"][4:8] == ["02:21:00", "02:25:30", "4m 30s", "1"]
+    assert rows["nightly_backup"][2:9] == [
+        "SUCCEEDED", "SCHEDULED", "02:00:01", "02:03:47", "3m 46s", "1", "4/4 ok",
+    ]  # fmt: skip
+    assert rows["edge_backup"][2:8] == [
+        "FAILED", "SCHEDULED", "02:00:00", "02:17:00", "17m 00s", "3",
+    ]  # fmt: skip
+    assert rows["edge_backup"][9] == "timeout: attempt 3 exceeded its timeout of 300 s"
+    assert rows["edge_health_check"][8:] == ["3/4 ok", "items: 1 of 4 items failed"]
+    assert rows["refresh_dashboard"][2:8] == ["CANCELLED", "ADHOC", "-", "02:04:00", "-", "0"]
+    assert rows["promote"][2] == "SUCCEEDED (SUCCESS)"
+    assert "Summary  (store.count_runs): 1 cancelled, 2 failed, 2 succeeded" in demo_out
 
 
-def test_demo_prints_the_design_retry_timeline(capsys: pytest.CaptureFixture[str]) -> None:
-    """The retried run's timeline is DESIGN.md's: attempts at 02:00, 02:06 and 02:12,
-    each cut at +300 s, FAILED at 02:17."""
-    main(["demo"])
-    out = capsys.readouterr().out
-    timeline = out.split("Lifecycle timeline of run ")[1]
-    assert "(nightly_backup, FAILED)" in timeline.splitlines()[0]
-    attempts = re.findall(r"^\s+(\d)\s+(\S+)\s+(\S+)\s+5m 00s\s+timeout$", timeline, re.M)
+def test_demo_shows_which_records_failed(demo_out: str) -> None:
+    """The failed device of the health check is named with its error."""
+    failed = section(demo_out, "Which records failed?")
+    assert "edge_health_check [site=branch2]: 1 of 4 items failed" in failed
+    assert re.search(
+        r"edge-sw-03\.branch2\s+FAILED\s+30s\s+timeout: Connection timed out after 30s", failed
+    )
+    devices = section(demo_out, "Device results of nightly_backup")
+    assert re.search(r"core-rtr-01\.dc1\s+SUCCEEDED\s+45s\s+24,832 bytes", devices)
+
+
+def test_demo_shows_the_design_retry_timeline(demo_out: str) -> None:
+    """The retried backup follows DESIGN.md: attempts at 02:00, 02:06 and 02:12, each cut
+    at +300 s, FAILED at 02:17, and the next cron fire is unchanged."""
+    why = demo_out[demo_out.index("Why did edge_backup") : demo_out.index("Its log")]
+    attempts = re.findall(r"^\s+(\d)\s+(\S+)\s+(\S+)\s+5m 00s\s+timeout$", why, re.M)
     assert attempts == [
         ("1", "02:00:00", "02:05:00"),
         ("2", "02:06:00", "02:11:00"),
         ("3", "02:12:00", "02:17:00"),
     ]
-    assert re.search(r"02:17:00\s+RUNNING\s+FAILED\s+timed out; 3 of 3 attempts spent", timeline)
-    assert re.search(r"02:06:00\s+RETRYING\s+QUEUED\s+retry delay over", timeline)
+    assert re.search(r"02:17:00\s+RUNNING\s+FAILED\s+attempt 3 of 3 failed", why)
+    assert re.search(r"02:06:00\s+RETRYING\s+QUEUED\s+retry delay over", why)
+    assert "next fire 2026-03-11 02:00 UTC" in why
+    log = section(demo_out, "Its log")
+    assert "store.search_logs('exceeded'): lines 2, 4, 6" in log
 
 
-def test_demo_prints_the_custom_lifecycle_timeline(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_shows_the_custom_lifecycle(demo_out: str) -> None:
     """The custom run shows its own state names, STARTED entered by canonical RUNNING."""
-    main(["demo"])
-    out = capsys.readouterr().out
-    timeline = out.split("Lifecycle timeline of run ")[2]
+    timeline = demo_out[demo_out.index("A custom lifecycle") :]
     moves = re.findall(r"^\s+\d\d:\d\d:\d\d\s+(\w+)\s+(\w+)", timeline, re.M)
     assert moves == [
         ("IDLE", "ACTIVE"),
@@ -80,63 +102,30 @@ def test_demo_prints_the_custom_lifecycle_timeline(capsys: pytest.CaptureFixture
     ]
 
 
-def test_demo_runs_replay() -> None:
-    """Every demo run is a real lifecycle value: its history replays to its state."""
-    runs = demo_runs()
-    lifecycles = [DEFAULT_LIFECYCLE] * 3 + [PROMOTE_LIFECYCLE]
-    for run, lc in zip(runs, lifecycles, strict=True):
-        assert lc.replay(run.history, lc.initial) == run.state
-        assert run.is_terminal
-    assert runs[1].status is Status.FAILED
-    assert runs[1].error is not None
-    assert runs[1].error.kind == "timeout"
+def test_demo_keeps_a_real_sqlite_database(demo_out: str, tmp_path: Path) -> None:
+    """With --db the night stays in a SQLite file that any store user can open."""
+
+    async def read() -> dict[Status, int]:
+        async with SQLiteStore(tmp_path / "night.db") as store:
+            return dict(await store.count_runs(RunQuery()))
+
+    assert anyio.run(read) == {Status.SUCCEEDED: 2, Status.FAILED: 2, Status.CANCELLED: 1}
+    assert "The database is kept" in demo_out
 
 
-def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    """`runlife --version` prints the installed version and exits 0."""
-    with pytest.raises(SystemExit) as info:
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """`runlife --version` names the installed version; no command prints help (exit 2)."""
+    with pytest.raises(SystemExit) as exc:
         main(["--version"])
-    assert info.value.code == 0
+    assert exc.value.code == 0
     assert capsys.readouterr().out.strip() == f"runlife {version('runlife')}"
-
-
-def test_help_lists_demo(capsys: pytest.CaptureFixture[str]) -> None:
-    """`runlife --help` describes the command and lists the demo."""
-    with pytest.raises(SystemExit) as info:
-        main(["--help"])
-    assert info.value.code == 0
-    out = capsys.readouterr().out
-    assert out.startswith("usage: runlife")
-    assert "demo" in out
-
-
-def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    """Without a command, the help goes to stderr and the exit status is 2."""
     assert main([]) == 2
-    assert "usage: runlife" in capsys.readouterr().err
+    assert "demo" in capsys.readouterr().err
 
 
-def test_unknown_command_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    """An unknown command exits 2 naming the valid choices."""
-    with pytest.raises(SystemExit) as info:
-        main(["nope"])
-    assert info.value.code == 2
-    assert "invalid choice: 'nope'" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize(
-    "command",
-    [[str(Path(sys.executable).with_name("runlife"))], [sys.executable, "-m", "runlife.cli"]],
-    ids=["console-script", "python-m"],
-)
-def test_installed_command_runs_the_demo(command: list[str]) -> None:
-    """The installed `runlife` console script (and `python -m runlife.cli`) run the demo."""
-    proc = subprocess.run(
-        [*command, "demo"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "nightly_backup" in proc.stdout
+def test_console_script_runs_the_demo() -> None:
+    """The installed `runlife` script runs the demo as a separate process."""
+    script = Path(sys.executable).with_name("runlife")
+    done = subprocess.run([script, "demo"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "stored in SQLite at" in done.stdout

@@ -1,8 +1,8 @@
 """The ``runlife`` command.
 
-For now it has one subcommand, ``runlife demo``, which drives a few runs through the
-pure lifecycle and prints them; the commands that read a store come with the
-runtime.
+For now it has one subcommand, ``runlife demo``, which records a night of runs into
+the embedded default store (SQLite) and prints what the store answers; the commands
+that read any store come with the runtime.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 __all__ = ("main",)
 
@@ -31,12 +32,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"runlife {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo",
-        help="drive a few runs through the lifecycle and print them",
-        description="Drive four runs through the pure lifecycle (a backup that succeeds, "
-        "one retried on timeouts until it fails, one cancelled while queued and one "
-        "with a custom lifecycle) and print them as a table and as timelines.",
+        help="record a night of runs in SQLite and print what the store answers",
+        description="Record a night of runs in the SQLite store (a backup of four devices, "
+        "one retried on timeouts until it fails, a health check with a failed device, "
+        "one cancelled while queued and one with a custom lifecycle), then answer the "
+        "operators' questions from the store: what ran, which records failed, why a run "
+        "failed, what its log says.",
+    )
+    demo.add_argument(
+        "--db",
+        type=Path,
+        metavar="PATH",
+        help="keep the SQLite database at PATH (replaced if it exists); "
+        "by default a temporary file is used and removed",
     )
     return parser
 
@@ -52,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from runlife._demo import run_demo
 
         try:
-            run_demo(sys.stdout)
+            run_demo(sys.stdout, args.db)
             sys.stdout.flush()
         except BrokenPipeError:
             # The reader went away (`runlife demo | head`): stop quietly, as Unix tools do.
