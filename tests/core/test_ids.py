@@ -56,3 +56,22 @@ def test_id_time_matches_the_clock() -> None:
     # A burst may borrow the next millisecond, hence the one millisecond of slack.
     assert before <= id_time_ms(run_id) <= after + 1
     assert id_time_ms(run_id) == uuid.UUID(run_id).int >> 80
+
+
+def test_a_forked_child_draws_other_random_bits() -> None:
+    """A forked worker reseeds the id generator, so parent and child never share a
+    random sequence (their ids within one millisecond would collide)."""
+    import os
+
+    from runlife._core import ids
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next draw, then leave at once
+        os.write(write, str(ids._bits(64)).encode())
+        os._exit(0)
+    os.close(write)
+    child = int(os.read(read, 64).decode())
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child != ids._bits(64)
