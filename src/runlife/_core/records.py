@@ -111,13 +111,36 @@ class ItemCounts:
     @classmethod
     def of(cls, statuses: Iterable[Status]) -> ItemCounts:
         """Count *statuses* (of items) into an `ItemCounts`."""
-        counts = dict.fromkeys(("pending", "running", "succeeded", "failed", "skipped"), 0)
+        counts = dict.fromkeys(_BUCKETS, 0)
         total = 0
         for status in statuses:
             total += 1
-            key = _ITEM_BUCKET.get(status, "running")
-            counts[key] += 1
+            counts[_ITEM_BUCKET[status]] += 1
         return cls(total=total, **counts)
+
+    @staticmethod
+    def bucket(status: Status) -> str:
+        """The field that counts an item in *status* (``"pending"`` ... ``"skipped"``).
+
+        >>> ItemCounts.bucket(Status.CANCELLED)
+        'failed'
+        """
+        return _ITEM_BUCKET[status]
+
+    def moved(self, old: Status | None, new: Status) -> ItemCounts:
+        """The counts after one item moved from *old* (None: a new item) to *new*.
+
+        >>> ItemCounts().moved(None, Status.RUNNING).moved(Status.RUNNING, Status.FAILED)
+        ItemCounts(total=1, pending=0, running=0, succeeded=0, failed=1, skipped=0)
+        """
+        counts = {name: getattr(self, name) for name in _BUCKETS}
+        total = self.total
+        if old is None:
+            total += 1
+        else:
+            counts[_ITEM_BUCKET[old]] -= 1
+        counts[_ITEM_BUCKET[new]] += 1
+        return ItemCounts(total=total, **counts)
 
     @property
     def done(self) -> int:
@@ -125,6 +148,7 @@ class ItemCounts:
         return self.succeeded + self.failed + self.skipped
 
 
+_BUCKETS = ("pending", "running", "succeeded", "failed", "skipped")
 _ITEM_BUCKET: Mapping[Status, str] = {
     Status.PENDING: "pending",
     Status.QUEUED: "pending",

@@ -40,19 +40,6 @@ __all__ = ("MemoryStore",)
 
 _LIVE = frozenset({Status.RUNNING, Status.WAITING})
 _CLAIMABLE_ONE = frozenset({Status.PENDING, Status.QUEUED})
-_BUCKETS = ("pending", "running", "succeeded", "failed", "skipped")
-# The progress bucket of an item in each status (as `ItemCounts.of` counts).
-_BUCKET_OF: Mapping[Status, str] = {
-    Status.PENDING: "pending",
-    Status.QUEUED: "pending",
-    Status.RUNNING: "running",
-    Status.RETRYING: "running",
-    Status.WAITING: "running",
-    Status.SUCCEEDED: "succeeded",
-    Status.FAILED: "failed",
-    Status.CANCELLED: "failed",
-    Status.SKIPPED: "skipped",
-}
 
 
 class _Now(Protocol):
@@ -129,7 +116,7 @@ class _Row:
     owner: str | None = None
     fence: int = 0
     expires_at: datetime | None = None
-    counts: dict[str, int] = attrs.Factory(lambda: dict.fromkeys(_BUCKETS, 0))
+    counts: ItemCounts = attrs.Factory(ItemCounts)
     items: dict[str, tuple[Item, str]] = attrs.Factory(dict)
     logs: list[tuple[LogLine, str]] = attrs.Factory(list)
     signals: dict[str, str] = attrs.Factory(dict)
@@ -328,13 +315,12 @@ class MemoryStore:
             raise RunNotFound(run_id) from None
 
     def _read(self, row: _Row) -> Run:
-        c = row.counts
         return attrs.evolve(
             row.run,
             params=_codec.loads(row.params),
             result=_codec.loads(row.result),
             labels=dict(row.run.labels),
-            progress=ItemCounts(total=sum(c.values()), **c),
+            progress=row.counts,
         )
 
     def _index(self, run_id: str, old: Run | None, new: Run | None) -> None:
@@ -600,9 +586,7 @@ class MemoryStore:
             row = self._row(item.run_id)
             self._check_claim(claim, item.run_id)
             old = row.items.get(item.key)
-            if old is not None:
-                row.counts[_BUCKET_OF[old[0].status]] -= 1
-            row.counts[_BUCKET_OF[stored.status]] += 1
+            row.counts = row.counts.moved(None if old is None else old[0].status, stored.status)
             row.items[item.key] = (stored, output)
             run = row.run
             self._event(

@@ -1546,7 +1546,7 @@ class SQLiteStore:
                  _us_or_none(item.ended_at), item.attempts, error, output),
             )  # fmt: skip
             counts = _progress_from_json(progress)
-            counts = _bump(counts, None if old is None else _STATUS[old[0]], item.status)
+            counts = counts.moved(None if old is None else _STATUS[old[0]], item.status)
             conn.execute(
                 "UPDATE runs SET progress = ? WHERE id = ?",
                 (_progress_json(counts), item.run_id),
@@ -1828,37 +1828,6 @@ class SQLiteStore:
             total += deleted
             if deleted < batch:
                 return total
-
-
-def _bump(counts: ItemCounts, old: Status | None, new: Status) -> ItemCounts:
-    """*counts* after one item moved from *old* (None: a new item) to *new*."""
-    buckets = {
-        "pending": counts.pending, "running": counts.running, "succeeded": counts.succeeded,
-        "failed": counts.failed, "skipped": counts.skipped,
-    }  # fmt: skip
-    total = counts.total
-    if old is None:
-        total += 1
-    else:
-        old_bucket = _bucket(old)
-        buckets[old_bucket] = max(buckets[old_bucket] - 1, 0)
-    buckets[_bucket(new)] += 1
-    return ItemCounts(total=total, **buckets)
-
-
-def _bucket(status: Status) -> str:
-    # The same buckets as ItemCounts.of, which counts whole collections.
-    return _ITEM_BUCKET.get(status, "running")
-
-
-_ITEM_BUCKET: Final[Mapping[Status, str]] = {
-    Status.PENDING: "pending",
-    Status.QUEUED: "pending",
-    Status.SUCCEEDED: "succeeded",
-    Status.FAILED: "failed",
-    Status.CANCELLED: "failed",
-    Status.SKIPPED: "skipped",
-}
 
 
 def _queued(
