@@ -7,6 +7,10 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# The session's PostgreSQL server: RUNLIFE_PG_DSN, or a throwaway one started on
+# first use (the tests that need it fail loudly if it cannot start; never skip).
+from pgserver import postgres_dsn  # noqa: F401 - a fixture, used by name
+
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile(
     "ci",

@@ -15,7 +15,7 @@ import os
 
 from runlife.exceptions import StoreError
 
-__all__ = ("FailpointError", "arm", "disarm", "hit")
+__all__ = ("FailpointError", "arm", "armed", "disarm", "hit")
 
 
 class FailpointError(StoreError):
@@ -37,6 +37,11 @@ _from_env()
 def arm(name: str, count: int = 1) -> None:
     """Make the next *count* hits of *name* fail."""
     _armed[name] = count
+
+
+def armed() -> bool:
+    """Whether any failpoint is armed (a store may take a slower, checkable path)."""
+    return any(count > 0 for count in _armed.values())
 
 
 def disarm() -> None:
