@@ -39,8 +39,10 @@ def blocks(path: Path, lang: str) -> list[tuple[int, str, bool]]:
 
 
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_python_blocks_run(path: Path) -> None:
-    """Each python block of the page runs without error, in order."""
+def test_python_blocks_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each python block of the page runs without error, in order (in a scratch
+    directory, so that the files an example makes, a SQLite store say, go there)."""
+    monkeypatch.chdir(tmp_path)
     namespace: dict[str, Any] = {"__name__": f"docs_{path.stem}"}
     for line, code, executed in blocks(path, "python"):
         if not executed:
