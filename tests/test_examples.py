@@ -20,6 +20,19 @@ EXPECTED = {
         "TRIGGER   -> STARTED",
         "'IDLE' (PENDING) -> 'DONE' (SUCCEEDED) is not a canonical move",
     ],
+    "retry_timeline.py": [
+        "asyncio: attempts at 02:00:00, 02:06:00, 02:12:00; FAILED at 02:17:00 (timeout)",
+        "trio: attempts at 02:00:00, 02:06:00, 02:12:00; FAILED at 02:17:00 (timeout)",
+        "next scheduled fire: 2026-03-11 02:00 UTC",
+    ],
+    "stale_dashboard.py": [
+        "feeds the dashboard: sync_source, refresh_model, publish_semantic_model",
+        "refresh_dashboard is waiting on publish_semantic_model (PENDING)",
+        "skipped refresh_dashboard: upstream publish_semantic_model SKIPPED",
+        "ready now: ('notify_on_failure',)",
+        "bottleneck refresh_model",
+        'n1["refresh_model"]:::failed',
+    ],
 }
 
 
