@@ -45,7 +45,7 @@ path = flow.critical_path(
         "publish_semantic_model": 90,
         "refresh_dashboard": 120,
         "export_pdf": 45,
-    }  # fmt: skip
+    }
 )
 print(f"critical path: {' -> '.join(path.nodes)} ({path.duration}); bottleneck {path.bottleneck}")
 print()
