@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import attrs
 import pytest
 
@@ -256,6 +257,25 @@ async def test_a_cancelled_writer_does_not_stall_the_queue(db: Path) -> None:
         later = await store.create_run(queued())
         assert set(done) == {r.id for i, r in enumerate(runs) if i % 3}
         assert (await store.get_run(later.id)).status is Status.QUEUED
+
+
+async def test_writers_cancelled_at_any_moment_never_stall_the_queue(db: Path) -> None:
+    """A crowd of writers cancelled together, after 0 to 6 turns of the loop, catches
+    the leader at every stage: waiting for its batch to fill, or cancelled before its
+    thread started with its batch going back to the queue. A write whose caller is
+    gone must not go back (nor be handed the lead): the next write completes."""
+    async with SQLiteStore(db) as store:
+        for turns in [*range(7)] * 6:
+            with anyio.fail_after(10):  # a stalled queue fails here instead of hanging
+                with anyio.CancelScope() as scope:
+                    async with anyio.create_task_group() as tg:
+                        for _ in range(20):
+                            tg.start_soon(store.create_run, queued())
+                        for _ in range(turns):
+                            await anyio.lowlevel.checkpoint()
+                        scope.cancel()
+                later = await store.create_run(queued())
+            assert (await store.get_run(later.id)).status is Status.QUEUED
 
 
 async def test_close_finishes_writes_in_flight(db: Path) -> None:
