@@ -255,7 +255,9 @@ _SET_MOVE: Final = (
     " lease_expires_at = ?"
 )
 _MOVE_RUN: Final = f"{_SET_MOVE} WHERE id = ?"
-_CLAIM_RUN: Final = f"{_SET_MOVE}, fence = fence + 1 WHERE id = ? RETURNING fence"
+# The claiming op read the fence in the same write transaction (one writer), so it
+# sets fence + 1 itself: a batch of claims is then one executemany.
+_CLAIM_RUN: Final = f"{_SET_MOVE}, fence = ? WHERE id = ?"
 # For structures the store builds from already-checked values (history, attempts,
 # errors, labels): plain JSON, without check_json's walk.
 _raw_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -1373,6 +1375,7 @@ class SQLiteStore:
                         ):
                             label_active[(name, key, value)] = count
             claims: list[Claim] = []
+            writes: list[tuple[Any, ...]] = []
             # A k-way merge of the jobs' queues in claim order; a job that reaches
             # its max_concurrency leaves the merge instead of being scanned to the end.
             heap: list[tuple[int, int, str, int, Sequence[Any]]] = []
@@ -1405,25 +1408,27 @@ class SQLiteStore:
                     for k in keys:
                         label_active[k] = label_active.get(k, 0) + 1
                 claims.append(
-                    self._claim_one(conn, row, worker, jobs[job], now, lease_us, self._later)
+                    self._claim_one(row, worker, jobs[job], now, lease_us, self._later, writes)
                 )
+            conn.executemany(_CLAIM_RUN, writes)
             return tuple(claims)
 
         return await self._write("claim", op)
 
     @staticmethod
     def _claim_one(
-        conn: sqlite3.Connection,
         row: Sequence[Any],
         worker: str,
         lifecycle: Lifecycle,
         now: int,
         lease_us: int,
         later: _Later,
+        writes: list[tuple[Any, ...]],
     ) -> Claim:
-        """Move the run of *row* (a `_RUN_COLUMNS` row) to RUNNING for *worker*; its
-        label and event rows go to *later*."""
-        run = _run_from_row(row)
+        """Move the run of *row* (a `_RUN_COLUMNS` row, then the fence) to RUNNING for
+        *worker*: its `_CLAIM_RUN` values go to *writes*, its label and event rows to
+        *later*."""
+        run = _run_from_row(row[:-1])
         claimed = lifecycle.transition(
             run, Status.RUNNING, at=_from_us(now), reason=f"claimed by {worker}"
         )
@@ -1432,7 +1437,8 @@ class SQLiteStore:
         added = claimed.history[len(run.history) :]
         history = _appended(row[16], [codec.transition_to_json(t) for t in added])
         moves = _move_values(claimed, row[6], history)
-        (fence,) = conn.execute(_CLAIM_RUN, (*moves, worker, expires, run.id)).fetchone()
+        fence = row[-1] + 1
+        writes.append((*moves, worker, expires, fence, run.id))
         if claimed.labels and claimed.status is not run.status:
             later.labels.append((moves[0], run.id))
         later.add_events(claimed, added)
@@ -1450,13 +1456,16 @@ class SQLiteStore:
 
         def op(conn: sqlite3.Connection, now: int) -> Claim:
             row = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+                f"SELECT {_RUN_COLUMNS}, fence FROM runs WHERE id = ?", (run_id,)
             ).fetchone()
             if row is None:
                 raise RunNotFound(run_id)
             if row[2] not in ("PENDING", "QUEUED"):
                 raise ConcurrentUpdate(run_id, row[24], row[24])
-            return self._claim_one(conn, row, worker, lifecycle, now, lease_us, self._later)
+            writes: list[tuple[Any, ...]] = []
+            claim = self._claim_one(row, worker, lifecycle, now, lease_us, self._later, writes)
+            conn.executemany(_CLAIM_RUN, writes)
+            return claim
 
         return await self._write("claim", op)
 
@@ -1893,14 +1902,14 @@ def _queued(
     while True:
         if after is None:
             rows = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs INDEXED BY runs_queue"
+                f"SELECT {_RUN_COLUMNS}, fence FROM runs INDEXED BY runs_queue"
                 " WHERE job = ? AND status = 'QUEUED'"
                 " ORDER BY priority DESC, created_at, id LIMIT ?",
                 (job, chunk),
             ).fetchall()
         else:
             rows = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs INDEXED BY runs_queue"
+                f"SELECT {_RUN_COLUMNS}, fence FROM runs INDEXED BY runs_queue"
                 " WHERE job = ? AND status = 'QUEUED'"
                 " AND (-priority, created_at, id) > (?, ?, ?)"
                 " ORDER BY priority DESC, created_at, id LIMIT ?",
