@@ -26,7 +26,6 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
-from croniter import croniter as _croniter  # noqa: TID251 - the one module croniter may live in
 
 from runlife._core.convert import aware
 from runlife.exceptions import InvalidPolicy
@@ -264,10 +263,18 @@ def _expand(expr: str) -> tuple[list[list[Any]], dict[Any, set[Any]]]:
     elif "w" in text.lower().split()[2]:
         raise InvalidPolicy("expr", expr, "a day-of-month without 'W' (nearest weekday)")
     try:
-        expanded, nth = _croniter.expand(text)
+        expanded, nth = _croniter_expand(text)
     except Exception as exc:  # croniter raises several unrelated classes
         raise InvalidPolicy("expr", expr, _explain(text, exc)) from exc
     return expanded, nth
+
+
+def _croniter_expand(text: str) -> tuple[Any, Any]:
+    # Imported on first use: croniter costs ~25 ms of every `import runlife`, and
+    # only a Cron being built needs it.
+    from croniter import croniter  # noqa: TID251 - the one module croniter may live in
+
+    return croniter.expand(text)
 
 
 def _explain(text: str, exc: Exception) -> str:
@@ -279,7 +286,7 @@ def _explain(text: str, exc: Exception) -> str:
             alone = ["*"] * 5
             alone[index] = part
             try:
-                _croniter.expand(" ".join(alone))
+                _croniter_expand(" ".join(alone))
             except Exception:
                 return (
                     f"a valid cron expression: the {_FIELDS[index]} field {part!r} is wrong ({exc})"
