@@ -102,6 +102,32 @@ async def test_many_stores_opening_at_once_migrate_once(pg_schema_url: str) -> N
 
 
 @pytest.mark.anyio
+async def test_an_older_schema_is_migrated_forward_keeping_its_runs(
+    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a database of an older schema applies the missing migrations in order,
+    once, and records each; the runs already stored are kept."""
+    from runlife.stores import _postgres
+
+    async with PostgresStore(pg_schema_url) as store:
+        kept = await store.create_run(queued())
+    future = _postgres.SCHEMA_VERSION + 1
+    monkeypatch.setattr(_postgres, "SCHEMA_VERSION", future)
+    monkeypatch.setattr(
+        _postgres,
+        "_MIGRATIONS",
+        {**_postgres._MIGRATIONS, future: "CREATE TABLE runlife_probe (note text)"},
+    )
+    for _ in range(2):  # the second open finds nothing left to do
+        async with PostgresStore(pg_schema_url) as store:
+            assert (await store.get_run(kept.id)).id == kept.id
+    with psycopg.connect(pg_schema_url) as conn:
+        versions = conn.execute("SELECT version FROM runlife_schema ORDER BY 1").fetchall()
+        assert conn.execute("SELECT to_regclass('runlife_probe') IS NOT NULL").fetchone() == (True,)
+    assert [v for (v,) in versions] == list(range(1, future + 1))
+
+
+@pytest.mark.anyio
 async def test_a_newer_schema_is_refused_and_left_untouched(pg_schema_url: str) -> None:
     """A database migrated by a newer runlife raises SchemaMismatch and is not modified."""
     async with PostgresStore(pg_schema_url) as store:

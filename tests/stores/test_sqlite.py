@@ -86,6 +86,33 @@ async def test_foreign_database_is_refused_untouched(db: Path) -> None:
     assert db.read_bytes() == before
 
 
+async def test_an_older_database_is_migrated_forward_keeping_its_runs(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a file of an older schema applies the missing migrations in order, once,
+    and records each; the runs already stored are kept."""
+    from runlife.stores import _sqlite
+
+    async with SQLiteStore(db) as store:
+        kept = await store.create_run(queued())
+    future = SCHEMA_VERSION + 1
+    monkeypatch.setattr(_sqlite, "SCHEMA_VERSION", future)
+    monkeypatch.setattr(
+        _sqlite,
+        "_MIGRATIONS",
+        {**_sqlite._MIGRATIONS, future: ("CREATE TABLE runlife_probe (note TEXT)",)},
+    )
+    for _ in range(2):  # the second open finds nothing left to do
+        async with SQLiteStore(db) as store:
+            assert (await store.get_run(kept.id)).id == kept.id
+    with sqlite3.connect(db) as conn:
+        versions = [v for (v,) in conn.execute("SELECT version FROM runlife_schema ORDER BY 1")]
+        probe = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'runlife_probe'")
+        assert probe.fetchone() == (1,)
+    conn.close()
+    assert versions == list(range(1, future + 1))
+
+
 async def test_newer_schema_is_refused_untouched(db: Path) -> None:
     """A database migrated by a newer runlife raises SchemaMismatch and is not modified."""
     async with SQLiteStore(db) as store:
