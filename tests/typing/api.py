@@ -1,0 +1,47 @@
+"""Static checks of the public API, read by mypy (strict) in CI, never run.
+
+Each built-in adapter must satisfy its port exactly as declared in `runlife.abc`: a
+signature that drifts from the protocol fails the type check here, not in a user's
+code. The public values keep precise types.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import assert_type
+
+from runlife import (
+    DEFAULT_LIFECYCLE,
+    Claim,
+    Cron,
+    Page,
+    Retry,
+    Run,
+    RunQuery,
+    Status,
+    SystemClock,
+    Workflow,
+    open_store,
+)
+from runlife.abc import Clock, Store
+from runlife.stores import MemoryStore, PostgresStore, SQLiteStore
+from runlife.testing import VirtualClock
+
+
+def stores_satisfy_the_port(m: MemoryStore, s: SQLiteStore, p: PostgresStore) -> list[Store]:
+    return [m, s, p, open_store("memory://")]
+
+
+def clocks_satisfy_the_port() -> list[Clock]:
+    return [SystemClock(), VirtualClock()]
+
+
+async def values_keep_their_types(store: Store, claim: Claim) -> None:
+    t0 = datetime(2026, 3, 10, 2, tzinfo=UTC)
+    run = Run.create(job="backup", at=t0)
+    assert_type(DEFAULT_LIFECYCLE.transition(run, Status.QUEUED, at=t0), Run)
+    assert_type(await store.list_runs(RunQuery(status=Status.FAILED)), Page)
+    assert_type(await store.heartbeat(claim, lease=30), datetime)
+    assert_type(Retry().next_delay(1, ValueError("boom"), None), float | None)
+    assert_type(Cron("0 2 * * *").next_after(t0), datetime)
+    assert_type(Workflow("w", {"a": [], "b": ["a"]}).upstream("b"), tuple[str, ...])
