@@ -687,10 +687,10 @@ class SQLiteStore:
         lock_timeout: seconds a write may wait, in all, for the write lock before
             it fails with `StoreError`.
 
-    Raises (on opening):
-        SchemaMismatch: the file is not a SQLite database, holds foreign tables, or
-            was migrated by a newer runlife; it is left untouched.
-        StoreError: the file cannot be opened.
+    Raises:
+        SchemaMismatch: on opening, the file is not a SQLite database, holds foreign
+            tables, or was migrated by a newer runlife; it is left untouched.
+        StoreError: on opening, the file cannot be opened.
 
     >>> import anyio, tempfile, os
     >>> async def main(path):
