@@ -198,7 +198,7 @@ class Lifecycle:
             )
 
     def _check_shape(self) -> None:
-        reached = _reach(self.initial, self._moves)
+        reached = reachable([self.initial], self._moves)
         for state in self.states:
             if state not in reached:
                 raise InvalidLifecycle(
@@ -211,7 +211,7 @@ class Lifecycle:
         for source, targets in self._moves.items():
             for target in targets:
                 incoming[target].append(source)
-        can_end = _reach_many((s for s in self.states if self._status[s] in TERMINAL), incoming)
+        can_end = reachable((s for s in self.states if self._status[s] in TERMINAL), incoming)
         for state in self.states:
             if state not in can_end:
                 raise InvalidLifecycle(
@@ -417,11 +417,8 @@ def _as_status(name: str) -> Status | None:
         return None
 
 
-def _reach(start: str, moves: Mapping[str, Iterable[str]]) -> set[str]:
-    return _reach_many([start], moves)
-
-
-def _reach_many(starts: Iterable[str], moves: Mapping[str, Iterable[str]]) -> set[str]:
+def reachable(starts: Iterable[str], moves: Mapping[str, Iterable[str]]) -> set[str]:
+    """The states reachable from *starts* (included) through *moves*."""
     seen = set(starts)
     queue = deque(seen)
     while queue:

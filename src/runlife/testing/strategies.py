@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 
-from runlife._core.lifecycle import CANONICAL_MOVES, DEFAULT_LIFECYCLE, Lifecycle
+from runlife._core.lifecycle import CANONICAL_MOVES, DEFAULT_LIFECYCLE, Lifecycle, reachable
 from runlife._core.run import Run
 from runlife._core.status import TERMINAL, Status, Trigger
 from runlife.testing._graph_strategies import dags
@@ -61,17 +61,6 @@ def _can_move(status_of: Mapping[str, Status], source: str, target: str) -> bool
     return src is dst or dst in CANONICAL_MOVES[src]
 
 
-def _closure(starts: set[str], edges: Mapping[str, set[str]]) -> set[str]:
-    seen = set(starts)
-    todo = list(seen)
-    while todo:
-        for nxt in edges[todo.pop()]:
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return seen
-
-
 def _reverse(edges: Mapping[str, set[str]]) -> dict[str, set[str]]:
     back: dict[str, set[str]] = {state: set() for state in edges}
     for source, targets in edges.items():
@@ -108,13 +97,13 @@ def lifecycles(draw: st.DrawFn, *, max_states: int = 12) -> Lifecycle:
 
     possible = {a: {b for b in names if _can_move(status_of, a, b)} for a in names}
     ends = {name for name in names if status_of[name] in TERMINAL}
-    keep = _closure({initial}, possible) & _closure(ends, _reverse(possible))
+    keep = reachable({initial}, possible) & reachable(ends, _reverse(possible))
     if initial not in keep:
         cancel = draw(_names.filter(lambda n: n not in status_of))
         status_of[cancel] = Status.CANCELLED
         possible[cancel] = set()
         possible[initial].add(cancel)
-        keep = _closure({initial}, possible) & _closure(ends | {cancel}, _reverse(possible))
+        keep = reachable({initial}, possible) & reachable(ends | {cancel}, _reverse(possible))
     possible = {a: possible[a] & keep for a in keep}
 
     edges: dict[str, set[str]] = {
@@ -122,21 +111,21 @@ def lifecycles(draw: st.DrawFn, *, max_states: int = 12) -> Lifecycle:
     }
     # Repair reachability, then the ability to end, with edges from `possible`;
     # both repairs always find an edge because `keep` is valid under `possible`.
-    reached = _closure({initial}, edges)
+    reached = reachable({initial}, edges)
     while reached != keep:
         source, target = next(
             (a, b) for a in sorted(reached) for b in sorted(possible[a]) if b not in reached
         )
         edges[source].add(target)
-        reached = _closure({initial}, edges)
+        reached = reachable({initial}, edges)
     terminal = {state for state in keep if status_of[state] in TERMINAL}
-    ending = _closure(terminal, _reverse(edges))
+    ending = reachable(terminal, _reverse(edges))
     while ending != keep:
         source, target = next(
             (a, b) for a in sorted(keep - ending) for b in sorted(possible[a]) if b in ending
         )
         edges[source].add(target)
-        ending = _closure(terminal, _reverse(edges))
+        ending = reachable(terminal, _reverse(edges))
 
     order = draw(st.permutations(sorted(keep)))
     states = {name: status_of[name] for name in order}
