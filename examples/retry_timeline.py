@@ -1,4 +1,4 @@
-"""DESIGN.md's retry timeline, lived in virtual time.
+"""A nightly backup's retry timeline, lived in virtual time.
 
 A job that always hangs, with ``Retry(max_attempts=3, delay=60)`` and
 ``Timeout(attempt=300)``: each attempt is cut at its deadline by the clock, the retry

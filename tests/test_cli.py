@@ -72,8 +72,8 @@ def test_demo_shows_which_records_failed(demo_out: str) -> None:
     assert re.search(r"core-rtr-01\.dc1\s+SUCCEEDED\s+45s\s+24,832 bytes", devices)
 
 
-def test_demo_shows_the_design_retry_timeline(demo_out: str) -> None:
-    """The retried backup follows DESIGN.md: attempts at 02:00, 02:06 and 02:12, each cut
+def test_demo_shows_the_nightly_retry_timeline(demo_out: str) -> None:
+    """The retried backup lives the retry timeline: attempts at 02:00, 02:06 and 02:12, each cut
     at +300 s, FAILED at 02:17, and the next cron fire is unchanged."""
     why = demo_out[demo_out.index("Why did edge_backup") : demo_out.index("Its log")]
     attempts = re.findall(r"^\s+(\d)\s+(\S+)\s+(\S+)\s+5m 00s\s+timeout$", why, re.M)

@@ -108,7 +108,7 @@ def test_public_names_have_docstrings(name: str, value: Any) -> None:
 
 
 def test_errors_share_one_root_and_their_builtins() -> None:
-    """Every exception derives from RunlifeError, with the builtin mix-ins of DESIGN.md."""
+    """Every exception derives from RunlifeError, mixing in the builtin whose meaning it has."""
     exc = runlife.exceptions
     for name in exc.__all__:
         assert issubclass(getattr(exc, name), exc.RunlifeError)

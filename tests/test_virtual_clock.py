@@ -150,8 +150,8 @@ async def test_manual_advance_without_autojump() -> None:
         clock.advance(-1)
 
 
-async def test_the_design_retry_timeline_in_virtual_time() -> None:
-    """DESIGN.md's timeline, run with the clock: a job that hangs, cut by the clock."""
+async def test_the_nightly_retry_timeline_in_virtual_time() -> None:
+    """The nightly retry timeline, run with the clock: a job that hangs, cut by the clock."""
     clock = VirtualClock(start=T0)
     retry, timeout, lc = Retry(max_attempts=3, delay=60), Timeout(attempt=300), DEFAULT_LIFECYCLE
     run = lc.transition(Run.create(job="nightly_backup", at=T0), Status.QUEUED, at=T0)

@@ -50,6 +50,7 @@ from runlife._core.records import (
 )
 from runlife._core.run import Run
 from runlife._core.schedule import CatchUp, Cron, Every, Schedule
+from runlife._core.spec import JobSpec
 from runlife._core.status import Status, Trigger
 from runlife.exceptions import (
     ConcurrentUpdate,
@@ -100,6 +101,7 @@ __all__ = (
     "ItemsOutcome",
     "JobNotFound",
     "JobRecord",
+    "JobSpec",
     "LeaseLost",
     "Lifecycle",
     "Limits",

@@ -7,8 +7,8 @@ log lines. Then it answers the operators' questions from what is stored: what ra
 and how it ended, which records failed, why a run failed, what its log says.
 
 Every moment is given (the night of 2026-03-10, UTC), so the output is the same on
-every machine, run ids and the database path aside. The retried backup follows the
-timeline of DESIGN.md: ``max_attempts=3``, a 60 s retry delay and a 300 s attempt
+every machine, run ids and the database path aside. The retried backup shows how
+the retry and timeout policies combine: ``max_attempts=3``, a 60 s retry delay and a 300 s attempt
 timeout on a device that never answers give attempts at 02:00, 02:06 and 02:12, and
 the run ends FAILED at 02:17 with a timeout while its schedule stays enabled.
 """
@@ -59,7 +59,8 @@ PROMOTE_LIFECYCLE = Lifecycle(
         "RUNNING": ["SUCCESS", "FAILED", "TERMINATED"],
     },
 )
-"""The custom lifecycle of the demo's ``promote`` job (DESIGN.md's example)."""
+"""The custom lifecycle of the demo's ``promote`` job: the host's own state names,
+each mapped onto a canonical status."""
 
 # (device, address, seconds it takes, config bytes); the backup log of the seeds.
 DC1_DEVICES = (
@@ -127,7 +128,7 @@ async def _backup_dc1(host: _Host) -> None:
 
 
 async def _backup_dc2_times_out(host: _Host) -> None:
-    """DESIGN.md's timeline, as pure decisions of the retry and timeout policies."""
+    """The nightly retry timeline, as pure decisions of the retry and timeout policies."""
     run = await host.create(Run.create(
         job="edge_backup", at=_at(2), trigger=Trigger.SCHEDULED, scheduled_for=_at(2),
         params={"devices": ["edge-sw-07.dc2"]}, labels={"site": "dc2"},

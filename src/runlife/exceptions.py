@@ -3,20 +3,24 @@
 ::
 
     RunlifeError
+    ├── InvalidValue (ValueError)           a value refused where it entered: field, value, expected
+    │   ├── InvalidPolicy                   ... a retry/timeout/cron/limits value
+    │   └── UnknownStore                    ... a store URL with no known scheme
     ├── InvalidTransition (ValueError)      a move the lifecycle does not allow
+    │   └── NotASuccessor                   a write that does not continue the stored run
     ├── InvalidLifecycle (ValueError)       a lifecycle table that cannot work
     ├── InvalidWorkflow (ValueError)        a workflow graph that cannot work
     │   └── DependencyCycle                 ... because it has a cycle
     ├── InvalidCompletion (ValueError)      a workflow node completed out of turn
-    ├── InvalidPolicy (ValueError)          a bad retry/timeout/cron/limits value
     ├── NotSerializable (TypeError)         params or a result that is not JSON
-    ├── RunNotFound (LookupError)           no run with that id
-    ├── JobNotFound (LookupError)           no job with that name
-    ├── NodeNotFound (LookupError)          no node with that name in a workflow
+    ├── NotFound (LookupError)              something asked for by name or id is not there
+    │   ├── RunNotFound                     ... no run with that id
+    │   ├── JobNotFound                     ... no job with that name
+    │   └── NodeNotFound                    ... no node with that name in a workflow
+    ├── Conflict                            another writer got there first
+    │   ├── ConcurrentUpdate                ... a compare-and-set on a run's version lost
+    │   └── LeaseLost                       ... a worker write whose lease was taken over
     ├── QuotaExceeded                       a submit over a quota
-    ├── LeaseLost                           a worker write whose lease was taken over
-    ├── ConcurrentUpdate                    a compare-and-set lost to another writer
-    ├── UnknownStore (ValueError)           a store URL with no known scheme
     └── StoreError                          the storage backend failed
         └── SchemaMismatch                  a database runlife cannot (or must not) use
 
@@ -26,20 +30,25 @@ so that a handler can act on the attributes and a person can act on the message.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable
 from datetime import datetime
 
 __all__ = (
     "ConcurrentUpdate",
+    "Conflict",
     "DependencyCycle",
     "InvalidCompletion",
     "InvalidLifecycle",
     "InvalidPolicy",
     "InvalidTransition",
+    "InvalidValue",
     "InvalidWorkflow",
     "JobNotFound",
     "LeaseLost",
     "NodeNotFound",
+    "NotASuccessor",
+    "NotFound",
     "NotSerializable",
     "QuotaExceeded",
     "RunNotFound",
@@ -52,6 +61,38 @@ __all__ = (
 
 class RunlifeError(Exception):
     """The root of every error runlife raises."""
+
+
+class InvalidValue(RunlifeError, ValueError):
+    """A value was refused where it entered runlife; nothing was written.
+
+    Attributes: ``field`` (the parameter or field), ``value`` and ``expected``
+    (what would have been accepted).
+
+    >>> raise InvalidValue("lease", -5, "a number of seconds above 0")
+    Traceback (most recent call last):
+    ...
+    runlife.exceptions.InvalidValue: lease=-5 is invalid: expected a number of seconds above 0
+    """
+
+    def __init__(self, field: str, value: object, expected: str) -> None:
+        self.field = field
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{field}={_short.repr(value)} is invalid: expected {expected}")
+
+
+class NotFound(RunlifeError, LookupError):
+    """Something asked for by name or id is not there."""
+
+
+class Conflict(RunlifeError):
+    """Another writer changed what this write was based on; read again and retry."""
+
+
+# Messages show values briefly: a deeply nested value must not break its own error.
+_short = reprlib.Repr()
+_short.maxlevel, _short.maxstring, _short.maxother = 3, 80, 80
 
 
 def _names(values: Iterable[object]) -> str:
@@ -75,6 +116,24 @@ class InvalidTransition(RunlifeError, ValueError):
             f"run {run_id} cannot move from {from_} to {to}; "
             f"allowed from {from_}: {_names(self.allowed)}"
         )
+
+
+class NotASuccessor(InvalidTransition):
+    """A store refused a write that does not continue the run it has stored.
+
+    A run is written as a successor of the stored one: its version one higher per
+    change, its history the stored history with moves of its lifecycle appended
+    (ending in its state), its identity unchanged, and the stored run not terminal.
+    ``problem`` says which of these the write broke; nothing was written.
+    """
+
+    def __init__(self, run_id: str, from_: str, to: str, problem: str) -> None:
+        self.problem = problem
+        RunlifeError.__init__(self, f"run {run_id}: write refused, {problem}; nothing was written")
+        self.run_id = run_id
+        self.from_ = from_
+        self.to = to
+        self.allowed = frozenset()
 
 
 class InvalidLifecycle(RunlifeError, ValueError):
@@ -110,7 +169,7 @@ class InvalidCompletion(RunlifeError, ValueError):
     finished already, or the status given is not terminal."""
 
 
-class NodeNotFound(RunlifeError, LookupError):
+class NodeNotFound(NotFound):
     """Workflow ``workflow`` has no node ``node``."""
 
     def __init__(self, workflow: str, node: str, known: Iterable[str] = ()) -> None:
@@ -121,33 +180,28 @@ class NodeNotFound(RunlifeError, LookupError):
         super().__init__(f"workflow {workflow!r} has no node {node!r}; nodes: {shown or 'none'}")
 
 
-class InvalidPolicy(RunlifeError, ValueError):
-    """A policy value was refused.
+class InvalidPolicy(InvalidValue):
+    """A policy value (retry, timeout, schedule, limits, spec) was refused.
 
     Attributes: ``field`` (the parameter), ``value`` and ``expected`` (what
     would have been accepted).
     """
 
-    def __init__(self, field: str, value: object, expected: str) -> None:
-        self.field = field
-        self.value = value
-        self.expected = expected
-        super().__init__(f"{field}={value!r} is invalid: expected {expected}")
-
 
 class NotSerializable(RunlifeError, TypeError):
     """A value that must be JSON is not; ``field`` names where it was found."""
 
-    def __init__(self, field: str, value: object) -> None:
+    def __init__(self, field: str, value: object, expected: str | None = None) -> None:
         self.field = field
         self.value = value
+        accepted = expected or "use str, int, float, bool, None, lists and dicts with str keys"
         super().__init__(
-            f"{field} is not JSON-serialisable: {type(value).__name__} {value!r:.80}; "
-            "use str, int, float, bool, None, lists and dicts with str keys"
+            f"{field} is not JSON-serialisable: {type(value).__name__} "
+            f"{_short.repr(value)}; {accepted}"
         )
 
 
-class RunNotFound(RunlifeError, LookupError):
+class RunNotFound(NotFound):
     """No run has the id ``run_id``."""
 
     def __init__(self, run_id: str) -> None:
@@ -155,7 +209,7 @@ class RunNotFound(RunlifeError, LookupError):
         super().__init__(f"no run with id {run_id!r}")
 
 
-class JobNotFound(RunlifeError, LookupError):
+class JobNotFound(NotFound):
     """No job is named ``job``; ``known`` lists the names that exist."""
 
     def __init__(self, job: str, known: Iterable[str] = ()) -> None:
@@ -175,7 +229,7 @@ class QuotaExceeded(RunlifeError):
         super().__init__(f"job {job!r} is over its quota ({quota}); it frees up at {when}")
 
 
-class LeaseLost(RunlifeError):
+class LeaseLost(Conflict):
     """A worker wrote to a run it no longer holds (its lease lapsed or was taken)."""
 
     def __init__(self, run_id: str, owner: str, fence: int) -> None:
@@ -188,7 +242,7 @@ class LeaseLost(RunlifeError):
         )
 
 
-class ConcurrentUpdate(RunlifeError):
+class ConcurrentUpdate(Conflict):
     """A compare-and-set on a run's ``version`` lost to another writer."""
 
     def __init__(self, run_id: str, expected: int, actual: int | None) -> None:
@@ -201,13 +255,17 @@ class ConcurrentUpdate(RunlifeError):
         )
 
 
-class UnknownStore(RunlifeError, ValueError):
+class UnknownStore(InvalidValue):
     """A store URL has a scheme no store is registered for."""
 
     def __init__(self, url: str, known: Iterable[str]) -> None:
         self.url = url
         self.known = tuple(sorted(known))
-        super().__init__(f"no store for URL {url!r}; known schemes: {', '.join(self.known)}")
+        self.field, self.value = "url", url
+        self.expected = f"a URL of a known scheme: {', '.join(self.known)}"
+        RunlifeError.__init__(
+            self, f"no store for URL {url!r}; known schemes: {', '.join(self.known)}"
+        )
 
 
 class StoreError(RunlifeError):

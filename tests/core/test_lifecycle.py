@@ -23,8 +23,8 @@ from runlife import (
 T0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 S = Status
 
-# The table of DESIGN.md, written out again here rather than read from the code.
-DESIGN_TABLE = """
+# The canonical moves, written out again here rather than read from the code.
+MOVES_TABLE = """
 PENDING  -> QUEUED | RUNNING | SKIPPED | CANCELLED
 QUEUED   -> RUNNING | CANCELLED
 RUNNING  -> SUCCEEDED | FAILED | CANCELLED | RETRYING | WAITING
@@ -33,7 +33,7 @@ WAITING  -> RUNNING | RETRYING | CANCELLED | FAILED
 """
 ALLOWED = {
     Status(line.split("->")[0].strip()): {Status(t.strip()) for t in line.split("->")[1].split("|")}
-    for line in DESIGN_TABLE.strip().splitlines()
+    for line in MOVES_TABLE.strip().splitlines()
 }
 
 # A path from PENDING to each status, to put a run there before the move under test.
@@ -89,8 +89,8 @@ def snapshot(run: Run) -> dict[str, object]:
 # -- the canonical table ------------------------------------------------------------
 
 
-def test_canonical_moves_are_the_design_table() -> None:
-    """CANONICAL_MOVES is exactly DESIGN.md's table; terminal statuses have no exit."""
+def test_canonical_moves_are_the_documented_table() -> None:
+    """CANONICAL_MOVES is exactly the table written out above; terminal statuses have no exit."""
     for status in Status:
         assert CANONICAL_MOVES[status] == ALLOWED.get(status, set())
         assert DEFAULT_LIFECYCLE.allowed(status) == ALLOWED.get(status, set())
@@ -101,7 +101,7 @@ def test_canonical_moves_are_the_design_table() -> None:
     ("source", "target"), list(itertools.product(Status, Status)), ids=lambda s: str(s)
 )
 def test_transition_matrix(source: Status, target: Status) -> None:
-    """Every (from, to) pair: accepted exactly when DESIGN.md allows it; the old run is
+    """Every (from, to) pair: accepted exactly when the table allows it; the old run is
     never changed; a refusal names run, from, to and the allowed targets."""
     run = walk(fresh(), PATH_TO[source])
     assert run.status is source

@@ -42,7 +42,7 @@ def running(at_: datetime = T0) -> Run:
 # -- Retry --------------------------------------------------------------------
 
 
-def test_retry_defaults_are_designs() -> None:
+def test_retry_defaults() -> None:
     """Retry() is three attempts, a fixed 60 s delay, retrying every Exception."""
     policy = Retry()
     assert (policy.max_attempts, policy.delay, policy.backoff) == (3, 60.0, None)
@@ -277,8 +277,8 @@ def test_no_retry_starts_after_the_run_deadline() -> None:
     assert "deadline" in decision.reason
 
 
-def test_the_design_retry_timeline_as_pure_decisions() -> None:
-    """DESIGN.md: Retry(3, 60) + Timeout(attempt=300) on a job that always hangs.
+def test_the_nightly_retry_timeline_as_pure_decisions() -> None:
+    """Retry(3, 60) + Timeout(attempt=300) on a job that always hangs.
 
     Attempts at 02:00:00, 02:06:00 and 02:12:00, each cut at +300 s; the run ends
     FAILED at 02:17:00 with kind "timeout"; the cron's next fire is unchanged.

@@ -21,19 +21,12 @@ from runlife import (
     Status,
     Trigger,
 )
+from runlife.testing import strategies
 from runlife.testing.strategies import lifecycles, runs
 
 T0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 
-scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-    st.text(),
-)  # fmt: skip
-json_values = st.recursive(
-    scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=12,
-)
+json_values = strategies.json_values()
 
 
 def test_new_run_defaults() -> None:
@@ -55,7 +48,7 @@ def test_new_run_defaults() -> None:
     assert run.root_id is None
 
 
-@given(params=st.dictionaries(st.text(), json_values, max_size=5))
+@given(params=st.dictionaries(strategies.texts(), json_values, max_size=5))
 def test_json_params_are_accepted_and_copied(params: dict[str, object]) -> None:
     """Any JSON mapping is accepted; the run holds a copy that survives a JSON round trip."""
     run = Run.create(job="j", at=T0, params=params)

@@ -140,7 +140,7 @@ def test_hourly_in_the_fall_back_hour_does_not_fire_twice() -> None:
 
 
 def _reference_fires(expr: str, zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
-    """The DESIGN rule, independently: a wall time w fires at the first instant whose
+    """runlife's DST rule, independently: a wall time w fires at the first instant whose
     wall time is >= w (the first occurrence, or the end of a gap). Wall times come
     from croniter walking naive local time, where it does no DST arithmetic."""
     out: list[datetime] = []

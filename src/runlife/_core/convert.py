@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from runlife._core.values import check_json
 from runlife.exceptions import NotSerializable
 
 __all__ = ("aware", "aware_or_none", "check_json", "frozen_labels", "to_timedelta")
@@ -43,36 +43,3 @@ def frozen_labels(labels: Mapping[str, str] | None, field: str = "labels") -> Ma
             raise NotSerializable(f"{field}[{key!r}]", value)
         out[key] = value
     return out
-
-
-def check_json(value: object, field: str) -> None:
-    """Raise `NotSerializable` naming the path of the first non-JSON part of *value*.
-
-    Accepted: str, int, float (finite), bool, None, and lists, tuples and dicts with
-    str keys made of those. Non-finite floats are refused because PostgreSQL's
-    jsonb and strict JSON parsers refuse them.
-
-    >>> check_json({"devices": ["a", 1, 2.5, None]}, "params")
-    >>> check_json({"when": object()}, "params")
-    Traceback (most recent call last):
-    ...
-    runlife.exceptions.NotSerializable: params['when'] is not JSON-serialisable: ...
-    """
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return
-    if kind is float:
-        if not math.isfinite(value):  # type: ignore[arg-type]
-            raise NotSerializable(field, value)
-        return
-    if kind is dict:
-        for key, item in value.items():  # type: ignore[attr-defined]
-            if type(key) is not str:
-                raise NotSerializable(f"{field} key {key!r}", key)
-            check_json(item, f"{field}[{key!r}]")
-        return
-    if kind is list or kind is tuple:
-        for index, item in enumerate(value):  # type: ignore[arg-type]
-            check_json(item, f"{field}[{index}]")
-        return
-    raise NotSerializable(field, value)

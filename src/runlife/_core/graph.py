@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import Literal, Protocol, TypeAlias, TypeVar
+from typing import Any, Literal, Protocol, TypeAlias, TypeVar
 
 import attrs
 
@@ -366,6 +366,10 @@ _COLOURS = {
     Status.SKIPPED: ("#f8f9fa", "#adb5bd"),
 }
 _RUNNING_MARK = "▶"
+_SPEC_KEYS = ("name", "nodes", "rules")
+_SPEC_NODE_KEYS = ("name", "upstream")
+_SPEC_NODES = "a list of nodes, each an object with the keys name, upstream"
+_SPEC_RULES = "an object of node name to trigger rule name, such as 'ALL_DONE'"
 
 
 class Workflow:
@@ -527,6 +531,90 @@ class Workflow:
         self._level = level
 
     # -- structure ---------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        """Equal workflows have one name, nodes, dependencies and rules, whatever the
+        order of their mappings and whether their nodes were given as jobs or names."""
+        if not isinstance(other, Workflow):
+            return NotImplemented
+        if self is other:
+            return True
+        return (
+            self.name == other.name
+            and len(self._names) == len(other._names)
+            and self._shape() == other._shape()
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, frozenset(self._names)))
+
+    def _shape(self) -> dict[str, tuple[frozenset[str], int]]:
+        names, rule = self._names, self._rule
+        return {
+            names[v]: (frozenset([names[u] for u in ups]), rule[v])
+            for v, ups in enumerate(self._up)
+        }
+
+    def to_spec(self) -> dict[str, Any]:
+        """This workflow as JSON: its nodes in the mapping's order, each with its
+        upstream nodes (by name, in topological order), and the rules that are
+        not ``ALL_SUCCEEDED``.
+
+        >>> Workflow("billing", {"Generate_Invoice": [],
+        ...                      "Send_Email_Invoice": ["Generate_Invoice"]},
+        ...          rules={"Send_Email_Invoice": "ALL_DONE"}).to_spec()
+        {'name': 'billing', 'nodes': [{'name': 'Generate_Invoice', 'upstream': []}, {'name': 'Send_Email_Invoice', 'upstream': ['Generate_Invoice']}], 'rules': {'Send_Email_Invoice': 'ALL_DONE'}}
+        """  # noqa: E501
+        names, up = self._names, self._up
+        return {
+            "name": self.name,
+            "nodes": [
+                {"name": names[v], "upstream": [names[u] for u in up[v]]} for v in self._given
+            ],
+            "rules": {names[v]: _RULES[code].value for v, code in enumerate(self._rule) if code},
+        }
+
+    @classmethod
+    def from_spec(cls, data: Mapping[str, Any]) -> Workflow:
+        """Read a workflow written by `to_spec` (its nodes are names, not jobs).
+
+        Raises:
+            InvalidPolicy: a missing or unknown key, or a value of the wrong type;
+                ``field`` is its path (``"workflow.nodes[1].upstream"``).
+            InvalidWorkflow: the graph cannot work, as the constructor says.
+
+        >>> wf = Workflow("w", {"src": [], "model": ["src"], "dash": ["model"]})
+        >>> Workflow.from_spec(wf.to_spec()) == wf
+        True
+        """
+        from runlife._core.spec import (
+            read_list,
+            read_object,
+            read_str,
+            read_str_map,
+            read_strs,
+            under,
+        )
+
+        with under("workflow"):
+            fields = read_object(data, _SPEC_KEYS, "a workflow spec")
+            name = read_str(fields["name"], "name")
+            nodes = read_list(fields["nodes"], "nodes", _SPEC_NODES)
+            graph: dict[str, list[str]] = {}
+            for i, node in enumerate(nodes):
+                with under(f"nodes[{i}]"):
+                    item = read_object(node, _SPEC_NODE_KEYS, "a workflow node")
+                    node_name = read_str(item["name"], "name")
+                    upstream = read_strs(item["upstream"], "upstream", "a list of node names")
+                if node_name in graph:
+                    raise InvalidWorkflow(
+                        f"workflow {name!r} lists node {node_name!r} twice", node=node_name
+                    )
+                graph[node_name] = upstream
+            rules: dict[str, str] = {}
+            for node_name, rule in read_str_map(fields["rules"], "rules", _SPEC_RULES).items():
+                rules[node_name] = read_str(rule, f"rules[{node_name!r}]", _SPEC_RULES)
+            return Workflow(name, graph, rules=rules)
 
     def __repr__(self) -> str:
         edges = sum(self._indeg)

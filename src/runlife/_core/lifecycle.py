@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runlife._core.convert import aware
 from runlife._core.fast import compile_maker
@@ -36,7 +36,8 @@ CANONICAL_MOVES: Mapping[Status, frozenset[Status]] = {
     S.CANCELLED: frozenset(),
     S.SKIPPED: frozenset(),
 }
-"""The moves between canonical statuses (the table of DESIGN.md)."""
+"""The moves between canonical statuses: the only moves a lifecycle may make from
+one status to another."""
 
 _LIVE = frozenset({S.RUNNING, S.WAITING})  # an attempt is open in these
 # A run created in a live status would have no attempt and no start time.
@@ -211,6 +212,16 @@ class Lifecycle:
         for source, targets in self._moves.items():
             for target in targets:
                 incoming[target].append(source)
+        running = self._entries.get(S.RUNNING)
+        if running is not None:
+            for state in self.states:
+                if self._status[state] is S.QUEUED and running not in self._moves[state]:
+                    raise InvalidLifecycle(
+                        f"lifecycle {self.name!r}: QUEUED state {state!r} has no move to "
+                        f"{running!r}, the entry state of RUNNING: a worker claims a "
+                        "queued run by that move",
+                        state=state,
+                    )
         can_end = reachable((s for s in self.states if self._status[s] in TERMINAL), incoming)
         for state in self.states:
             if state not in can_end:
@@ -408,6 +419,80 @@ class Lifecycle:
             f"states: {', '.join(self.states)}",
             state=state,
         )
+
+    # -- the spec form (see runlife._core.spec) --------------------------------
+
+    def to_spec(self) -> dict[str, Any]:
+        """This lifecycle as JSON: its states in order with their statuses, its
+        moves, its initial state and the entry state of each status it uses.
+
+        >>> spec = DEFAULT_LIFECYCLE.to_spec()
+        >>> spec["states"][:2], spec["transitions"]["QUEUED"], spec["initial"]
+        ([{'name': 'PENDING', 'status': 'PENDING'}, {'name': 'QUEUED', 'status': 'QUEUED'}], ['CANCELLED', 'RUNNING'], 'PENDING')
+        """  # noqa: E501
+        status, moves, entries = self._status, self._moves, self._entries
+        return {
+            "name": self.name,
+            "states": [{"name": str(s), "status": status[s].value} for s in self.states],
+            "transitions": {
+                str(s): sorted([str(t) for t in moves[s]]) for s in self.states if moves[s]
+            },
+            "initial": str(self.initial),
+            "entries": {st.value: str(entries[st]) for st in Status if st in entries},
+        }
+
+    @classmethod
+    def from_spec(cls, data: Mapping[str, Any]) -> Lifecycle:
+        """Read a lifecycle written by `to_spec`.
+
+        The spec of `DEFAULT_LIFECYCLE` reads as `DEFAULT_LIFECYCLE` itself (whose
+        states are the `Status` members), and so does any spec equal to it.
+
+        Raises:
+            InvalidPolicy: a missing or unknown key, or a value of the wrong type;
+                ``field`` is its path (``"lifecycle.states[2].status"``).
+            InvalidLifecycle: the table cannot work, as the constructor says (or
+                it lists a state twice).
+
+        >>> Lifecycle.from_spec(DEFAULT_LIFECYCLE.to_spec()) is DEFAULT_LIFECYCLE
+        True
+        """
+        from runlife._core.spec import (
+            read_list,
+            read_object,
+            read_str,
+            read_str_map,
+            read_strs,
+            under,
+        )
+
+        with under("lifecycle"):
+            fields = read_object(
+                data, ("name", "states", "transitions", "initial", "entries"), "a lifecycle spec"
+            )
+            name = read_str(fields["name"], "name")
+            states: dict[str, str] = {}
+            listed = read_list(fields["states"], "states", "a list of {name, status} objects")
+            for i, item in enumerate(listed):
+                with under(f"states[{i}]"):
+                    state = read_object(item, ("name", "status"), "a state")
+                    state_name = read_str(state["name"], "name", "a state name")
+                    status = read_str(state["status"], "status", "a status name")
+                if state_name in states:
+                    raise InvalidLifecycle(
+                        f"lifecycle {name!r} lists state {state_name!r} twice", state=state_name
+                    )
+                states[state_name] = status
+            moves = "an object of state name to the list of states it may move to"
+            transitions = read_str_map(fields["transitions"], "transitions", moves)
+            for source, targets in transitions.items():
+                read_strs(targets, f"transitions[{source!r}]", "a list of state names")
+            initial = read_str(fields["initial"], "initial", "a state name")
+            entries = read_str_map(fields["entries"], "entries", "an object of status to state")
+            for status_name, state_name in entries.items():
+                read_str(state_name, f"entries[{status_name!r}]", "a state name")
+            lifecycle = cls(name, states, transitions, initial=initial, entries=entries)
+        return DEFAULT_LIFECYCLE if lifecycle == DEFAULT_LIFECYCLE else lifecycle
 
 
 def _as_status(name: str) -> Status | None:

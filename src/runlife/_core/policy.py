@@ -1,8 +1,9 @@
 """Policies as pure values and pure decisions: retry, timeout, limits and quotas, items.
 
 Nothing here sleeps or reads a clock: every decision takes ``now`` (or ``at``) and
-returns what should happen, and the runtime carries it out. The retry timeline of
-DESIGN.md is a sequence of such decisions (see ``docs/policies.md``):
+returns what should happen, and the runtime carries it out. A retry timeline
+(attempts cut at their timeout and retried after a delay until the run fails) is a
+sequence of such decisions (see ``docs/policies.md``):
 
 - `Timeout.next_deadline` says when the running attempt must be cut;
 - its `Deadline.error` is the attempt's error;
@@ -14,6 +15,7 @@ DESIGN.md is a sequence of such decisions (see ``docs/policies.md``):
 from __future__ import annotations
 
 import builtins
+import importlib
 import math
 import random
 from collections.abc import Mapping
@@ -24,7 +26,7 @@ import attrs
 
 from runlife._core.convert import aware
 from runlife._core.records import ErrorInfo, ItemCounts
-from runlife._core.schedule import localize, zone
+from runlife._core.schedule import localize, zone, zone_name
 from runlife._core.status import Status
 from runlife.exceptions import InvalidPolicy, QuotaExceeded
 
@@ -74,14 +76,25 @@ def _to_seconds(field: str, value: Any, accepted: str = _SECONDS) -> float:
     return seconds
 
 
+def _seconds_of(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
+
+
 def _to_limit(field: str, value: Any) -> timedelta | None:
     """*value* (None, seconds or a timedelta) as None or a positive timedelta."""
     if value is None:
         return None
     seconds = _to_seconds(field, value, _LIMIT)
-    if seconds == 0:
+    if isinstance(value, timedelta):
+        limit = value
+    else:
+        try:
+            limit = timedelta(seconds=seconds)
+        except OverflowError:  # more than a timedelta holds (about 2.7 million years)
+            raise InvalidPolicy(field, value, _LIMIT) from None
+    if not limit:  # zero, or less than the microsecond a timedelta counts in
         raise InvalidPolicy(field, value, _LIMIT)
-    return value if isinstance(value, timedelta) else timedelta(seconds=seconds)
+    return limit
 
 
 def _to_classes(field: str, value: Any) -> tuple[type[BaseException], ...]:
@@ -242,6 +255,65 @@ class Retry:
             kwargs["delay"] = _to_seconds("retry_delay_seconds", config["retry_delay_seconds"])
         return cls(**kwargs)
 
+    def to_spec(self) -> dict[str, Any]:
+        """This policy as JSON: delays in seconds, exception classes by qualified name.
+
+        A class is named ``"module.Name"``, or ``"module:Outer.Name"`` when it is
+        nested in another class (so that the module's part is never a guess).
+
+        >>> Retry(max_attempts=3, delay=60, give_up_on=(PermissionError,)).to_spec()
+        {'max_attempts': 3, 'delay': 60.0, 'backoff': None, 'factor': 2.0, 'max_delay': None, 'jitter': 0.0, 'retry_on': ['builtins.Exception'], 'give_up_on': ['builtins.PermissionError'], 'retry_abandoned': True}
+        """  # noqa: E501
+        return {
+            "max_attempts": self.max_attempts,
+            "delay": self.delay,
+            "backoff": self.backoff,
+            "factor": self.factor,
+            "max_delay": self.max_delay,
+            "jitter": self.jitter,
+            "retry_on": [_class_name(c) for c in self.retry_on],
+            "give_up_on": [_class_name(c) for c in self.give_up_on],
+            "retry_abandoned": self.retry_abandoned,
+        }
+
+    @classmethod
+    def from_spec(cls, data: Mapping[str, Any]) -> Retry:
+        """Read a policy written by `to_spec`.
+
+        An exception class is imported from its module when that module imports
+        here. When it does not (a process without the host's code), a placeholder
+        class of the same module and name stands for it: it matches the
+        `ErrorInfo` values a store keeps by name, as the class would (see
+        `retries`), so every process decides alike on a stored failure.
+
+        Raises:
+            InvalidPolicy: a missing or unknown key, or a bad value; ``field`` is
+                its path (``"retry.delay"``).
+
+        >>> Retry.from_spec(Retry(give_up_on=(PermissionError,)).to_spec()).give_up_on
+        (<class 'PermissionError'>,)
+        >>> spec = {**Retry().to_spec(), "give_up_on": ["nowhere.errors.Fatal"]}
+        >>> Retry.from_spec(spec).retries(ErrorInfo(type="Fatal"))
+        False
+        """
+        from runlife._core.spec import read_object, read_strs, under
+
+        with under("retry"):
+            fields = read_object(data, _RETRY_KEYS, "a retry spec")
+            return cls(
+                max_attempts=fields["max_attempts"],
+                delay=fields["delay"],
+                backoff=fields["backoff"],
+                factor=fields["factor"],
+                max_delay=fields["max_delay"],
+                jitter=fields["jitter"],
+                retry_on=_classes_from_spec(read_strs(fields["retry_on"], "retry_on"), "retry_on"),
+                give_up_on=_classes_from_spec(
+                    read_strs(fields["give_up_on"], "give_up_on"), "give_up_on"
+                ),
+                retry_abandoned=fields["retry_abandoned"],
+            )
+
     def retries(self, error: BaseException | ErrorInfo | None) -> bool:
         """Whether *error* is one this policy retries at all (budget aside).
 
@@ -307,6 +379,76 @@ class Retry:
         if cap is not None and delay > cap:
             return cap
         return delay if delay < _FOREVER else _FOREVER
+
+
+_RETRY_KEYS = (
+    "max_attempts",
+    "delay",
+    "backoff",
+    "factor",
+    "max_delay",
+    "jitter",
+    "retry_on",
+    "give_up_on",
+    "retry_abandoned",
+)
+_TIMEOUT_KEYS = ("attempt", "run", "queued", "heartbeat")
+_QUOTA_KEYS = ("max_runs", "per", "window", "tz")
+_LIMITS_KEYS = ("max_concurrency", "per_label", "quota")
+_CLASS_NAME = "the qualified name of an exception class, such as 'builtins.TimeoutError'"
+# Placeholders for exception classes that do not import here, by (module, qualname):
+# one class per name, so that two readings of one spec give equal policies.
+_PLACEHOLDERS: dict[tuple[str, str], type[BaseException]] = {}
+
+
+def _class_name(cls: type[BaseException]) -> str:
+    module, qualname = cls.__module__, cls.__qualname__
+    return f"{module}:{qualname}" if "." in qualname else f"{module}.{qualname}"
+
+
+def _classes_from_spec(names: list[str], field: str) -> tuple[type[BaseException], ...]:
+    return tuple(_class_from_name(name, f"{field}[{i}]") for i, name in enumerate(names))
+
+
+def _class_from_name(name: str, field: str) -> type[BaseException]:
+    """The exception class *name* names (see `Retry.to_spec`), or its placeholder."""
+    module, colon, qualname = name.partition(":")
+    if not colon:
+        module, _, qualname = name.rpartition(".")
+    parts = qualname.split(".")
+    if (
+        not all(part.isidentifier() for part in module.split("."))
+        or not parts[-1].isidentifier()
+        or not all(part.isidentifier() or part == "<locals>" for part in parts)
+    ):
+        raise InvalidPolicy(field, name, _CLASS_NAME)
+    try:
+        found: object = importlib.import_module(module)
+    except Exception:  # not importable here (or broken): match by name
+        return _placeholder(module, qualname)
+    for part in parts:
+        found = getattr(found, part, _PLACEHOLDERS)
+        if found is _PLACEHOLDERS:  # another version of the module, or a local class
+            return _placeholder(module, qualname)
+    if not (isinstance(found, type) and issubclass(found, BaseException)):
+        raise InvalidPolicy(field, name, _CLASS_NAME + ", not another object")
+    return found
+
+
+def _placeholder(module: str, qualname: str) -> type[BaseException]:
+    key = (module, qualname)
+    cls = _PLACEHOLDERS.get(key)
+    if cls is None:
+        namespace = {
+            "__module__": module,
+            "__qualname__": qualname,
+            "__doc__": f"Stands for {module}.{qualname}, which does not import here: "
+            "it matches stored errors by that name.",
+        }
+        cls = _PLACEHOLDERS.setdefault(
+            key, type(qualname.rpartition(".")[2], (Exception,), namespace)
+        )
+    return cls
 
 
 def _check_config(config: Mapping[str, Any]) -> None:
@@ -407,6 +549,41 @@ class Timeout:
         if "timeout_seconds" not in config:
             return cls()
         return cls(attempt=_to_limit("timeout_seconds", config["timeout_seconds"]))
+
+    def to_spec(self) -> dict[str, Any]:
+        """These limits as JSON, in seconds (None: no limit).
+
+        >>> Timeout(attempt=300).to_spec()
+        {'attempt': 300.0, 'run': None, 'queued': None, 'heartbeat': None}
+        """
+        return {
+            "attempt": _seconds_of(self.attempt),
+            "run": _seconds_of(self.run),
+            "queued": _seconds_of(self.queued),
+            "heartbeat": _seconds_of(self.heartbeat),
+        }
+
+    @classmethod
+    def from_spec(cls, data: Mapping[str, Any]) -> Timeout:
+        """Read limits written by `to_spec`.
+
+        Raises:
+            InvalidPolicy: a missing or unknown key, or a bad value; ``field`` is
+                its path (``"timeout.attempt"``).
+
+        >>> Timeout.from_spec({"attempt": 300.0, "run": None, "queued": None, "heartbeat": 60})
+        Timeout(attempt=datetime.timedelta(seconds=300), run=None, queued=None, heartbeat=datetime.timedelta(seconds=60))
+        """  # noqa: E501
+        from runlife._core.spec import read_object, under
+
+        with under("timeout"):
+            fields = read_object(data, _TIMEOUT_KEYS, "a timeout spec")
+            return cls(
+                attempt=fields["attempt"],
+                run=fields["run"],
+                queued=fields["queued"],
+                heartbeat=fields["heartbeat"],
+            )
 
     @staticmethod
     def _after(start: datetime | None, limit: timedelta | None) -> datetime | None:
@@ -695,6 +872,41 @@ class Quota:
     def __str__(self) -> str:
         return self._text
 
+    def to_spec(self) -> dict[str, Any]:
+        """This quota as JSON (a rolling window in seconds).
+
+        >>> Quota(max_runs=1000, per="month", tz="Europe/Paris").to_spec()
+        {'max_runs': 1000, 'per': 'month', 'window': None, 'tz': 'Europe/Paris'}
+        """
+        return {
+            "max_runs": self.max_runs,
+            "per": self.per,
+            "window": _seconds_of(self.window),
+            "tz": zone_name(self.tz),
+        }
+
+    @classmethod
+    def from_spec(cls, data: Mapping[str, Any]) -> Quota:
+        """Read a quota written by `to_spec`.
+
+        Raises:
+            InvalidPolicy: a missing or unknown key, or a bad value; ``field`` is
+                its path (``"quota.max_runs"``).
+
+        >>> str(Quota.from_spec({"max_runs": 50, "per": None, "window": 86400, "tz": "UTC"}))
+        'at most 50 runs per rolling 24 h'
+        """
+        from runlife._core.spec import read_object, under
+
+        with under("quota"):
+            fields = read_object(data, _QUOTA_KEYS, "a quota spec")
+            return cls(
+                max_runs=fields["max_runs"],
+                per=fields["per"],
+                window=fields["window"],
+                tz=fields["tz"],
+            )
+
     def window_start(self, now: datetime) -> datetime:
         """Where the window that holds *now* starts: count the runs created since.
 
@@ -759,6 +971,41 @@ class Limits:
     def __attrs_post_init__(self) -> None:
         if self.quota is not None and not isinstance(self.quota, Quota):
             raise InvalidPolicy("quota", self.quota, "None or a Quota")
+
+    def to_spec(self) -> dict[str, Any]:
+        """These limits as JSON.
+
+        >>> Limits(max_concurrency=2, per_label={"device": 1}).to_spec()
+        {'max_concurrency': 2, 'per_label': {'device': 1}, 'quota': None}
+        """
+        return {
+            "max_concurrency": self.max_concurrency,
+            "per_label": dict(self.per_label),
+            "quota": None if self.quota is None else self.quota.to_spec(),
+        }
+
+    @classmethod
+    def from_spec(cls, data: Mapping[str, Any]) -> Limits:
+        """Read limits written by `to_spec`.
+
+        Raises:
+            InvalidPolicy: a missing or unknown key, or a bad value; ``field`` is
+                its path (``"limits.quota.per"``).
+
+        >>> spec = Limits(quota=Quota(max_runs=2, per="day")).to_spec()
+        >>> str(Limits.from_spec(spec).quota)
+        'at most 2 runs per calendar day (UTC)'
+        """
+        from runlife._core.spec import read_object, under
+
+        with under("limits"):
+            fields = read_object(data, _LIMITS_KEYS, "a limits spec")
+            quota = fields["quota"]
+            return cls(
+                max_concurrency=fields["max_concurrency"],
+                per_label=fields["per_label"],
+                quota=None if quota is None else Quota.from_spec(quota),
+            )
 
     def check_quota(self, job: str, usage: QuotaUsage | int, now: datetime) -> None:
         """Refuse a new run of *job* if it would exceed the quota.

@@ -7,7 +7,7 @@ runtime does the waiting.
 croniter is used here only, and only to parse and validate expressions (its
 ``expand``): the fire times come from the matcher below, which walks the expanded
 fields in the schedule's *local* wall time and then maps each local time onto an
-instant with the DST rules of DESIGN.md. That is both faster than croniter's
+instant with runlife's DST rules (below). That is both faster than croniter's
 iterator (a few µs against ~40 µs) and what makes the DST rules exact:
 
 * a local fire time that does not exist (the spring-forward gap) fires at the first
@@ -20,7 +20,7 @@ In UTC, where neither case arises, the fire times are croniter's.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,7 +30,16 @@ import attrs
 from runlife._core.convert import aware
 from runlife.exceptions import InvalidPolicy
 
-__all__ = ("CatchUp", "Cron", "Every", "Schedule", "localize", "zone")
+__all__ = (
+    "CatchUp",
+    "Cron",
+    "Every",
+    "Schedule",
+    "localize",
+    "schedule_from_spec",
+    "zone",
+    "zone_name",
+)
 
 CatchUp = Literal["latest", "all", "none"]
 """What a schedule does with fire times it missed (the runtime was down or late).
@@ -71,6 +80,25 @@ def zone(name: str | tzinfo, field: str = "tz") -> tzinfo:
         raise InvalidPolicy(
             field, name, "an IANA time zone name such as 'UTC' or 'Europe/Paris'"
         ) from None
+
+
+def zone_name(tz: str | tzinfo, field: str = "tz") -> str:
+    """The IANA name of time zone *tz* (a name, or a zone that knows its name).
+
+    Raises:
+        InvalidPolicy: *tz* is a zone without a name (a fixed offset, say).
+
+    >>> zone_name(ZoneInfo("Europe/Paris")), zone_name(UTC), zone_name("Asia/Tokyo")
+    ('Europe/Paris', 'UTC', 'Asia/Tokyo')
+    """
+    if isinstance(tz, str):
+        return tz
+    if tz is UTC:
+        return "UTC"
+    key = getattr(tz, "key", None)
+    if isinstance(key, str):
+        return key
+    raise InvalidPolicy(field, tz, "a time zone with an IANA name such as 'Europe/Paris'")
 
 
 def localize(local: datetime, tz: tzinfo) -> datetime:
@@ -115,9 +143,12 @@ def _gap_end(local: datetime, tz: tzinfo) -> datetime:
 def _timedelta_or_none(value: float | timedelta | None) -> timedelta | None:
     if value is None or isinstance(value, timedelta):
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
         raise InvalidPolicy("grace", value, "None, seconds >= 0 or a timedelta")
-    return timedelta(seconds=value)
+    try:
+        return timedelta(seconds=value)
+    except OverflowError:
+        raise InvalidPolicy("grace", value, "None, seconds >= 0 or a timedelta") from None
 
 
 def _check_grace(_inst: object, _attr: object, value: timedelta | None) -> None:
@@ -194,7 +225,12 @@ def _interval(value: float | timedelta) -> timedelta:
     elif isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         raise InvalidPolicy("seconds", value, "a positive number of seconds or a timedelta")
     else:
-        interval = timedelta(seconds=value)
+        try:
+            interval = timedelta(seconds=value)
+        except OverflowError:
+            raise InvalidPolicy(
+                "seconds", value, "a positive number of seconds or a timedelta"
+            ) from None
     if interval <= timedelta(0):
         raise InvalidPolicy("seconds", value, "a positive number of seconds or a timedelta")
     return interval
@@ -227,6 +263,48 @@ class Every(_Schedule):
         """The first fire time strictly later than *moment* (aware, UTC)."""
         steps = (aware(moment) - self.anchor) // self.seconds + 1
         return (self.anchor + steps * self.seconds).astimezone(UTC)
+
+    def to_spec(self) -> dict[str, Any]:
+        """This schedule as JSON: ``"kind": "every"``, seconds, the anchor in UTC.
+
+        >>> Every(90).to_spec()
+        {'kind': 'every', 'seconds': 90.0, 'anchor': '1970-01-01T00:00:00+00:00', 'catch_up': 'latest', 'grace': None}
+        """  # noqa: E501
+        return {
+            "kind": "every",
+            "seconds": self.seconds.total_seconds(),
+            "anchor": self.anchor.astimezone(UTC).isoformat(),
+            "catch_up": self.catch_up,
+            "grace": None if self.grace is None else self.grace.total_seconds(),
+        }
+
+    @classmethod
+    def from_spec(cls, data: Mapping[str, Any]) -> Every:
+        """Read a schedule written by `to_spec` (see also `schedule_from_spec`).
+
+        Raises:
+            InvalidPolicy: a missing or unknown key, or a bad value; ``field`` is
+                its path (``"schedule.seconds"``).
+
+        >>> Every.from_spec(Every(3600).to_spec()) == Every(3600)
+        True
+        """
+        from runlife._core.spec import read_object, read_str, under
+
+        with under("schedule"):
+            fields = read_object(data, _EVERY_KEYS, "an every schedule's spec")
+            _check_kind(fields["kind"], "every")
+            text = read_str(fields["anchor"], "anchor", _MOMENT)
+            try:
+                anchor = datetime.fromisoformat(text)
+            except ValueError:
+                raise InvalidPolicy("anchor", text, _MOMENT) from None
+            return cls(
+                fields["seconds"],
+                anchor=anchor,
+                catch_up=fields["catch_up"],
+                grace=fields["grace"],
+            )
 
     def _latest_at_or_before(self, start: datetime, now: datetime) -> datetime | None:
         # On a grid the latest fire is arithmetic, however many were missed.
@@ -440,6 +518,44 @@ class Cron(_Schedule):
         if matcher.next(probe, probe.year + 400) is None:
             raise InvalidPolicy("expr", self.expr, "an expression that matches a real date")
 
+    def to_spec(self) -> dict[str, Any]:
+        """This schedule as JSON: ``"kind": "cron"``, the expression, the zone's name.
+
+        >>> Cron("0 2 * * *", tz="Europe/Paris").to_spec()
+        {'kind': 'cron', 'expr': '0 2 * * *', 'tz': 'Europe/Paris', 'catch_up': 'latest', 'grace': None}
+        """  # noqa: E501
+        return {
+            "kind": "cron",
+            "expr": self.expr,
+            "tz": zone_name(self.tz),
+            "catch_up": self.catch_up,
+            "grace": None if self.grace is None else self.grace.total_seconds(),
+        }
+
+    @classmethod
+    def from_spec(cls, data: Mapping[str, Any]) -> Cron:
+        """Read a schedule written by `to_spec` (see also `schedule_from_spec`).
+
+        Raises:
+            InvalidPolicy: a missing or unknown key, or a bad value (a bad
+                expression says which field of it is wrong); ``field`` is its path
+                (``"schedule.expr"``).
+
+        >>> Cron.from_spec(Cron("0 2 * * *", tz="Europe/Paris").to_spec()).tz
+        'Europe/Paris'
+        """
+        from runlife._core.spec import read_object, under
+
+        with under("schedule"):
+            fields = read_object(data, _CRON_KEYS, "a cron schedule's spec")
+            _check_kind(fields["kind"], "cron")
+            return cls(
+                fields["expr"],
+                tz=fields["tz"],
+                catch_up=fields["catch_up"],
+                grace=fields["grace"],
+            )
+
     def next_after(self, moment: datetime) -> datetime:
         """The first fire time strictly later than *moment*, aware, in UTC.
 
@@ -471,3 +587,40 @@ class Cron(_Schedule):
 
 Schedule = Cron | Every
 """A job's schedule."""
+
+
+_EVERY_KEYS = ("kind", "seconds", "anchor", "catch_up", "grace")
+_CRON_KEYS = ("kind", "expr", "tz", "catch_up", "grace")
+_KINDS: dict[str, type[Cron] | type[Every]] = {"cron": Cron, "every": Every}
+_MOMENT = "an ISO 8601 moment such as '1970-01-01T00:00:00+00:00'"
+
+
+def _check_kind(kind: object, expected: str) -> None:
+    if kind != expected:
+        raise InvalidPolicy("kind", kind, repr(expected))
+
+
+def schedule_from_spec(data: Mapping[str, Any]) -> Schedule:
+    """Read a `Cron` or an `Every` from its spec, by its ``"kind"``.
+
+    Raises:
+        InvalidPolicy: the kind is neither ``"cron"`` nor ``"every"``, or the spec
+            is malformed; ``field`` is its path (``"schedule.kind"``).
+
+    >>> schedule_from_spec(Cron("*/5 * * * *").to_spec())
+    Cron(expr='*/5 * * * *', tz='UTC', catch_up='latest', grace=None)
+    >>> schedule_from_spec({"kind": "hourly"})
+    Traceback (most recent call last):
+    ...
+    runlife.exceptions.InvalidPolicy: schedule.kind='hourly' is invalid: expected 'cron' or 'every'
+    """
+    from runlife._core.spec import ABSENT, under
+
+    kind = data.get("kind", ABSENT) if isinstance(data, Mapping) else None
+    cls = _KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        with under("schedule"):
+            if not isinstance(data, Mapping):
+                raise InvalidPolicy("", data, "a schedule's spec: an object with a 'kind'")
+            raise InvalidPolicy("kind", kind, "'cron' or 'every'")
+    return cls.from_spec(data)

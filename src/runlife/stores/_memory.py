@@ -12,33 +12,33 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Protocol, Self
+from datetime import datetime
+from typing import Any, Protocol
 
 import anyio
 import attrs
 
 from runlife._clock import SystemClock
-from runlife._core.convert import aware, frozen_labels
+from runlife._core import admission as admit
+from runlife._core import codec
+from runlife._core.claiming import LIVE, ClaimPlan, JobLimits, claim_order
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
-from runlife._core.records import Attempt, Event, Item, ItemCounts, LogLine, Transition
+from runlife._core.records import Event, Item, ItemCounts, LogLine, Transition
 from runlife._core.run import Run
 from runlife._core.status import TERMINAL, Status, Trigger
+from runlife._core.values import check_int, check_lease, check_moment, check_page, check_text
 from runlife.exceptions import (
     ConcurrentUpdate,
-    InvalidPolicy,
+    InvalidValue,
     JobNotFound,
     LeaseLost,
     RunNotFound,
-    StoreError,
 )
-from runlife.stores import _codec
+from runlife.stores._base import StoreBase
 
 __all__ = ("MemoryStore",)
 
-_LIVE = frozenset({Status.RUNNING, Status.WAITING})
 _CLAIMABLE_ONE = frozenset({Status.PENDING, Status.QUEUED})
 
 
@@ -46,64 +46,12 @@ class _Now(Protocol):
     def now(self) -> datetime: ...
 
 
-def _utc(moment: datetime) -> datetime:
-    # SQL stores keep microseconds since the epoch and read back UTC; do the same.
-    if moment.tzinfo is UTC:
-        return moment
-    return aware(moment).astimezone(UTC)
-
-
-def _utc_or_none(moment: datetime | None) -> datetime | None:
-    return None if moment is None else _utc(moment)
-
-
-def _state(name: str) -> str:
-    return _codec.state_from_text(name)
-
-
-def _norm_transition(t: Transition) -> Transition:
-    from_, to, at = _state(t.from_), _state(t.to), _utc(t.at)
-    if from_ is t.from_ and to is t.to and at is t.at:
-        return t
-    return Transition(from_=from_, to=to, at=at, reason=t.reason)
-
-
-def _norm_attempt(a: Attempt) -> Attempt:
-    started, ended = _utc(a.started_at), _utc_or_none(a.ended_at)
-    if started is a.started_at and ended is a.ended_at:
-        return a
-    return attrs.evolve(a, started_at=started, ended_at=ended)
-
-
-def _normalise(run: Run) -> Run:
-    """*run* with UTC datetimes and canonical state objects, as a SQL store reads it."""
-    return attrs.evolve(
-        run,
-        state=_state(run.state),
-        created_at=_utc(run.created_at),
-        scheduled_for=_utc_or_none(run.scheduled_for),
-        queued_at=_utc_or_none(run.queued_at),
-        started_at=_utc_or_none(run.started_at),
-        ended_at=_utc_or_none(run.ended_at),
-        due_at=_utc_or_none(run.due_at),
-        attempts=tuple(_norm_attempt(a) for a in run.attempts),
-        history=tuple(_norm_transition(t) for t in run.history),
-        warnings=tuple(run.warnings),
-        labels=frozen_labels(run.labels),
-        params={},
-        result=None,
-        progress=ItemCounts(),
-    )
-
-
 def _time_of(run: Run, field: str) -> datetime | None:
     if field == "created":
         return run.created_at
     if field == "started":
         return run.started_at
-    if field == "ended":
-        return run.ended_at
-    raise InvalidPolicy("field", field, "'created', 'started' or 'ended'")
+    return run.ended_at
 
 
 @attrs.define
@@ -122,7 +70,7 @@ class _Row:
     signals: dict[str, str] = attrs.Factory(dict)
 
 
-class MemoryStore:
+class MemoryStore(StoreBase):
     """A `Store` that keeps everything in memory (``memory://``): for tests and scripts.
 
     Args:
@@ -145,12 +93,10 @@ class MemoryStore:
     <Status.PENDING: 'PENDING'>
     """
 
-    url: str
-
     def __init__(self, *, clock: _Now | None = None) -> None:
+        super().__init__()
         self.url = "memory://"
         self._clock: _Now = clock if clock is not None else SystemClock()
-        self._closed = False
         self._lock: anyio.Lock | None = None
         self._changed: anyio.Event | None = None
         self._jobs: dict[str, JobRecord] = {}
@@ -170,31 +116,18 @@ class MemoryStore:
 
     # -- opening and closing ---------------------------------------------------
 
-    async def __aenter__(self) -> Self:
-        self._open()
-        return self
+    async def _open(self) -> None:
+        # anyio primitives bind to the running backend: make them on first use.
+        self._lock = anyio.Lock()
+        self._changed = anyio.Event()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the store; later calls raise `StoreError`. Closing twice is fine."""
-        self._closed = True
+    async def _close(self) -> None:
         if self._changed is not None:
             self._changed.set()
 
-    def _open(self) -> anyio.Lock:
-        if self._closed:
-            raise StoreError(f"{self.url} store is closed")
-        if self._lock is None:
-            # anyio primitives bind to the running backend: make them on first use.
-            self._lock = anyio.Lock()
-            self._changed = anyio.Event()
+    async def _use(self) -> anyio.Lock:
+        await self._ensure_open()
+        assert self._lock is not None
         return self._lock
 
     def _notify(self) -> None:
@@ -204,28 +137,32 @@ class MemoryStore:
 
     async def now(self) -> datetime:
         """The clock's now, in UTC."""
-        async with self._open():
+        async with await self._use():
             return self._now()
 
     def _now(self) -> datetime:
-        return _utc(self._clock.now())
+        now = check_moment("clock.now()", self._clock.now())
+        assert now is not None
+        return now
+
+    def _lifecycle(self, job: str) -> Lifecycle:
+        record = self._jobs.get(job)
+        return self._learn_spec(job, None if record is None else record.spec)
 
     # -- jobs --------------------------------------------------------------------
 
     async def save_job(self, job: JobRecord) -> JobRecord:
         """Insert or replace a job's record, keeping its stored schedule state."""
-        spec = _codec.dumps(dict(job.spec), f"job {job.name!r} spec")
-        async with self._open():
+        job = admit.admit_job(job)
+        spec = codec.raw_dumps(dict(job.spec))
+        async with await self._use():
             old = self._jobs.get(job.name)
             stored = attrs.evolve(
                 job,
-                spec=_codec.loads(spec),
-                per_label=dict(job.per_label),
+                spec=codec.loads(spec),
                 paused=old.paused if old is not None else job.paused,
                 last_scheduled_for=(
-                    old.last_scheduled_for
-                    if old is not None
-                    else _utc_or_none(job.last_scheduled_for)
+                    old.last_scheduled_for if old is not None else job.last_scheduled_for
                 ),
                 updated_at=self._now(),
             )
@@ -235,7 +172,8 @@ class MemoryStore:
 
     async def get_job(self, name: str) -> JobRecord:
         """The job's record; raises `JobNotFound`."""
-        async with self._open():
+        check_text("name", name)
+        async with await self._use():
             return _copy_job(self._job(name))
 
     def _job(self, name: str) -> JobRecord:
@@ -246,13 +184,14 @@ class MemoryStore:
 
     async def list_jobs(self) -> tuple[JobRecord, ...]:
         """All job records, by name."""
-        async with self._open():
+        async with await self._use():
             return tuple(_copy_job(self._jobs[name]) for name in sorted(self._jobs))
 
     async def set_paused(self, name: str, paused: bool) -> JobRecord:
         """Pause or unpause a job's schedule; raises `JobNotFound`."""
-        async with self._open():
-            job = attrs.evolve(self._job(name), paused=paused, updated_at=self._now())
+        check_text("name", name)
+        async with await self._use():
+            job = attrs.evolve(self._job(name), paused=bool(paused), updated_at=self._now())
             self._jobs[name] = job
             self._notify()
             return _copy_job(job)
@@ -264,33 +203,32 @@ class MemoryStore:
 
         A run whose id is already stored is not stored again either: the stored
         run is returned, so that a create retried after an ambiguous failure is
-        safe. Raises `InvalidPolicy` unless ``run.version`` is 0.
+        safe.
         """
-        if run.version != 0:
-            raise InvalidPolicy("version", run.version, "0 for a new run")
-        params = _codec.dumps(dict(run.params), "params")
-        result = _codec.dumps(run.result, "result")
-        norm = _normalise(run)
-        async with self._open():
-            existing = self._runs.get(run.id)
-            if existing is None and run.idempotency_key is not None:
-                rid = self._by_key.get((run.job, run.idempotency_key))
+        async with await self._use():
+            norm = admit.admit_new(run, self._lifecycle(run.job))
+            params = codec.raw_dumps(dict(norm.params))
+            result = codec.raw_dumps(norm.result)
+            existing = self._runs.get(norm.id)
+            if existing is None and norm.idempotency_key is not None:
+                rid = self._by_key.get((norm.job, norm.idempotency_key))
                 existing = None if rid is None else self._runs[rid]
             slot = None
-            if run.trigger is Trigger.SCHEDULED and norm.scheduled_for is not None:
-                slot = (run.job, norm.scheduled_for)
+            if norm.trigger is Trigger.SCHEDULED and norm.scheduled_for is not None:
+                slot = (norm.job, norm.scheduled_for)
                 if existing is None and slot in self._by_slot:
                     existing = self._runs[self._by_slot[slot]]
             if existing is not None:
                 return self._read(existing)
+            norm = attrs.evolve(norm, params={}, result=None)
             row = _Row(run=norm, params=params, result=result)
-            self._runs[run.id] = row
-            self._index(run.id, None, norm)
-            if run.idempotency_key is not None:
-                self._by_key[(run.job, run.idempotency_key)] = run.id
+            self._runs[norm.id] = row
+            self._index(norm.id, None, norm)
+            if norm.idempotency_key is not None:
+                self._by_key[(norm.job, norm.idempotency_key)] = norm.id
             if slot is not None:
-                self._by_slot[slot] = run.id
-                self._advance_schedule(run.job, slot[1])
+                self._by_slot[slot] = norm.id
+                self._advance_schedule(norm.job, slot[1])
             self._transition_events(norm, norm.history)
             self._notify()
             return self._read(row)
@@ -305,7 +243,8 @@ class MemoryStore:
 
     async def get_run(self, run_id: str) -> Run:
         """The run, with its current progress; raises `RunNotFound`."""
-        async with self._open():
+        check_text("run_id", run_id)
+        async with await self._use():
             return self._read(self._row(run_id))
 
     def _row(self, run_id: str) -> _Row:
@@ -317,8 +256,8 @@ class MemoryStore:
     def _read(self, row: _Row) -> Run:
         return attrs.evolve(
             row.run,
-            params=_codec.loads(row.params),
-            result=_codec.loads(row.result),
+            params=codec.loads(row.params),
+            result=codec.loads(row.result),
             labels=dict(row.run.labels),
             progress=row.counts,
         )
@@ -355,6 +294,8 @@ class MemoryStore:
     def _check_claim(self, claim: Claim | None, run_id: str) -> None:
         if claim is None:
             return
+        if not isinstance(claim, Claim):
+            raise InvalidValue("claim", claim, "a Claim or None")
         row = self._runs.get(claim.run_id)
         if (
             row is None
@@ -373,10 +314,9 @@ class MemoryStore:
         only_if_lapsed: bool = False,
     ) -> Run:
         """Write *run* by compare-and-set (see `runlife.abc.Store.update_run`)."""
-        params = _codec.dumps(dict(run.params), "params")
-        result = _codec.dumps(run.result, "result")
-        norm = _normalise(run)
-        async with self._open():
+        check_int("expected_version", expected_version)
+        async with await self._use():
+            check_text("run.id", run.id)
             row = self._row(run.id)
             self._check_claim(claim, run.id)
             stored = row.run
@@ -384,13 +324,19 @@ class MemoryStore:
                 raise ConcurrentUpdate(run.id, expected_version, stored.version)
             if only_if_lapsed and not self._lapsed(row):
                 raise ConcurrentUpdate(run.id, expected_version, stored.version)
+            full = attrs.evolve(stored, params=codec.loads(row.params))
+            norm, known = admit.admit_successor(
+                full, run, expected_version=expected_version, lifecycle=self._lifecycle(run.job)
+            )
+            result = codec.raw_dumps(norm.result)
+            norm = attrs.evolve(norm, params={}, result=None)
             self._index(run.id, stored, norm)
             row.run = norm
-            row.params, row.result = params, result
-            if norm.status not in _LIVE:
+            row.result = result
+            if norm.status not in LIVE:
                 row.owner = None
                 row.expires_at = None
-            self._transition_events(norm, norm.history[len(stored.history) :])
+            self._transition_events(norm, norm.history[known:])
             self._notify()
             return self._read(row)
 
@@ -406,49 +352,47 @@ class MemoryStore:
         lease: float,
     ) -> tuple[Claim, ...]:
         """Claim up to *limit* QUEUED runs of *jobs* (see `runlife.abc.Store.claim`)."""
-        async with self._open():
+        span = admit.check_claim_args(worker, jobs, limit, lease)
+        async with await self._use():
             candidates: list[Run] = []
             for name in jobs:
                 ids = self._by_job_status.get((name, Status.QUEUED), {})
                 candidates.extend(self._runs[rid].run for rid in ids)
-            if not candidates or limit <= 0:
+            if not candidates or limit == 0:
                 return ()
-            candidates.sort(key=lambda r: (-r.priority, r.created_at, r.id))
+            candidates.sort(key=claim_order)
+            limits = {
+                name: lim
+                for name in jobs
+                if (job := self._jobs.get(name)) is not None and (lim := JobLimits.of(job))
+            }
+            live = [
+                (name, self._runs[rid].run.labels)
+                for name in limits
+                for status in LIVE
+                for rid in self._by_job_status.get((name, status), {})
+            ]
             now = self._now()
-            expires = now + timedelta(seconds=lease)
-            live: dict[str, list[Run]] = {}
-            chosen: list[tuple[Run, Run]] = []
+            plan = ClaimPlan(worker, jobs, limits, now=now, limit=limit, live=live)
             for run in candidates:
-                if len(chosen) >= limit:
+                if plan.done:
                     break
-                if run.job not in live:
-                    live[run.job] = [
-                        self._runs[rid].run
-                        for status in _LIVE
-                        for rid in self._by_job_status.get((run.job, status), {})
-                    ]
-                if not _fits(self._jobs.get(run.job), run, live[run.job]):
-                    continue
-                moved = jobs[run.job].transition(
-                    run, Status.RUNNING, at=now, reason=f"claimed by {worker}"
-                )
-                chosen.append((run, moved))
-                live[run.job].append(moved)
-            # Write only once every move is known to be valid: all or nothing.
-            claims = tuple(self._hold(run, moved, worker, expires) for run, moved in chosen)
+                if plan.open(run.job):
+                    plan.offer(run)
+            expires = now + span
+            claims = tuple(self._hold(old, moved, worker, expires) for old, moved in plan.taken)
             if claims:
                 self._notify()
             return claims
 
     def _hold(self, old: Run, moved: Run, worker: str, expires: datetime) -> Claim:
-        norm = _normalise(moved)
         row = self._runs[old.id]
-        self._index(old.id, old, norm)
-        row.run = norm
+        self._index(old.id, old, moved)
+        row.run = moved
         row.owner = worker
         row.fence += 1
         row.expires_at = expires
-        self._transition_events(norm, norm.history[len(old.history) :])
+        self._transition_events(moved, moved.history[len(old.history) :])
         return Claim(run=self._read(row), owner=worker, fence=row.fence, expires_at=expires)
 
     async def claim_run(
@@ -458,46 +402,54 @@ class MemoryStore:
 
         Raises `ConcurrentUpdate` if it is in another status, `RunNotFound`.
         """
-        async with self._open():
+        check_text("run_id", run_id)
+        span = admit.check_claim_args(worker, {"run": lifecycle}, 1, lease)
+        async with await self._use():
             row = self._row(run_id)
             run = row.run
             if run.status not in _CLAIMABLE_ONE:
                 raise ConcurrentUpdate(run_id, run.version, run.version)
             now = self._now()
             moved = lifecycle.transition(run, Status.RUNNING, at=now, reason=f"claimed by {worker}")
-            claim = self._hold(run, moved, worker, now + timedelta(seconds=lease))
+            claim = self._hold(run, moved, worker, now + span)
             self._notify()
             return claim
 
     async def heartbeat(self, claim: Claim, *, lease: float) -> datetime:
         """Extend *claim*'s lease; raises `LeaseLost` if it no longer holds
         (a purged run included)."""
-        async with self._open():
+        span = check_lease("lease", lease)
+        async with await self._use():
             self._check_claim(claim, claim.run_id)
             row = self._runs[claim.run_id]
-            row.expires_at = self._now() + timedelta(seconds=lease)
+            if row.run.status not in LIVE:
+                raise LeaseLost(claim.run_id, claim.owner, claim.fence)
+            row.expires_at = self._now() + span
             return row.expires_at
 
     async def abandoned(self, *, limit: int = 100) -> tuple[Run, ...]:
         """Live runs whose lease lapsed (or that have none), oldest lapse first."""
-        async with self._open():
+        check_page("limit", limit)
+        async with await self._use():
             now = self._now()
             rows = [
                 self._runs[rid]
-                for status in _LIVE
+                for status in LIVE
                 for rid in self._by_status[status]
                 if (exp := self._runs[rid].expires_at) is None or exp <= now
             ]
-            rows.sort(key=lambda r: (r.expires_at or _codec.EPOCH, r.run.id))
+            rows.sort(key=lambda r: (r.expires_at or codec.EPOCH, r.run.id))
             return tuple(self._read(r) for r in rows[:limit])
 
     async def due(self, statuses: Collection[Status], *, limit: int = 100) -> tuple[Run, ...]:
         """Runs in *statuses* whose ``due_at`` has come, earliest first."""
-        async with self._open():
+        check_page("limit", limit)
+        wanted = admit.check_statuses("statuses", statuses)
+        async with await self._use():
             now = self._now()
             runs = [
                 self._runs[rid].run
-                for status in {Status(s) for s in statuses}
+                for status in wanted
                 for rid in self._by_status[status]
                 if (at := self._runs[rid].run.due_at) is not None and at <= now
             ]
@@ -544,13 +496,8 @@ class MemoryStore:
 
     async def list_runs(self, query: RunQuery) -> Page:
         """Runs matching *query*, newest first (by creation time, then id)."""
-        after: tuple[datetime, str] | None = None
-        if query.cursor is not None:
-            us, rid = _codec.decode_cursor(query.cursor, 2)
-            after = (_codec.from_us(us), rid)
-        if query.limit < 1:
-            raise InvalidPolicy("limit", query.limit, "a positive number of runs")
-        async with self._open():
+        query, after = admit.admit_run_query(query)
+        async with await self._use():
             runs = self._matching(query)
             if after is not None:
                 runs = [r for r in runs if (r.created_at, r.id) < after]
@@ -559,12 +506,13 @@ class MemoryStore:
             cursor = None
             if len(runs) > query.limit:
                 last = page[-1]
-                cursor = _codec.encode_cursor(_codec.to_us(last.created_at), last.id)
+                cursor = codec.encode_cursor(codec.to_us(last.created_at), last.id)
             return Page(runs=tuple(self._read(self._runs[r.id]) for r in page), next_cursor=cursor)
 
     async def count_runs(self, query: RunQuery) -> Mapping[Status, int]:
         """How many runs matching *query* are in each status (zeros left out)."""
-        async with self._open():
+        query, _ = admit.admit_run_query(attrs.evolve(query, cursor=None))
+        async with await self._use():
             counts: dict[Status, int] = {}
             for run in self._matching(query):
                 counts[run.status] = counts.get(run.status, 0) + 1
@@ -574,15 +522,10 @@ class MemoryStore:
 
     async def save_item(self, item: Item, *, claim: Claim | None = None) -> Item:
         """Insert or replace an item, keep its run's progress, write an ``item`` event."""
-        output = _codec.item_output_json(item)
-        stored = attrs.evolve(
-            item,
-            status=Status(item.status),
-            started_at=_utc_or_none(item.started_at),
-            ended_at=_utc_or_none(item.ended_at),
-            output=None,
-        )
-        async with self._open():
+        item = admit.admit_item(item)
+        output = codec.raw_dumps(item.output)
+        stored = attrs.evolve(item, output=None)
+        async with await self._use():
             row = self._row(item.run_id)
             self._check_claim(claim, item.run_id)
             old = row.items.get(item.key)
@@ -605,14 +548,16 @@ class MemoryStore:
 
     async def items(self, run_id: str, status: Status | None = None) -> tuple[Item, ...]:
         """The run's items in the order they were first saved (none for an unknown run)."""
-        async with self._open():
+        check_text("run_id", run_id)
+        wanted = None if status is None else admit.check_statuses("status", (status,))
+        async with await self._use():
             row = self._runs.get(run_id)
             if row is None:
                 return ()
             return tuple(
                 _with_output(item, output)
                 for item, output in row.items.values()
-                if status is None or item.status == status
+                if wanted is None or item.status in wanted
             )
 
     # -- logs --------------------------------------------------------------------
@@ -621,18 +566,17 @@ class MemoryStore:
         self, lines: Sequence[LogLine], *, claim: Claim | None = None
     ) -> tuple[LogLine, ...]:
         """Append *lines*, numbering each run's lines from 1 (see the protocol)."""
-        encoded = [(line, _codec.log_fields_json(line)) for line in lines]
-        async with self._open():
-            for line in lines:
+        checked = admit.admit_lines(lines, None if claim is None else claim.run_id)
+        encoded = [(line, codec.raw_dumps(dict(line.fields))) for line in checked]
+        async with await self._use():
+            for line in checked:
                 self._row(line.run_id)
             if claim is not None:
                 self._check_claim(claim, claim.run_id)
             out: list[LogLine] = []
             for line, fields in encoded:
                 row = self._runs[line.run_id]
-                stored = attrs.evolve(
-                    line, seq=len(row.logs) + 1, at=_utc(line.at), level=line.level, fields={}
-                )
+                stored = attrs.evolve(line, seq=len(row.logs) + 1, fields={})
                 row.logs.append((stored, fields))
                 out.append(_with_fields(stored, fields))
             if out:
@@ -641,17 +585,15 @@ class MemoryStore:
 
     async def logs(self, query: LogQuery) -> LogPage:
         """A page of the run's log lines after ``query.cursor``, in order."""
-        after = 0 if query.cursor is None else int(_codec.decode_cursor(query.cursor, 1)[0])
-        if query.limit < 1:
-            raise InvalidPolicy("limit", query.limit, "a positive number of lines")
-        async with self._open():
+        query, after = admit.admit_log_query(query)
+        async with await self._use():
             row = self._runs.get(query.run_id)
             if row is None:
                 return LogPage(lines=())
             found: list[tuple[LogLine, str]] = []
             logs = row.logs
             # seq n sits at index n - 1: start right after the cursor.
-            for index in range(max(after, 0), len(logs)):
+            for index in range(after, len(logs)):
                 line, fields = logs[index]
                 if query.stream is not None and line.stream != query.stream:
                     continue
@@ -663,15 +605,16 @@ class MemoryStore:
                 if len(found) > query.limit:
                     break
             page = found[: query.limit]
-            cursor = _codec.encode_cursor(page[-1][0].seq) if len(found) > query.limit else None
+            cursor = codec.encode_cursor(page[-1][0].seq) if len(found) > query.limit else None
             return LogPage(lines=tuple(_with_fields(*lf) for lf in page), next_cursor=cursor)
 
     async def search_logs(
         self, run_id: str, text: str, *, limit: int = 1000
     ) -> tuple[LogLine, ...]:
         """Lines whose message contains *text* (case-insensitive), in order."""
+        admit.check_search(run_id, text, limit)
         needle = text.lower()
-        async with self._open():
+        async with await self._use():
             row = self._runs.get(run_id)
             if row is None:
                 return ()
@@ -687,25 +630,29 @@ class MemoryStore:
 
     async def send_signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Store signal *name* for the run (replacing an earlier one); `RunNotFound`."""
-        text = _codec.dumps(payload, f"signal {name!r} payload")
-        async with self._open():
+        check_text("run_id", run_id)
+        check_text("name", name, empty=False)
+        text = codec.dumps(payload, f"signal {name!r} payload")
+        async with await self._use():
             self._row(run_id).signals[name] = text
             self._notify()
 
     async def signals(self, run_id: str) -> Mapping[str, Any]:
         """The run's delivered signals, by name (none for an unknown run)."""
-        async with self._open():
+        check_text("run_id", run_id)
+        async with await self._use():
             row = self._runs.get(run_id)
             if row is None:
                 return {}
-            return {name: _codec.loads(text) for name, text in row.signals.items()}
+            return {name: codec.loads(text) for name, text in row.signals.items()}
 
     async def events(
         self, *, after: int | None = None, run_id: str | None = None, limit: int = 1000
     ) -> tuple[Event, ...]:
         """Stored events with ``seq`` greater than *after*, in order."""
-        async with self._open():
-            start = 0 if after is None else bisect_right(self._event_seqs, after)
+        start_after = admit.check_events_args(after, run_id, limit)
+        async with await self._use():
+            start = bisect_right(self._event_seqs, start_after)
             out: list[Event] = []
             for event in self._events[start:]:
                 if len(out) >= limit:
@@ -720,10 +667,11 @@ class MemoryStore:
 
     async def wait_changed(self, timeout: float) -> None:
         """Return after the next change, or after *timeout* seconds."""
-        self._open()
+        seconds = admit.check_timeout("timeout", timeout)
+        await self._use()
         changed = self._changed
         assert changed is not None
-        with anyio.move_on_after(timeout):
+        with anyio.move_on_after(seconds):
             await changed.wait()
 
     # -- retention ---------------------------------------------------------------
@@ -731,11 +679,11 @@ class MemoryStore:
     async def purge(self, *, older_than: datetime, batch: int = 1000) -> int:
         """Delete terminal runs that ended before *older_than*, with all they own.
 
-        The memory store deletes all of them at once (*batch* is accepted for the
-        protocol's sake).
+        The memory store deletes all of them at once (*batch* is checked, for the
+        protocol's sake, and otherwise unused).
         """
-        cutoff = _utc(older_than)
-        async with self._open():
+        cutoff = admit.check_purge_args(older_than, batch)
+        async with await self._use():
             doomed = [
                 rid
                 for status in TERMINAL
@@ -762,21 +710,6 @@ class MemoryStore:
             return len(doomed)
 
 
-def _fits(job: JobRecord | None, run: Run, live: list[Run]) -> bool:
-    """Whether one more live run of *run*'s job stays within the job's limits."""
-    if job is None:
-        return True
-    if job.max_concurrency is not None and len(live) >= job.max_concurrency:
-        return False
-    for label, cap in job.per_label.items():
-        value = run.labels.get(label)
-        if value is None:
-            continue
-        if sum(1 for other in live if other.labels.get(label) == value) >= cap:
-            return False
-    return True
-
-
 def _has_text(run: Run, needle: str) -> bool:
     if needle in run.job.lower():
         return True
@@ -786,14 +719,13 @@ def _has_text(run: Run, needle: str) -> bool:
 
 
 def _copy_job(job: JobRecord) -> JobRecord:
-    return attrs.evolve(
-        job, spec=_codec.loads(_codec.dumps(dict(job.spec), "spec")), per_label=dict(job.per_label)
-    )
+    return attrs.evolve(job, spec=codec.loads(codec.raw_dumps(dict(job.spec))),
+                        per_label=dict(job.per_label))  # fmt: skip
 
 
 def _with_output(item: Item, output: str) -> Item:
-    return attrs.evolve(item, output=_codec.loads(output))
+    return attrs.evolve(item, output=codec.loads(output))
 
 
 def _with_fields(line: LogLine, fields: str) -> LogLine:
-    return attrs.evolve(line, fields=_codec.loads(fields))
+    return attrs.evolve(line, fields=codec.loads(fields))

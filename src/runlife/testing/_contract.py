@@ -39,6 +39,8 @@ from runlife._core.records import ErrorInfo, Item, ItemCounts, LogLine
 from runlife._core.run import Run
 from runlife._core.status import Status, Trigger
 from runlife.abc import Store
+from runlife._core.spec import JobSpec
+from runlife.testing._contract_hostile import HostileCallers
 from runlife.exceptions import (
     ConcurrentUpdate,
     JobNotFound,
@@ -93,7 +95,7 @@ def utc(moment: datetime | None) -> bool:
     return moment is not None and moment.utcoffset() == timedelta(0)
 
 
-class StoreContract:
+class StoreContract(HostileCallers):
     """The conformance suite of the Store protocol: subclass it and give it a ``store``.
 
     The subclass must be named ``Test...`` (pytest collects it); this base class
@@ -194,6 +196,7 @@ class StoreContract:
     async def test_custom_lifecycle_states_round_trip(self, store: Store) -> None:
         """A run of a custom lifecycle keeps its named states in state and history."""
         lc = _tasks_lifecycle()
+        await store.save_job(JobRecord(name="promote", spec=JobSpec(lifecycle=lc).to_spec()))
         run = Run.create(job="promote", at=T0, lifecycle=lc)
         await self.put(store, run)
         nxt = lc.transition(run, "TRIGGER", at=at(1))
@@ -362,6 +365,7 @@ class StoreContract:
         """claim moves a run through the given job's lifecycle into its RUNNING
         entry state."""
         lc = _tasks_lifecycle()
+        await store.save_job(JobRecord(name="promote", spec=JobSpec(lifecycle=lc).to_spec()))
         run = Run.create(job="promote", at=T0, lifecycle=lc, initial="TRIGGER")
         await self.put(store, run)
         (claim,) = await store.claim("w1", {"promote": lc}, limit=1, lease=LONG)

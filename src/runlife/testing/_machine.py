@@ -34,6 +34,7 @@ from runlife._core.lifecycle import DEFAULT_LIFECYCLE
 from runlife._core.queries import Claim, JobRecord, LogQuery, RunQuery
 from runlife._core.records import Item, ItemCounts, LogLine
 from runlife._core.run import Run
+from runlife._core.spec import JobSpec
 from runlife._core.status import ACTIVE, TERMINAL, Status
 from runlife.abc import Store
 from runlife.exceptions import ConcurrentUpdate, LeaseLost
@@ -43,6 +44,11 @@ __all__ = ("run_machine",)
 T = TypeVar("T")
 LC = DEFAULT_LIFECYCLE
 _LIVE = frozenset({Status.RUNNING, Status.WAITING})
+_SPEC = JobSpec().to_spec()
+# JSON integers a store keeps: 64 bits.
+_ints = st.integers(-(2**63), 2**63 - 1)
+# Text a store keeps: UTF-8 without NUL.
+_chars = st.characters(codec="utf-8", exclude_characters="\x00")
 _FAR = datetime(9999, 1, 1, tzinfo=UTC)
 _examples = itertools.count()
 _run_specs = st.fixed_dictionaries(
@@ -159,13 +165,13 @@ def _machine_for(store: Store, base: datetime) -> type[RuleBasedStateMachine]:
         def save_job(self, limit: int | None, per_device: int | None) -> None:
             name = self.jobs[0]
             per_label = {} if per_device is None else {"device": per_device}
-            job = JobRecord(name=name, spec={"n": 1}, max_concurrency=limit, per_label=per_label)
+            job = JobRecord(name=name, spec=_SPEC, max_concurrency=limit, per_label=per_label)
             stored = call(store.save_job, job)
             assert (stored.name, stored.max_concurrency, stored.per_label, stored.spec) == (
                 name,
                 limit,
                 per_label,
-                {"n": 1},
+                _SPEC,
             )
             self.records[name] = stored
 
@@ -327,7 +333,7 @@ def _machine_for(store: Store, base: datetime) -> type[RuleBasedStateMachine]:
                 st.tuples(
                     st.sampled_from(["x", "y", "z"]),
                     st.sampled_from(list(Status)),
-                    st.none() | st.integers() | st.lists(st.text(max_size=3), max_size=2),
+                    st.none() | _ints | st.lists(st.text(_chars, max_size=3), max_size=2),
                 ),
                 min_size=1,
                 max_size=4,
@@ -373,7 +379,7 @@ def _machine_for(store: Store, base: datetime) -> type[RuleBasedStateMachine]:
             assert list(got) == want
 
         @precondition(lambda self: bool(self.model))
-        @rule(data=st.data(), name=st.sampled_from(["go", "stop"]), payload=st.integers())
+        @rule(data=st.data(), name=st.sampled_from(["go", "stop"]), payload=_ints)
         def send_signal(self, data: st.DataObject, name: str, payload: int) -> None:
             run_id = self.pick(data)
             call(store.send_signal, run_id, name, {"v": payload})

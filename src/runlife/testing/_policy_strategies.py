@@ -6,14 +6,25 @@ Re-exported from ``runlife.testing.strategies``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
+import attrs
 from hypothesis import strategies as st
 
-from runlife._core.policy import Retry
-from runlife._core.schedule import Cron
+from runlife._core.policy import Limits, Quota, Retry, Timeout
+from runlife._core.schedule import CatchUp, Cron, Every
 from runlife.exceptions import InvalidPolicy
 
-__all__ = ("cron_expressions", "crons", "retries")
+__all__ = (
+    "cron_expressions",
+    "crons",
+    "every_schedules",
+    "limits",
+    "quotas",
+    "retries",
+    "schedules",
+    "timeouts",
+)
 
 _ERRORS: tuple[type[BaseException], ...] = (
     Exception,
@@ -108,3 +119,92 @@ def crons(
 
     built = st.builds(build, cron_expressions(), zones)
     return built.filter(lambda c: c is not None)  # type: ignore[return-value]
+
+
+# Seconds from a microsecond (a timedelta's resolution) to about three years.
+_SECONDS = st.one_of(
+    st.integers(1, 10**8), st.floats(1e-6, 1e8, allow_nan=False, allow_infinity=False)
+)
+_ZONES = ("UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe")
+_CATCH_UPS: st.SearchStrategy[CatchUp] = st.sampled_from(("latest", "all", "none"))
+_GRACES = st.none() | st.just(0) | _SECONDS
+
+
+def timeouts() -> st.SearchStrategy[Timeout]:
+    """`Timeout` limits: each limit None or positive seconds (int or float).
+
+    >>> from hypothesis import find
+    >>> find(timeouts(), lambda t: t.attempt is not None).attempt.total_seconds() > 0
+    True
+    """
+    limit = st.none() | _SECONDS
+    return st.builds(Timeout, attempt=limit, run=limit, queued=limit, heartbeat=limit)
+
+
+def every_schedules() -> st.SearchStrategy[Every]:
+    """`Every` schedules: any positive interval, anchor, catch-up policy and grace.
+
+    >>> from hypothesis import find
+    >>> find(every_schedules(), lambda e: e.catch_up == "all").catch_up
+    'all'
+    """
+    anchors = st.datetimes(
+        min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    )
+    return st.builds(
+        Every,
+        _SECONDS,
+        anchor=st.just(datetime(1970, 1, 1, tzinfo=UTC)) | anchors,
+        catch_up=_CATCH_UPS,
+        grace=_GRACES,
+    )
+
+
+def schedules() -> st.SearchStrategy[Cron | Every]:
+    """`Cron` schedules in a few time zones and `Every` schedules, with any catch-up
+    policy and grace.
+
+    >>> from hypothesis import find
+    >>> type(find(schedules(), lambda s: isinstance(s, Every))).__name__
+    'Every'
+    """
+    zoned = crons(tz=st.sampled_from(_ZONES))
+
+    @st.composite
+    def varied(draw: st.DrawFn) -> Cron:
+        return attrs.evolve(draw(zoned), catch_up=draw(_CATCH_UPS), grace=draw(_GRACES))
+
+    return st.one_of(varied(), every_schedules())
+
+
+def quotas() -> st.SearchStrategy[Quota]:
+    """`Quota` values: per calendar period in a few time zones, or per rolling window.
+
+    >>> from hypothesis import find
+    >>> find(quotas(), lambda q: q.window is not None).per is None
+    True
+    """
+    periods = st.sampled_from(("minute", "hour", "day", "week", "month", "year"))
+    max_runs = st.integers(1, 10**6)
+    return st.one_of(
+        st.builds(Quota, max_runs=max_runs, per=periods, tz=st.sampled_from(_ZONES)),
+        st.builds(Quota, max_runs=max_runs, window=_SECONDS),
+    )
+
+
+def limits() -> st.SearchStrategy[Limits]:
+    """`Limits`: a concurrency limit, per-label limits and a quota, each optional.
+
+    >>> from hypothesis import find
+    >>> find(limits(), lambda lim: lim.quota is not None).quota.max_runs >= 1
+    True
+    """
+    labels = st.dictionaries(
+        st.sampled_from(("device", "site", "tenant", "ü")), st.integers(1, 100), max_size=3
+    )
+    return st.builds(
+        Limits,
+        max_concurrency=st.none() | st.integers(1, 1000),
+        per_label=labels,
+        quota=st.none() | quotas(),
+    )

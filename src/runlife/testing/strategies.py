@@ -1,5 +1,5 @@
 """Hypothesis strategies for runlife values: lifecycles, transition walks, runs,
-retry policies, cron expressions and workflows (DAGs).
+retry policies, timeouts, limits, schedules, workflows (DAGs) and whole job specs.
 
 Use them in your own property-based tests, for instance to check that code which
 reads runs copes with any lifecycle a host may declare:
@@ -21,19 +21,64 @@ from hypothesis import strategies as st
 
 from runlife._core.lifecycle import CANONICAL_MOVES, DEFAULT_LIFECYCLE, Lifecycle, reachable
 from runlife._core.run import Run
+from runlife._core.spec import JobSpec
 from runlife._core.status import TERMINAL, Status, Trigger
 from runlife.testing._graph_strategies import dags
-from runlife.testing._policy_strategies import cron_expressions, crons, retries
+from runlife.testing._policy_strategies import (
+    cron_expressions,
+    crons,
+    every_schedules,
+    limits,
+    quotas,
+    retries,
+    schedules,
+    timeouts,
+)
 
 __all__ = (
     "cron_expressions",
     "crons",
     "dags",
+    "every_schedules",
+    "job_specs",
+    "json_values",
     "lifecycles",
+    "limits",
+    "quotas",
     "retries",
     "runs",
+    "schedules",
+    "texts",
+    "timeouts",
     "transition_walks",
 )
+
+def texts(*, max_size: int = 20) -> st.SearchStrategy[str]:
+    """Text every store keeps: any character that encodes as UTF-8, but NUL."""
+    return st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=max_size)
+
+
+def json_values(*, max_leaves: int = 12) -> st.SearchStrategy[object]:
+    """JSON values every store keeps exactly: text without NUL, 64-bit integers,
+    finite floats, booleans, None, and lists and str-keyed dicts of them.
+
+    >>> from hypothesis import given
+    >>> from runlife._core.values import check_json
+    >>> @given(json_values())
+    ... def test_storable(value):
+    ...     check_json(value, "params")
+    >>> test_storable()
+    """
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1),
+        st.floats(allow_nan=False, allow_infinity=False), texts(),
+    )  # fmt: skip
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts(), inner, max_size=4),
+        max_leaves=max_leaves,
+    )
+
 
 # Names that collide with status names are in the pool on purpose: a custom state
 # called "FAILED" may stand for another status, and code must not confuse the two.
@@ -75,8 +120,9 @@ def lifecycles(draw: st.DrawFn, *, max_states: int = 12) -> Lifecycle:
 
     Moves go within one status or along a canonical move; every state is reachable
     from the initial state (of status PENDING or QUEUED) and every state can reach
-    a terminal one. Entry states and state order vary, and state names may
-    collide with status names.
+    a terminal one, and every QUEUED state can move to RUNNING's entry state.
+    Entry states and state order vary, and state names may collide with status
+    names.
 
     >>> from hypothesis import given
     >>> @given(lifecycles())
@@ -133,6 +179,14 @@ def lifecycles(draw: st.DrawFn, *, max_states: int = 12) -> Lifecycle:
     for status in set(states.values()):
         if draw(st.booleans()):
             entries[status] = draw(st.sampled_from([n for n in order if states[n] is status]))
+    running = entries.get(Status.RUNNING) or next(
+        (n for n in order if states[n] is Status.RUNNING), None
+    )
+    if running is not None:
+        # Workers claim a queued run by moving it to RUNNING's entry state.
+        for state in order:
+            if states[state] is Status.QUEUED:
+                edges.setdefault(state, set()).add(running)
     name = draw(st.sampled_from(("custom", "tasks", "deploy")))
     return Lifecycle(
         name,
@@ -197,6 +251,29 @@ def runs(
         at += timedelta(seconds=draw(st.integers(0, 600)))
         run = lc.transition(run, state, at=at)
     return run
+
+
+def job_specs() -> st.SearchStrategy[JobSpec]:
+    """Whole job specs: every policy varies, with a custom lifecycle or the default,
+    a schedule or none, and a workflow or none.
+
+    >>> from hypothesis import given
+    >>> @given(job_specs())
+    ... def test_spec_reads_back(spec):
+    ...     assert JobSpec.from_spec(spec.to_spec()) == spec
+    >>> test_spec_reads_back()
+    """
+    return st.builds(
+        JobSpec,
+        lifecycle=st.just(DEFAULT_LIFECYCLE) | lifecycles(),
+        retry=retries(),
+        timeout=timeouts(),
+        schedule=st.none() | schedules(),
+        limits=limits(),
+        items_fail_run=st.none() | st.just(0) | st.floats(0, 1),
+        queued=st.booleans(),
+        workflow=st.none() | dags(max_nodes=6),
+    )
 
 
 def _lifecycle(

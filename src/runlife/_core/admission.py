@@ -1,0 +1,562 @@
+"""What a store may accept: the checks every store runs before it writes.
+
+A store calls these and persists what they return; it never decides on its own
+whether a value or a write is acceptable, so every store accepts the same writes
+and returns the same values.
+
+- `admit_new` checks a run given to ``create_run``;
+- `admit_successor` checks a run given to ``update_run`` against the stored one
+  (the store's last line of defence of the lifecycle);
+- `admit_item`, `admit_lines` and `admit_job` check the other records.
+
+Each returns the value *as stored*: every moment in UTC, state names as the
+lifecycle's own state objects, fresh dicts and tuples, so that a store returns
+the same value whatever it keeps underneath. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import attrs
+
+from runlife._core.codec import decode_cursor, from_us, state_from_text
+from runlife._core.fast import compile_copier
+from runlife._core.lifecycle import Lifecycle
+from runlife._core.queries import JobRecord, LogQuery, RunQuery
+from runlife._core.records import Attempt, ErrorInfo, Item, ItemCounts, LogLine, Transition
+from runlife._core.run import Run
+from runlife._core.spec import lifecycle_of
+from runlife._core.status import TERMINAL, Status, Trigger
+from runlife._core.values import (
+    INT32,
+    INT64,
+    check_count,
+    check_int,
+    check_json,
+    check_labels,
+    check_lease,
+    check_moment,
+    check_page,
+    check_text,
+    is_text,
+)
+from runlife.exceptions import InvalidValue, NotASuccessor
+
+__all__ = (
+    "IDENTITY",
+    "admit_item",
+    "admit_job",
+    "admit_lines",
+    "admit_log_query",
+    "admit_new",
+    "admit_run_query",
+    "admit_successor",
+    "check_claim_args",
+    "check_events_args",
+    "check_purge_args",
+    "check_search",
+    "check_statuses",
+    "check_timeout",
+)
+
+IDENTITY: Final = (
+    "id",
+    "job",
+    "created_at",
+    "trigger",
+    "scheduled_for",
+    "parent_id",
+    "root_id",
+    "workflow_run_id",
+    "idempotency_key",
+    "params",
+)
+"""The fields of a run that no write may change once it is stored."""
+
+_STARTS: Final = frozenset({Status.PENDING, Status.QUEUED})
+_STREAMS: Final = frozenset({"log", "stdout", "stderr"})
+_NO_PROGRESS: Final = ItemCounts()
+
+_stored_run = compile_copier(
+    Run,
+    (
+        "state",
+        "created_at",
+        "scheduled_for",
+        "queued_at",
+        "started_at",
+        "ended_at",
+        "due_at",
+        "attempts",
+        "history",
+        "warnings",
+        "labels",
+        "progress",
+    ),
+)
+
+
+def _utc(field: str, moment: datetime) -> datetime:
+    if moment.__class__ is datetime and moment.tzinfo is UTC:
+        # The common case, checked cheaply: an aware UTC datetime in range.
+        if 1 < moment.year < 9999:
+            return moment
+    out = check_moment(field, moment)
+    assert out is not None
+    return out
+
+
+def _utc_or_none(field: str, moment: datetime | None) -> datetime | None:
+    return None if moment is None else _utc(field, moment)
+
+
+def _check_error(field: str, error: object) -> ErrorInfo | None:
+    if error is None:
+        return None
+    if not isinstance(error, ErrorInfo):
+        raise InvalidValue(field, error, "an ErrorInfo or None")
+    check_text(f"{field}.kind", error.kind, empty=False)
+    check_text(f"{field}.type", error.type)
+    check_text(f"{field}.message", error.message)
+    check_text(f"{field}.traceback", error.traceback, optional=True)
+    return error
+
+
+def _transition(index: int, t: object) -> Transition:
+    if not isinstance(t, Transition):
+        raise InvalidValue(f"history[{index}]", t, "a Transition")
+    from_, to = state_from_text(t.from_), state_from_text(t.to)
+    if not is_text(from_) or not is_text(to):
+        raise InvalidValue(f"history[{index}]", t, "state names that are text")
+    check_text(f"history[{index}].reason", t.reason, optional=True)
+    at = _utc(f"history[{index}].at", t.at)
+    if from_ is t.from_ and to is t.to and at is t.at:
+        return t
+    return Transition(from_=from_, to=to, at=at, reason=t.reason)
+
+
+def _attempt(index: int, a: object) -> Attempt:
+    field = f"attempts[{index}]"
+    if not isinstance(a, Attempt):
+        raise InvalidValue(field, a, "an Attempt")
+    if a.number != index + 1 or type(a.number) is not int:
+        raise InvalidValue(f"{field}.number", a.number, f"{index + 1} (attempts count from 1)")
+    check_int(f"{field}.number", a.number, INT32)
+    started = _utc(f"{field}.started_at", a.started_at)
+    ended = _utc_or_none(f"{field}.ended_at", a.ended_at)
+    if ended is not None and ended < started:
+        raise InvalidValue(f"{field}.ended_at", a.ended_at, "a moment at or after started_at")
+    check_text(f"{field}.outcome", a.outcome, optional=True)
+    _check_error(f"{field}.error", a.error)
+    if started is a.started_at and ended is a.ended_at:
+        return a
+    return attrs.evolve(a, started_at=started, ended_at=ended)
+
+
+def _check_plain_fields(run: Run) -> None:
+    """The fields of *run* that need no lifecycle and no stored run."""
+    if not isinstance(run, Run):
+        raise InvalidValue("run", run, "a Run")
+    check_text("id", run.id, empty=False)
+    check_text("job", run.job, empty=False)
+    if run.status.__class__ is not Status:
+        raise InvalidValue("status", run.status, "a Status")
+    if run.trigger.__class__ is not Trigger:
+        raise InvalidValue("trigger", run.trigger, "a Trigger")
+    check_text("state", run.state, empty=False)
+    for name in ("parent_id", "root_id", "workflow_run_id", "idempotency_key"):
+        check_text(name, getattr(run, name), optional=True)
+    check_int("priority", run.priority, INT32)
+    check_int("version", run.version, (0, INT64[1]))
+    if not isinstance(run.params, dict):
+        raise InvalidValue("params", run.params, "a dict of JSON values")
+    check_json(run.params, "params")
+    check_json(run.result, "result")
+    _check_error("error", run.error)
+    if not isinstance(run.warnings, tuple | list):
+        raise InvalidValue("warnings", run.warnings, "a tuple of str")
+    for index, warning in enumerate(run.warnings):
+        check_text(f"warnings[{index}]", warning)
+
+
+def _as_stored(run: Run, history: tuple[Transition, ...], lifecycle: Lifecycle) -> Run:
+    """*run* with the normalised *history* and every other moment in UTC."""
+    state = state_from_text(run.state)
+    if state not in lifecycle.states:
+        raise InvalidValue(
+            "state", run.state, f"a state of lifecycle {lifecycle.name!r}: {lifecycle.states}"
+        )
+    if lifecycle.status_of(state) is not run.status:
+        raise InvalidValue(
+            "status",
+            run.status,
+            f"{lifecycle.status_of(state)}, the status of its state {state!r}",
+        )
+    terminal = run.status in TERMINAL
+    if terminal and run.ended_at is None:
+        raise InvalidValue("ended_at", None, f"the moment the run became {run.status}")
+    if not terminal and run.ended_at is not None:
+        raise InvalidValue("ended_at", run.ended_at, f"None while the run is {run.status}")
+    attempts = run.attempts
+    if attempts.__class__ is not tuple:
+        if not isinstance(attempts, list):
+            raise InvalidValue("attempts", attempts, "a tuple of Attempt")
+        attempts = tuple(attempts)
+    attempts = tuple(_attempt(i, a) for i, a in enumerate(attempts))
+    return _stored_run(  # type: ignore[no-any-return]
+        run,
+        state=state,
+        created_at=_utc("created_at", run.created_at),
+        scheduled_for=_utc_or_none("scheduled_for", run.scheduled_for),
+        queued_at=_utc_or_none("queued_at", run.queued_at),
+        started_at=_utc_or_none("started_at", run.started_at),
+        ended_at=_utc_or_none("ended_at", run.ended_at),
+        due_at=_utc_or_none("due_at", run.due_at),
+        attempts=attempts,
+        history=history,
+        warnings=tuple(run.warnings),
+        labels=check_labels("labels", run.labels),
+        progress=_NO_PROGRESS,
+    )
+
+
+def _check_moves(
+    run_id: str,
+    start: str,
+    start_at: datetime,
+    rows: Sequence[Transition],
+    lifecycle: Lifecycle,
+) -> str:
+    """Walk *rows* from *start*; the state they end in, or `NotASuccessor`."""
+    state, latest = start, start_at
+    for t in rows:
+        if t.from_ != state:
+            raise NotASuccessor(
+                run_id, state, t.to, f"a history row moves from {t.from_}, the run was in {state}"
+            )
+        allowed = lifecycle.allowed(state)
+        if t.to not in allowed:
+            names = ", ".join(sorted(allowed)) or "nothing"
+            raise NotASuccessor(
+                run_id,
+                state,
+                t.to,
+                f"{state} -> {t.to} is not a move of lifecycle {lifecycle.name!r} "
+                f"(allowed from {state}: {names})",
+            )
+        if t.at < latest:
+            raise NotASuccessor(
+                run_id, state, t.to, f"the move to {t.to} at {t.at} is earlier than {latest}"
+            )
+        state, latest = t.to, t.at
+    return state
+
+
+def admit_new(run: Run, lifecycle: Lifecycle) -> Run:
+    """Check a run given to ``create_run``; return it as stored.
+
+    A new run has version 0, a state of its job's *lifecycle* with that state's
+    status, and a history that starts in a state of status PENDING or QUEUED and
+    moves only as *lifecycle* allows, ending in its state.
+
+    Raises:
+        InvalidValue: a field is not storable (naming the field and the value).
+        NotSerializable: params or result are not JSON.
+        NotASuccessor: its history is not a walk of *lifecycle*.
+    """
+    _check_plain_fields(run)
+    if run.version != 0:
+        raise InvalidValue("version", run.version, "0 for a new run")
+    history = tuple(_transition(i, t) for i, t in enumerate(run.history))
+    stored = _as_stored(run, history, lifecycle)
+    start = history[0].from_ if history else stored.state
+    if start not in lifecycle.states or lifecycle.status_of(start) not in _STARTS:
+        raise NotASuccessor(
+            run.id, start, stored.state, f"a new run starts in PENDING or QUEUED, not in {start}"
+        )
+    end = _check_moves(run.id, start, stored.created_at, history, lifecycle)
+    if end != stored.state:
+        raise NotASuccessor(
+            run.id, end, stored.state, f"its history ends in {end}, its state is {stored.state}"
+        )
+    return stored
+
+
+def admit_successor(
+    stored: Run, run: Run, *, expected_version: int, lifecycle: Lifecycle
+) -> tuple[Run, int]:
+    """Check a run given to ``update_run`` against *stored*; return it as stored,
+    with how many of its history rows were stored already (the rest are new).
+
+    The store has checked that ``stored.version == expected_version`` (a
+    mismatch is a `ConcurrentUpdate`). A successor then:
+
+    - continues a stored run that is not terminal;
+    - keeps every field of `IDENTITY`;
+    - carries the stored history unchanged, followed by moves of *lifecycle*
+      (from the stored state, never back in time) that end in its state;
+    - has version ``expected_version + 1``, or higher by one per appended move;
+    - keeps the stored attempts, except that the last one may have ended, and
+      adds attempts numbered on from there.
+
+    Raises:
+        NotASuccessor: naming what the write broke.
+        InvalidValue, NotSerializable: a field is not storable.
+    """
+    rid = stored.id
+    if stored.status in TERMINAL:
+        raise NotASuccessor(
+            rid, stored.state, run.state, f"it is {stored.status}, and a terminal run never changes"
+        )
+    _check_plain_fields(run)
+    for name in IDENTITY:
+        new, old = getattr(run, name), getattr(stored, name)
+        if new != old:
+            raise NotASuccessor(
+                rid, stored.state, run.state, f"{name} is {old!r:.80} and cannot become {new!r:.80}"
+            )
+    n = len(stored.history)
+    history = run.history
+    if len(history) < n or (history[:n] != stored.history and _prefix(history, n) != stored.history):
+        raise NotASuccessor(
+            rid,
+            stored.state,
+            run.state,
+            f"its history does not extend the stored history of {n} moves",
+        )
+    added = tuple(_transition(i, t) for i, t in enumerate(history[n:], n))
+    want = expected_version + max(1, len(added))
+    if run.version != want:
+        raise NotASuccessor(
+            rid,
+            stored.state,
+            run.state,
+            f"its version is {run.version}, a write after version {expected_version} "
+            f"with {len(added)} new moves has version {want}",
+        )
+    start_at = stored.history[-1].at if stored.history else stored.created_at
+    end = _check_moves(rid, stored.state, start_at, added, lifecycle)
+    out = _as_stored(run, (*stored.history, *added), lifecycle)
+    if end != out.state:
+        raise NotASuccessor(
+            rid, stored.state, out.state, f"its history ends in {end}, its state is {out.state}"
+        )
+    old_attempts, attempts = stored.attempts, out.attempts
+    keep = max(len(old_attempts) - 1, 0)
+    if len(attempts) < len(old_attempts) or attempts[:keep] != old_attempts[:keep]:
+        raise NotASuccessor(
+            rid, stored.state, out.state, "its attempts do not continue the stored attempts"
+        )
+    if old_attempts:
+        last, now = old_attempts[-1], attempts[keep]
+        # The last stored attempt may end now; once ended, it never changes.
+        if now.started_at != last.started_at or (last.ended_at is not None and now != last):
+            raise NotASuccessor(
+                rid, stored.state, out.state, "its attempts do not continue the stored attempts"
+            )
+    return out, n
+
+
+def _prefix(history: tuple[Transition, ...], n: int) -> tuple[Transition, ...]:
+    # Equal histories may differ in how their moments are written (another UTC
+    # offset): compare them normalised.
+    return tuple(_transition(i, t) for i, t in enumerate(history[:n]))
+
+
+def admit_item(item: Item) -> Item:
+    """Check an item given to ``save_item``; return it as stored (output kept as given).
+
+    Raises:
+        InvalidValue: a field is not storable (naming the field and the value).
+        NotSerializable: its output is not JSON.
+    """
+    if not isinstance(item, Item):
+        raise InvalidValue("item", item, "an Item")
+    check_text("item.run_id", item.run_id, empty=False)
+    check_text("item.key", item.key, empty=False)
+    check_text("item.phase", item.phase, optional=True)
+    if item.status.__class__ is not Status:
+        raise InvalidValue("item.status", item.status, "a Status")
+    check_int("item.attempts", item.attempts, (0, INT32[1]))
+    _check_error("item.error", item.error)
+    check_json(item.output, f"item {item.key!r} output")
+    started = _utc_or_none("item.started_at", item.started_at)
+    ended = _utc_or_none("item.ended_at", item.ended_at)
+    if started is item.started_at and ended is item.ended_at:
+        return item
+    return attrs.evolve(item, started_at=started, ended_at=ended)
+
+
+def admit_lines(lines: Sequence[LogLine], claimed: str | None = None) -> tuple[LogLine, ...]:
+    """Check log lines given to ``append_logs``; return them as stored (``seq`` is
+    the store's to give). With *claimed* (the run of the writer's claim), every
+    line must be of that run.
+
+    Raises:
+        InvalidValue: a field is not storable (naming the line, the field and the value).
+        NotSerializable: its fields are not JSON.
+    """
+    out: list[LogLine] = []
+    for index, line in enumerate(lines):
+        field = f"lines[{index}]"
+        if not isinstance(line, LogLine):
+            raise InvalidValue(field, line, "a LogLine")
+        check_text(f"{field}.run_id", line.run_id, empty=False)
+        if claimed is not None and line.run_id != claimed:
+            raise InvalidValue(f"{field}.run_id", line.run_id, f"{claimed!r}, the claimed run")
+        if line.stream not in _STREAMS:
+            raise InvalidValue(f"{field}.stream", line.stream, "'log', 'stdout' or 'stderr'")
+        check_text(f"{field}.level", line.level, empty=False)
+        if line.level != line.level.lower():
+            raise InvalidValue(f"{field}.level", line.level, "a lowercase level such as 'info'")
+        check_text(f"{field}.message", line.message)
+        check_text(f"{field}.item", line.item, optional=True)
+        if line.attempt is not None:
+            check_int(f"{field}.attempt", line.attempt, (1, INT32[1]))
+        check_json(dict(line.fields), f"{field}.fields")
+        at = _utc(f"{field}.at", line.at)
+        out.append(line if at is line.at else attrs.evolve(line, at=at))
+    return tuple(out)
+
+
+def admit_job(job: JobRecord) -> JobRecord:
+    """Check a job record given to ``save_job``; return it as stored.
+
+    Raises:
+        InvalidValue: a field is not storable (naming the field and the value).
+        NotSerializable: its spec is not JSON.
+    """
+    if not isinstance(job, JobRecord):
+        raise InvalidValue("job", job, "a JobRecord")
+    check_text("name", job.name, empty=False)
+    check_json(dict(job.spec), f"job {job.name!r} spec")
+    lifecycle_of(job.spec)  # a spec is empty or a versioned JobSpec form
+    if job.max_concurrency is not None:
+        check_int("max_concurrency", job.max_concurrency, (1, INT32[1]))
+    per_label = {}
+    for key, cap in job.per_label.items():
+        check_text("per_label key", key, empty=False)
+        per_label[key] = check_int(f"per_label[{key!r}]", cap, (1, INT32[1]))
+    last = check_moment("last_scheduled_for", job.last_scheduled_for, optional=True)
+    return attrs.evolve(job, per_label=per_label, last_scheduled_for=last, spec=dict(job.spec))
+
+
+
+# -- the port's other arguments ---------------------------------------------------
+
+_TIME_FIELDS: Final = ("created", "started", "ended")
+
+
+def admit_run_query(query: RunQuery) -> tuple[RunQuery, tuple[datetime, str] | None]:
+    """Check a query given to ``list_runs`` or ``count_runs``; return it with its
+    moments in UTC, and the position its cursor continues after (None: the start).
+
+    Raises:
+        InvalidValue: naming the field and the value.
+    """
+    if not isinstance(query, RunQuery):
+        raise InvalidValue("query", query, "a RunQuery")
+    check_text("job", query.job, optional=True)
+    if query.field not in _TIME_FIELDS:
+        raise InvalidValue("field", query.field, "'created', 'started' or 'ended'")
+    check_labels("labels", query.labels)
+    check_text("text", query.text, optional=True)
+    check_text("workflow_run_id", query.workflow_run_id, optional=True)
+    check_text("parent_id", query.parent_id, optional=True)
+    check_page("limit", query.limit)
+    since = check_moment("since", query.since, optional=True)
+    until = check_moment("until", query.until, optional=True)
+    after = None
+    if query.cursor is not None:
+        us, run_id = decode_cursor(query.cursor, int, str)
+        after = (from_us(check_int("cursor", us)), run_id)
+    if since is not query.since or until is not query.until:
+        query = attrs.evolve(query, since=since, until=until)
+    return query, after
+
+
+def admit_log_query(query: LogQuery) -> tuple[LogQuery, int]:
+    """Check a query given to ``logs``; return it with the ``seq`` its cursor
+    continues after (0: the start).
+
+    Raises:
+        InvalidValue: naming the field and the value.
+    """
+    if not isinstance(query, LogQuery):
+        raise InvalidValue("query", query, "a LogQuery")
+    check_text("run_id", query.run_id, empty=False)
+    if query.stream is not None and query.stream not in _STREAMS:
+        raise InvalidValue("stream", query.stream, "'log', 'stdout', 'stderr' or None")
+    check_text("item", query.item, optional=True)
+    check_text("level", query.level, optional=True)
+    check_page("limit", query.limit)
+    after = 0
+    if query.cursor is not None:
+        (after,) = decode_cursor(query.cursor, int)
+        check_int("cursor", after, (0, INT64[1]))
+    return query, after
+
+
+def check_search(run_id: object, text: object, limit: object) -> None:
+    """Check the arguments of ``search_logs``."""
+    check_text("run_id", run_id, empty=False)
+    check_text("text", text)
+    check_page("limit", limit)
+
+
+def check_claim_args(worker: object, jobs: object, limit: object, lease: object) -> timedelta:
+    """Check the arguments of ``claim``; return the lease."""
+    check_text("worker", worker, empty=False)
+    if not isinstance(jobs, Mapping):
+        raise InvalidValue("jobs", jobs, "a mapping of job names to lifecycles")
+    for name, lifecycle in jobs.items():
+        check_text("jobs key", name, empty=False)
+        if not isinstance(lifecycle, Lifecycle):
+            raise InvalidValue(f"jobs[{name!r}]", lifecycle, "a Lifecycle")
+    check_count("limit", limit)
+    return check_lease("lease", lease)
+
+
+def check_events_args(after: object, run_id: object, limit: object) -> int:
+    """Check the arguments of ``events``; return the ``seq`` to read after."""
+    check_text("run_id", run_id, optional=True)
+    check_page("limit", limit)
+    if after is None:
+        return 0
+    return check_int("after", after, (0, INT64[1]))
+
+
+def check_timeout(field: str, value: object) -> float:
+    """A wait in seconds: a finite number of 0 or more (at most a day)."""
+    expected = "a number of seconds from 0 to 86400"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidValue(field, value, expected)
+    seconds = float(value)
+    if not math.isfinite(seconds) or not 0 <= seconds <= 86_400:
+        raise InvalidValue(field, value, expected)
+    return seconds
+
+
+def check_purge_args(older_than: object, batch: object) -> datetime:
+    """Check the arguments of ``purge``; return the cutoff in UTC."""
+    check_page("batch", batch)
+    cutoff = check_moment("older_than", older_than)
+    assert cutoff is not None
+    return cutoff
+
+
+def check_statuses(field: str, statuses: object) -> frozenset[Status]:
+    """A collection of statuses (members or their names) as a frozenset of `Status`."""
+    if isinstance(statuses, str) or not isinstance(statuses, Iterable):
+        raise InvalidValue(field, statuses, "a collection of Status values")
+    out = set()
+    for status in statuses:
+        try:
+            out.add(Status(status))
+        except ValueError:
+            raise InvalidValue(field, status, f"a Status: {', '.join(Status)}") from None
+    return frozenset(out)

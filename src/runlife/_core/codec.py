@@ -1,0 +1,268 @@
+"""The JSON form of runlife's records: one codec for every store and every export.
+
+Every store (memory included) writes and reads records through these functions,
+so a run reads back the same from each of them; the same forms serve exports,
+hooks and machine output. The forms are compact, because stores keep many of
+them, and stable, because databases keep them for years:
+
+=============  ============================================================
+record         JSON form
+=============  ============================================================
+moment         int: microseconds since 1970-01-01T00:00:00Z (exact)
+`Transition`   ``{"f": from, "t": to, "at": moment, "r": reason}``
+`ErrorInfo`    ``{"kind", "type", "message", "traceback"}``
+`Attempt`      ``{"n": number, "s": started, "e": ended, "o": outcome, "err": error}``
+`Item`         ``{"run_id", "key", "phase", "status", "s", "e", "attempts", "err", "output"}``
+`ItemCounts`   ``[total, pending, running, succeeded, failed, skipped]``
+cursor         URL-safe base64 of a JSON array of its parts
+=============  ============================================================
+
+State names are written as text and read back as the lifecycle's state objects
+(`Status` members for the canonical names).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from runlife._core.records import Attempt, ErrorInfo, Item, ItemCounts, LogLine, Transition
+from runlife._core.status import Status
+from runlife._core.values import check_json
+from runlife.exceptions import InvalidValue
+
+__all__ = (
+    "EPOCH",
+    "attempts_from_json",
+    "attempts_to_json",
+    "counts_from_json",
+    "counts_to_json",
+    "decode_cursor",
+    "dumps",
+    "encode_cursor",
+    "error_from_json",
+    "error_to_json",
+    "from_us",
+    "from_us_or_none",
+    "item_from_json",
+    "item_output_json",
+    "item_to_json",
+    "loads",
+    "log_fields_json",
+    "raw_dumps",
+    "state_from_text",
+    "to_us",
+    "to_us_or_none",
+    "transition_from_json",
+    "transition_to_json",
+)
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_US: Final = timedelta(microseconds=1)
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch (exact, unlike ``timestamp()``); a naive
+    *moment* is read as UTC.
+
+    >>> to_us(datetime(1970, 1, 1, 0, 0, 1, 5, tzinfo=UTC))
+    1000005
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // _US
+
+
+def from_us(us: int) -> datetime:
+    """The UTC moment *us* microseconds after the Unix epoch."""
+    return EPOCH + timedelta(microseconds=us)
+
+
+def to_us_or_none(moment: datetime | None) -> int | None:
+    return None if moment is None else to_us(moment)
+
+
+def from_us_or_none(us: int | None) -> datetime | None:
+    return None if us is None else EPOCH + timedelta(microseconds=us)
+
+
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _make_raw() -> Any:
+    # JSONEncoder.encode builds a C encoder (and a cycle check) on every call;
+    # the store's own structures are acyclic, so build it once. A Python whose
+    # private signature differs gets the plain encoder.
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _encoder.encode
+    try:
+        c_encode = make(None, _encoder.default, json.encoder.encode_basestring, None,
+                        ":", ",", False, False, True)  # fmt: skip
+        sample: Any = [{"a": "é\n", "b": [1, 2.5, None, True]}, "x"]
+        if "".join(c_encode(sample, 0)) != _encoder.encode(sample):
+            return _encoder.encode
+    except Exception:
+        return _encoder.encode
+
+    def raw(value: Any) -> str:
+        return "".join(c_encode(value, 0))
+
+    return raw
+
+
+raw_dumps: Final = _make_raw()
+"""Compact JSON of a value already known to be JSON (no check, no cycle test)."""
+
+
+def dumps(value: Any, field: str) -> str:
+    """Compact JSON of *value*, refused with `NotSerializable` naming *field*."""
+    check_json(value, field)
+    return raw_dumps(value)  # type: ignore[no-any-return]
+
+
+def loads(text: str | bytes | None) -> Any:
+    """The value of JSON *text* (None for None)."""
+    return None if text is None else json.loads(text)
+
+
+_STATUS_BY_NAME: Final[Mapping[str, str]] = {s.value: s for s in Status}
+
+
+def state_from_text(text: str) -> str:
+    """A stored state name as the state object: a `Status` where the name is one."""
+    return _STATUS_BY_NAME.get(text, text)
+
+
+def error_to_json(error: ErrorInfo | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {"kind": error.kind, "type": error.type, "message": error.message,
+            "traceback": error.traceback}  # fmt: skip
+
+
+def error_from_json(data: Mapping[str, Any] | None) -> ErrorInfo | None:
+    if data is None:
+        return None
+    return ErrorInfo(kind=data["kind"], type=data["type"], message=data["message"],
+                     traceback=data.get("traceback"))  # fmt: skip
+
+
+def attempts_to_json(attempts: Sequence[Attempt]) -> list[dict[str, Any]]:
+    return [
+        {
+            "n": a.number,
+            "s": to_us(a.started_at),
+            "e": to_us_or_none(a.ended_at),
+            "o": a.outcome,
+            "err": error_to_json(a.error),
+        }
+        for a in attempts
+    ]
+
+
+def attempts_from_json(data: Sequence[Mapping[str, Any]] | None) -> tuple[Attempt, ...]:
+    return tuple(
+        Attempt(
+            number=a["n"],
+            started_at=from_us(a["s"]),
+            ended_at=from_us_or_none(a["e"]),
+            outcome=a["o"],
+            error=error_from_json(a["err"]),
+        )
+        for a in data or ()
+    )
+
+
+def transition_to_json(t: Transition) -> dict[str, Any]:
+    return {"f": str(t.from_), "t": str(t.to), "at": to_us(t.at), "r": t.reason}
+
+
+def transition_from_json(data: Mapping[str, Any]) -> Transition:
+    return Transition(
+        from_=state_from_text(data["f"]),
+        to=state_from_text(data["t"]),
+        at=from_us(data["at"]),
+        reason=data["r"],
+    )
+
+
+def counts_to_json(counts: ItemCounts) -> list[int]:
+    return [counts.total, counts.pending, counts.running, counts.succeeded, counts.failed,
+            counts.skipped]  # fmt: skip
+
+
+def counts_from_json(data: Sequence[int] | None) -> ItemCounts:
+    if not data:
+        return ItemCounts()
+    total, pending, running, succeeded, failed, skipped = data
+    return ItemCounts(total=total, pending=pending, running=running, succeeded=succeeded,
+                      failed=failed, skipped=skipped)  # fmt: skip
+
+
+def item_to_json(item: Item) -> dict[str, Any]:
+    """The JSON form of *item* (its output must already be known to be JSON)."""
+    return {
+        "run_id": item.run_id,
+        "key": item.key,
+        "phase": item.phase,
+        "status": item.status.value,
+        "s": to_us_or_none(item.started_at),
+        "e": to_us_or_none(item.ended_at),
+        "attempts": item.attempts,
+        "err": error_to_json(item.error),
+        "output": item.output,
+    }
+
+
+def item_from_json(data: Mapping[str, Any]) -> Item:
+    return Item(
+        run_id=data["run_id"],
+        key=data["key"],
+        phase=data["phase"],
+        status=Status(data["status"]),
+        started_at=from_us_or_none(data["s"]),
+        ended_at=from_us_or_none(data["e"]),
+        attempts=data["attempts"],
+        error=error_from_json(data["err"]),
+        output=data["output"],
+    )
+
+
+def item_output_json(item: Item) -> str:
+    return dumps(item.output, f"item {item.key!r} output")
+
+
+def log_fields_json(line: LogLine) -> str:
+    return dumps(dict(line.fields), "log fields")
+
+
+def encode_cursor(*parts: int | str) -> str:
+    """An opaque, URL-safe cursor holding *parts*."""
+    return base64.urlsafe_b64encode(json.dumps(parts, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: object, *kinds: type) -> list[Any]:
+    """The parts of a cursor made by `encode_cursor`, of the given *kinds* in order;
+    a foreign or damaged cursor raises `InvalidValue` naming it.
+
+    >>> decode_cursor(encode_cursor(7, "abc"), int, str)
+    [7, 'abc']
+    """
+    expected = "a next_cursor returned by a previous page"
+    if not isinstance(cursor, str) or not cursor.isascii():
+        raise InvalidValue("cursor", cursor, expected)
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as exc:
+        raise InvalidValue("cursor", cursor, expected) from exc
+    if (
+        not isinstance(parts, list)
+        or len(parts) != len(kinds)
+        or any(type(p) is not k for p, k in zip(parts, kinds, strict=True))
+    ):
+        raise InvalidValue("cursor", cursor, expected)
+    return parts
