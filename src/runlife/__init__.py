@@ -7,71 +7,102 @@ The layers, from the bottom up (each imports only those below it):
 * ports (`runlife.abc`): the protocols stores and clocks implement.
 * adapters (`runlife.stores`, the clocks): memory, SQLite and PostgreSQL storage.
 * faces: the ``runlife`` command and `runlife.testing`.
+
+Every name below is imported on first use, so that ``import runlife`` (and the
+pytest plugin of every project that has runlife installed) costs next to nothing
+until runlife is actually used.
 """
 
 from __future__ import annotations
 
-from runlife._clock import SystemClock
-from runlife._core.graph import (
-    CriticalPath,
-    Explanation,
-    Resolution,
-    Resolver,
-    SkippedNode,
-    TriggerRule,
-    Workflow,
-    WorkflowOutcome,
-)
-from runlife._core.lifecycle import CANONICAL_MOVES, DEFAULT_LIFECYCLE, Lifecycle
-from runlife._core.policy import (
-    Deadline,
-    DeadlineKind,
-    FailureDecision,
-    ItemsOutcome,
-    Limits,
-    Quota,
-    QuotaPeriod,
-    QuotaUsage,
-    Retry,
-    Timeout,
-    decide_failure,
-    items_outcome,
-)
-from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
-from runlife._core.records import (
-    Attempt,
-    ErrorInfo,
-    ErrorKind,
-    Event,
-    Item,
-    ItemCounts,
-    LogLine,
-    Transition,
-)
-from runlife._core.run import Run
-from runlife._core.schedule import CatchUp, Cron, Every, Schedule
-from runlife._core.spec import JobSpec
-from runlife._core.status import Status, Trigger
-from runlife.exceptions import (
-    ConcurrentUpdate,
-    DependencyCycle,
-    InvalidCompletion,
-    InvalidLifecycle,
-    InvalidPolicy,
-    InvalidTransition,
-    InvalidWorkflow,
-    JobNotFound,
-    LeaseLost,
-    NodeNotFound,
-    NotSerializable,
-    QuotaExceeded,
-    RunlifeError,
-    RunNotFound,
-    SchemaMismatch,
-    StoreError,
-    UnknownStore,
-)
-from runlife.stores import open_store
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from runlife._clock import SystemClock
+    from runlife._core.graph import (
+        CriticalPath,
+        Explanation,
+        Resolution,
+        Resolver,
+        SkippedNode,
+        TriggerRule,
+        Workflow,
+        WorkflowOutcome,
+    )
+    from runlife._core.lifecycle import (
+        CANONICAL_MOVES,
+        DEFAULT_LIFECYCLE,
+        Lifecycle,
+    )
+    from runlife._core.policy import (
+        Deadline,
+        DeadlineKind,
+        FailureDecision,
+        ItemsOutcome,
+        Limits,
+        Quota,
+        QuotaPeriod,
+        QuotaUsage,
+        Retry,
+        Timeout,
+        decide_failure,
+        items_outcome,
+    )
+    from runlife._core.queries import (
+        Claim,
+        JobRecord,
+        LogPage,
+        LogQuery,
+        Page,
+        RunQuery,
+    )
+    from runlife._core.records import (
+        Attempt,
+        ErrorInfo,
+        ErrorKind,
+        Event,
+        Item,
+        ItemCounts,
+        LogLine,
+        Transition,
+    )
+    from runlife._core.run import Run
+    from runlife._core.schedule import (
+        CatchUp,
+        Cron,
+        Every,
+        Schedule,
+    )
+    from runlife._core.spec import JobSpec
+    from runlife._core.status import (
+        Status,
+        Trigger,
+    )
+    from runlife.exceptions import (
+        ConcurrentUpdate,
+        Conflict,
+        DependencyCycle,
+        InvalidCompletion,
+        InvalidLifecycle,
+        InvalidPolicy,
+        InvalidTransition,
+        InvalidValue,
+        InvalidWorkflow,
+        JobNotFound,
+        LeaseLost,
+        NodeNotFound,
+        NotASuccessor,
+        NotFound,
+        NotSerializable,
+        QuotaExceeded,
+        RunNotFound,
+        RunlifeError,
+        SchemaMismatch,
+        StoreError,
+        UnknownStore,
+    )
+    from runlife.stores import open_store
 
 __all__ = (
     "CANONICAL_MOVES",
@@ -80,6 +111,7 @@ __all__ = (
     "CatchUp",
     "Claim",
     "ConcurrentUpdate",
+    "Conflict",
     "CriticalPath",
     "Cron",
     "Deadline",
@@ -95,6 +127,7 @@ __all__ = (
     "InvalidLifecycle",
     "InvalidPolicy",
     "InvalidTransition",
+    "InvalidValue",
     "InvalidWorkflow",
     "Item",
     "ItemCounts",
@@ -109,6 +142,8 @@ __all__ = (
     "LogPage",
     "LogQuery",
     "NodeNotFound",
+    "NotASuccessor",
+    "NotFound",
     "NotSerializable",
     "Page",
     "Quota",
@@ -139,3 +174,87 @@ __all__ = (
     "items_outcome",
     "open_store",
 )
+
+_WHERE: dict[str, str] = {
+    "CANONICAL_MOVES": "runlife._core.lifecycle",
+    "DEFAULT_LIFECYCLE": "runlife._core.lifecycle",
+    "Attempt": "runlife._core.records",
+    "CatchUp": "runlife._core.schedule",
+    "Claim": "runlife._core.queries",
+    "ConcurrentUpdate": "runlife.exceptions",
+    "Conflict": "runlife.exceptions",
+    "CriticalPath": "runlife._core.graph",
+    "Cron": "runlife._core.schedule",
+    "Deadline": "runlife._core.policy",
+    "DeadlineKind": "runlife._core.policy",
+    "DependencyCycle": "runlife.exceptions",
+    "ErrorInfo": "runlife._core.records",
+    "ErrorKind": "runlife._core.records",
+    "Event": "runlife._core.records",
+    "Every": "runlife._core.schedule",
+    "Explanation": "runlife._core.graph",
+    "FailureDecision": "runlife._core.policy",
+    "InvalidCompletion": "runlife.exceptions",
+    "InvalidLifecycle": "runlife.exceptions",
+    "InvalidPolicy": "runlife.exceptions",
+    "InvalidTransition": "runlife.exceptions",
+    "InvalidValue": "runlife.exceptions",
+    "InvalidWorkflow": "runlife.exceptions",
+    "Item": "runlife._core.records",
+    "ItemCounts": "runlife._core.records",
+    "ItemsOutcome": "runlife._core.policy",
+    "JobNotFound": "runlife.exceptions",
+    "JobRecord": "runlife._core.queries",
+    "JobSpec": "runlife._core.spec",
+    "LeaseLost": "runlife.exceptions",
+    "Lifecycle": "runlife._core.lifecycle",
+    "Limits": "runlife._core.policy",
+    "LogLine": "runlife._core.records",
+    "LogPage": "runlife._core.queries",
+    "LogQuery": "runlife._core.queries",
+    "NodeNotFound": "runlife.exceptions",
+    "NotASuccessor": "runlife.exceptions",
+    "NotFound": "runlife.exceptions",
+    "NotSerializable": "runlife.exceptions",
+    "Page": "runlife._core.queries",
+    "Quota": "runlife._core.policy",
+    "QuotaExceeded": "runlife.exceptions",
+    "QuotaPeriod": "runlife._core.policy",
+    "QuotaUsage": "runlife._core.policy",
+    "Resolution": "runlife._core.graph",
+    "Resolver": "runlife._core.graph",
+    "Retry": "runlife._core.policy",
+    "Run": "runlife._core.run",
+    "RunNotFound": "runlife.exceptions",
+    "RunQuery": "runlife._core.queries",
+    "RunlifeError": "runlife.exceptions",
+    "Schedule": "runlife._core.schedule",
+    "SchemaMismatch": "runlife.exceptions",
+    "SkippedNode": "runlife._core.graph",
+    "Status": "runlife._core.status",
+    "StoreError": "runlife.exceptions",
+    "SystemClock": "runlife._clock",
+    "Timeout": "runlife._core.policy",
+    "Transition": "runlife._core.records",
+    "Trigger": "runlife._core.status",
+    "TriggerRule": "runlife._core.graph",
+    "UnknownStore": "runlife.exceptions",
+    "Workflow": "runlife._core.graph",
+    "WorkflowOutcome": "runlife._core.graph",
+    "decide_failure": "runlife._core.policy",
+    "items_outcome": "runlife._core.policy",
+    "open_store": "runlife.stores",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -14,6 +14,7 @@ from runlife import (
     DEFAULT_LIFECYCLE,
     InvalidLifecycle,
     InvalidPolicy,
+    InvalidValue,
     ItemCounts,
     Lifecycle,
     NotSerializable,
@@ -106,12 +107,22 @@ def test_labels_are_copied() -> None:
         ({"job": "j", "priority": True}, "priority"),
         ({"job": "j", "initial": Status.SUCCEEDED}, "initial"),
         ({"job": "j", "initial": Status.RUNNING}, "initial"),
+        ({"job": "j", "initial": "NOWHERE"}, "initial"),
+        ({"job": "j", "priority": 2**31}, "priority"),
+        ({"job": "j\x00"}, "job"),
+        ({"job": "j", "at": "2026-01-01"}, "at"),
+        ({"job": "j", "at": datetime(9999, 12, 31, tzinfo=UTC)}, "at"),
+        ({"job": "j", "scheduled_for": 1}, "scheduled_for"),
+        ({"job": "j", "idempotency_key": 1}, "idempotency_key"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs: dict[str, object], field: str) -> None:
-    """An empty job, a non-int priority or a non-waiting initial status raise InvalidPolicy."""
-    with pytest.raises(InvalidPolicy) as info:
-        Run.create(at=T0, **kwargs)  # type: ignore[arg-type]
+    """Bad arguments raise InvalidValue naming the field: an empty job, a priority
+    that is not a 32-bit int, a non-waiting initial status, a moment that is not a
+    datetime in range."""
+    kwargs = {"at": T0, **kwargs}
+    with pytest.raises(InvalidValue) as info:
+        Run.create(**kwargs)  # type: ignore[arg-type]
     assert info.value.field == field
 
 

@@ -28,6 +28,7 @@ from runlife._core.convert import aware
 from runlife._core.records import ErrorInfo, ItemCounts
 from runlife._core.schedule import localize, zone, zone_name
 from runlife._core.status import Status
+from runlife._core.values import MAX_SECONDS
 from runlife.exceptions import InvalidPolicy, QuotaExceeded
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ def _to_seconds(field: str, value: Any, accepted: str = _SECONDS) -> float:
         raise InvalidPolicy(field, value, accepted)
     if not math.isfinite(seconds) or seconds < 0:
         raise InvalidPolicy(field, value, accepted)
+    if seconds > MAX_SECONDS:
+        raise InvalidPolicy(field, value, f"{accepted}, of at most {MAX_SECONDS:g} s (a century)")
     return seconds
 
 

@@ -4,21 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from runlife._core.convert import aware, aware_or_none, check_json, frozen_labels
+from runlife._core.convert import aware, frozen_labels
 from runlife._core.fast import compile_copier
 from runlife._core.ids import new_id
 from runlife._core.records import Attempt, ErrorInfo, ItemCounts, Transition
 from runlife._core.status import Status, Trigger
+from runlife._core.values import INT32, check_int, check_json, check_moment, check_text
 from runlife.exceptions import InvalidPolicy
 
-if TYPE_CHECKING:
-    from runlife._core.lifecycle import Lifecycle
-
 __all__ = ("Run",)
+
+
+class _States(Protocol):
+    """What `Run.create` needs of a lifecycle (`runlife.Lifecycle` has it): the run
+    values sit below the lifecycles that move them, and never import them."""
+
+    @property
+    def initial(self) -> str: ...
+
+    def resolve(self, target: Status | str) -> str: ...
+
+    def status_of(self, state: str) -> Status: ...
+
+
+def _status(initial: Status | str) -> Status:
+    try:
+        return Status(initial)
+    except ValueError:
+        raise InvalidPolicy("initial", initial, "a state of status PENDING or QUEUED") from None
 
 
 @attrs.frozen(kw_only=True)
@@ -74,7 +91,7 @@ class Run:
         trigger: Trigger = Trigger.ADHOC,
         params: Mapping[str, Any] | None = None,
         labels: Mapping[str, str] | None = None,
-        lifecycle: Lifecycle | None = None,
+        lifecycle: _States | None = None,
         initial: Status | str | None = None,
         id: str | None = None,
         scheduled_for: datetime | None = None,
@@ -94,23 +111,27 @@ class Run:
 
         Raises:
             NotSerializable: *params* is not JSON; the message names the path.
-            InvalidPolicy: *job* is empty or *priority* is not an int.
+            InvalidValue: *job* is empty or not text, *at* is not a datetime in
+                runlife's range, *priority* is not a 32-bit int (each names the field).
         """
-        from runlife._core.lifecycle import DEFAULT_LIFECYCLE
-
-        lc = lifecycle if lifecycle is not None else DEFAULT_LIFECYCLE
-        state = lc.initial if initial is None else lc.resolve(initial)
-        status = lc.status_of(state)
+        if lifecycle is None:
+            # The default lifecycle's states are the statuses; it starts in PENDING.
+            state: str = Status.PENDING if initial is None else _status(initial)
+            status = Status(state)
+        else:
+            state = lifecycle.initial if initial is None else lifecycle.resolve(initial)
+            status = lifecycle.status_of(state)
         if status is not Status.PENDING and status is not Status.QUEUED:
             # Attempts and started_at begin with a move into RUNNING.
             raise InvalidPolicy("initial", initial, "a state of status PENDING or QUEUED")
-        if not isinstance(job, str) or not job:
-            raise InvalidPolicy("job", job, "a non-empty job name")
-        if type(priority) is not int:
-            raise InvalidPolicy("priority", priority, "an int")
+        check_text("job", job, empty=False)
+        check_int("priority", priority, INT32)
+        check_text("idempotency_key", idempotency_key, optional=True)
+        check_text("workflow_run_id", workflow_run_id, optional=True)
         params = dict(params) if params else {}
         check_json(params, "params")
-        created_at = aware(at)
+        created_at = check_moment("at", at)
+        scheduled_for = check_moment("scheduled_for", scheduled_for, optional=True)
         return cls(
             id=id if id is not None else new_id(),
             job=job,
@@ -121,8 +142,8 @@ class Run:
             labels=frozen_labels(labels),
             created_at=created_at,
             queued_at=created_at if status is Status.QUEUED else None,
-            scheduled_for=aware_or_none(scheduled_for),
-            due_at=aware_or_none(scheduled_for),
+            scheduled_for=scheduled_for,
+            due_at=scheduled_for,
             parent_id=parent.id if parent else None,
             root_id=(parent.root_id or parent.id) if parent else None,
             workflow_run_id=workflow_run_id,

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from runlife._core.convert import aware
+from runlife._core.values import MAX_SECONDS
 from runlife.exceptions import InvalidPolicy
 
 __all__ = (
@@ -231,8 +232,10 @@ def _interval(value: float | timedelta) -> timedelta:
             raise InvalidPolicy(
                 "seconds", value, "a positive number of seconds or a timedelta"
             ) from None
-    if interval <= timedelta(0):
-        raise InvalidPolicy("seconds", value, "a positive number of seconds or a timedelta")
+    if interval <= timedelta(0) or interval.total_seconds() > MAX_SECONDS:
+        raise InvalidPolicy(
+            "seconds", value, "a positive number of seconds, at most a century, or a timedelta"
+        )
     return interval
 
 
@@ -260,9 +263,17 @@ class Every(_Schedule):
     )
 
     def next_after(self, moment: datetime) -> datetime:
-        """The first fire time strictly later than *moment* (aware, UTC)."""
+        """The first fire time strictly later than *moment* (aware, UTC).
+
+        Raises `InvalidPolicy` when that time is past the last moment a datetime holds.
+        """
         steps = (aware(moment) - self.anchor) // self.seconds + 1
-        return (self.anchor + steps * self.seconds).astimezone(UTC)
+        try:
+            return (self.anchor + steps * self.seconds).astimezone(UTC)
+        except OverflowError:
+            raise InvalidPolicy(
+                "moment", moment, "a moment whose next fire time is before the year 10000"
+            ) from None
 
     def to_spec(self) -> dict[str, Any]:
         """This schedule as JSON: ``"kind": "every"``, seconds, the anchor in UTC.

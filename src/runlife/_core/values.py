@@ -33,6 +33,7 @@ __all__ = (
     "MAX_DEPTH",
     "MAX_LEASE",
     "MAX_PAGE",
+    "MAX_SECONDS",
     "MAX_TIME",
     "MIN_TIME",
     "check_count",
@@ -57,6 +58,9 @@ MAX_DEPTH: Final = 100
 """How deeply JSON values may nest (lists and dicts inside one another)."""
 MAX_PAGE: Final = 100_000
 """The most rows one call of a store may be asked for."""
+MAX_SECONDS: Final = 100 * 366 * 86_400.0
+"""The longest duration a policy may name, in seconds (a century): retry delays,
+timeouts, schedule intervals."""
 MAX_LEASE: Final = 366 * 86_400.0
 """The longest lease a claim or heartbeat may take, in seconds (a year)."""
 
