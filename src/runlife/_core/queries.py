@@ -11,28 +11,32 @@ import attrs
 from runlife._core.records import LogLine
 from runlife._core.run import Run
 from runlife._core.status import Status, Trigger
+from runlife.exceptions import InvalidValue
 
 __all__ = ("Claim", "JobRecord", "LogPage", "LogQuery", "Page", "RunQuery")
+
+
+def _members(kind: type[Status] | type[Trigger], field: str, value: object) -> frozenset[Any]:
+    if value is None:
+        return frozenset()
+    values = (value,) if isinstance(value, str) else value
+    try:
+        return frozenset(kind(v) for v in values)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        names = ", ".join(kind)
+        raise InvalidValue(field, value, f"one or several of {names}") from None
 
 
 def _statuses(
     value: Status | str | frozenset[Status] | tuple[Status, ...] | None,
 ) -> frozenset[Status]:
-    if value is None:
-        return frozenset()
-    if isinstance(value, str):
-        return frozenset({Status(value)})
-    return frozenset(Status(v) for v in value)
+    return _members(Status, "status", value)
 
 
 def _triggers(
     value: Trigger | str | frozenset[Trigger] | tuple[Trigger, ...] | None,
 ) -> frozenset[Trigger]:
-    if value is None:
-        return frozenset()
-    if isinstance(value, str):
-        return frozenset({Trigger(value)})
-    return frozenset(Trigger(v) for v in value)
+    return _members(Trigger, "trigger", value)
 
 
 @attrs.frozen(kw_only=True)
