@@ -62,9 +62,7 @@ class _Call(Generic[T]):
             return False
 
 
-async def run_sync(
-    fn: Callable[..., T], *args: Any, limiter: CapacityLimiter | None = None
-) -> T:
+async def run_sync(fn: Callable[..., T], *args: Any, limiter: CapacityLimiter | None = None) -> T:
     """Run ``fn(*args)`` in a worker thread and return its result.
 
     If the caller is cancelled (by anyio, trio or plain asyncio), the call either

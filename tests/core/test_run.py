@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from runlife import (
     DEFAULT_LIFECYCLE,
     InvalidLifecycle,
-    InvalidPolicy,
     InvalidValue,
     ItemCounts,
     Lifecycle,

@@ -101,10 +101,9 @@ _stored_run = compile_copier(
 
 
 def _utc(field: str, moment: datetime) -> datetime:
-    if moment.__class__ is datetime and moment.tzinfo is UTC:
-        # The common case, checked cheaply: an aware UTC datetime in range.
-        if 1 < moment.year < 9999:
-            return moment
+    # The common case, checked cheaply: an aware UTC datetime well in range.
+    if moment.__class__ is datetime and moment.tzinfo is UTC and 1 < moment.year < 9999:
+        return moment
     out = check_moment(field, moment)
     assert out is not None
     return out
@@ -201,12 +200,10 @@ def _as_stored(run: Run, history: tuple[Transition, ...], lifecycle: Lifecycle) 
         raise InvalidValue("ended_at", None, f"the moment the run became {run.status}")
     if not terminal and run.ended_at is not None:
         raise InvalidValue("ended_at", run.ended_at, f"None while the run is {run.status}")
-    attempts = run.attempts
-    if attempts.__class__ is not tuple:
-        if not isinstance(attempts, list):
-            raise InvalidValue("attempts", attempts, "a tuple of Attempt")
-        attempts = tuple(attempts)
-    attempts = tuple(_attempt(i, a) for i, a in enumerate(attempts))
+    given: object = run.attempts
+    if not isinstance(given, tuple | list):
+        raise InvalidValue("attempts", given, "a tuple of Attempt")
+    attempts = tuple(_attempt(i, a) for i, a in enumerate(given))
     return _stored_run(  # type: ignore[no-any-return]
         run,
         state=state,
@@ -321,7 +318,9 @@ def admit_successor(
             )
     n = len(stored.history)
     history = run.history
-    if len(history) < n or (history[:n] != stored.history and _prefix(history, n) != stored.history):
+    if len(history) < n or (
+        history[:n] != stored.history and _prefix(history, n) != stored.history
+    ):
         raise NotASuccessor(
             rid,
             stored.state,
@@ -443,7 +442,6 @@ def admit_job(job: JobRecord) -> JobRecord:
         per_label[key] = check_int(f"per_label[{key!r}]", cap, (1, INT32[1]))
     last = check_moment("last_scheduled_for", job.last_scheduled_for, optional=True)
     return attrs.evolve(job, per_label=per_label, last_scheduled_for=last, spec=dict(job.spec))
-
 
 
 # -- the port's other arguments ---------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -19,9 +19,9 @@ __all__ = ("Claim", "JobRecord", "LogPage", "LogQuery", "Page", "RunQuery")
 def _members(kind: type[Status] | type[Trigger], field: str, value: object) -> frozenset[Any]:
     if value is None:
         return frozenset()
-    values = (value,) if isinstance(value, str) else value
+    values: Iterable[Any] = (value,) if isinstance(value, str) else value  # type: ignore[assignment]
     try:
-        return frozenset(kind(v) for v in values)  # type: ignore[union-attr]
+        return frozenset(kind(v) for v in values)
     except (TypeError, ValueError):
         names = ", ".join(kind)
         raise InvalidValue(field, value, f"one or several of {names}") from None

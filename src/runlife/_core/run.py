@@ -130,7 +130,7 @@ class Run:
         check_text("workflow_run_id", workflow_run_id, optional=True)
         params = dict(params) if params else {}
         check_json(params, "params")
-        created_at = check_moment("at", at)
+        created_at: datetime = check_moment("at", at)  # type: ignore[assignment]
         scheduled_for = check_moment("scheduled_for", scheduled_for, optional=True)
         return cls(
             id=id if id is not None else new_id(),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 from runlife.exceptions import InvalidValue, NotSerializable
 
@@ -89,7 +89,7 @@ def check_text(field: str, value: object, *, empty: bool = True, optional: bool 
     >>> check_text("job", "a\\x00b")
     Traceback (most recent call last):
     ...
-    runlife.exceptions.InvalidValue: job='a\\x00b' is invalid: expected text without NUL characters or lone surrogates
+    runlife.exceptions.InvalidValue: job='a\\x00b' is invalid: expected text without NUL ...
     """
     if value is None and optional:
         return
@@ -235,18 +235,17 @@ def _check_container(root: object, field: str) -> None:
         value, path, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise NotSerializable(path, value, f"values nested at most {MAX_DEPTH} levels deep")
+        children: list[tuple[object, str]] = []
         if type(value) is dict:
-            children = []
             for key, item in value.items():
                 if type(key) is not str:
                     raise NotSerializable(f"{path} key {key!r}", key)
                 if not is_text(key):
-                    raise NotSerializable(
-                        f"{path} key {key!r}", key, "text without NUL characters"
-                    )
+                    raise NotSerializable(f"{path} key {key!r}", key, "text without NUL characters")
                 children.append((item, f"{path}[{key!r}]"))
         else:
-            children = [(item, f"{path}[{i}]") for i, item in enumerate(value)]  # type: ignore[arg-type]
+            items: list[object] | tuple[object, ...] = value  # type: ignore[assignment]
+            children = [(item, f"{path}[{i}]") for i, item in enumerate(items)]
         for item, where in children:
             kind = type(item)
             if kind is dict or kind is list or kind is tuple:

@@ -9,10 +9,12 @@ cancellation at any await, however the host cancels.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from typing import Any, ClassVar
 
 import anyio
@@ -152,9 +154,7 @@ class HostileCallers:
         """A SUCCEEDED run is never made RUNNING again, nor its version lowered, so a
         stale writer holding version 0 still loses its compare-and-set."""
         done = await self._done(store)
-        rewrite = attrs.evolve(
-            done, status=S.RUNNING, state=S.RUNNING, ended_at=None, version=0
-        )
+        rewrite = attrs.evolve(done, status=S.RUNNING, state=S.RUNNING, ended_at=None, version=0)
         await self._refused(store, done, rewrite, done.version, NotASuccessor)
         again = attrs.evolve(done, warnings=("late",), version=done.version + 1)
         await self._refused(store, done, again, done.version, InvalidTransition)
@@ -271,7 +271,9 @@ class HostileCallers:
         await store.save_job(JobRecord(name="deploy", spec=JobSpec(lifecycle=lc).to_spec()))
         run = await store.create_run(Run.create(job="deploy", at=T0, lifecycle=lc))
         now = await store.now()
-        slot = await store.update_run(lc.transition(run, "WAITING_SLOT", at=now), expected_version=0)
+        slot = await store.update_run(
+            lc.transition(run, "WAITING_SLOT", at=now), expected_version=0
+        )
         ready = await store.update_run(lc.transition(slot, "READY", at=now), expected_version=1)
         assert (ready.state, ready.status) == ("READY", S.QUEUED)
         with pytest.raises(InvalidValue):
@@ -321,15 +323,15 @@ class HostileCallers:
         runs stay readable and claimable."""
         late = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
         fourteen = timezone(timedelta(hours=-14))
-        bad = [
+        bad: list[tuple[str, datetime]] = [
             ("due_at", late),
             ("due_at", datetime.max.replace(tzinfo=fourteen)),
             ("scheduled_for", datetime.min.replace(tzinfo=UTC)),
             ("created_at", datetime.min.replace(tzinfo=timezone(timedelta(hours=14)))),
         ]
         for field, value in bad:
-            run = attrs.evolve(_queued(), **{field: value})
-            await self._unchanged_after(store, InvalidValue, lambda run=run: store.create_run(run))
+            run = attrs.evolve(_queued(), **{field: value})  # type: ignore[arg-type]
+            await self._unchanged_after(store, InvalidValue, partial(store.create_run, run))
             with pytest.raises(RunNotFound):
                 await store.get_run(run.id)
         ok = await store.create_run(_queued())
@@ -350,7 +352,8 @@ class HostileCallers:
             got = await store.create_run(run)
             again = await store.get_run(run.id)
             for value in (got.created_at, again.created_at, again.due_at, again.scheduled_for):
-                assert value == moment and value.utcoffset() == timedelta(0), value
+                assert value == moment, value
+                assert value.utcoffset() == timedelta(0), value
                 assert value.microsecond == moment.microsecond
 
     async def test_port_arguments_out_of_range_are_refused(self, store: Store) -> None:
@@ -374,7 +377,7 @@ class HostileCallers:
             lambda: store.search_logs(run.id, "a\x00b"),
             lambda: store.logs(LogQuery(run_id=run.id, limit=2**64)),
             lambda: store.logs(LogQuery(run_id=run.id, limit=0)),
-            lambda: store.logs(LogQuery(run_id=run.id, stream="bogus")),  # type: ignore[arg-type]
+            lambda: store.logs(LogQuery(run_id=run.id, stream="bogus")),
             lambda: store.list_runs(RunQuery(limit=0)),
             lambda: store.list_runs(RunQuery(field="bogus")),  # type: ignore[arg-type]
             lambda: store.list_runs(RunQuery(cursor="not a cursor")),
@@ -395,7 +398,9 @@ class HostileCallers:
         """A naive ``since`` or ``until`` means UTC, on every store."""
         run = await store.create_run(_queued())
         naive = T0.replace(tzinfo=None)
-        page = await store.list_runs(RunQuery(since=naive - timedelta(seconds=1), until=naive + timedelta(seconds=1)))
+        page = await store.list_runs(
+            RunQuery(since=naive - timedelta(seconds=1), until=naive + timedelta(seconds=1))
+        )
         assert [r.id for r in page.runs] == [run.id]
         assert await store.count_runs(RunQuery(since=naive + timedelta(seconds=1))) == {}
 
@@ -432,18 +437,22 @@ class HostileCallers:
 
         good = line(a, message="ok")
         for bad in (
-            line(a, message=None),  # type: ignore[arg-type]
-            line(a, message=42),  # type: ignore[arg-type]
+            line(a, message=None),
+            line(a, message=42),
             line(a, message="a\x00b"),
             line(a, message="lone \ud800 surrogate"),
-            line(a, stream="nope"),  # type: ignore[arg-type]
+            line(a, stream="nope"),
             line(a, level="INFO"),
             line(a, attempt=2**40),
             line(a, at=datetime(9999, 12, 31, 23, 59, tzinfo=UTC)),
         ):
-            await self._unchanged_after(store, InvalidValue, lambda bad=bad: store.append_logs([good, bad]))
+            await self._unchanged_after(
+                store, InvalidValue, partial(store.append_logs, [good, bad])
+            )
         await self._unchanged_after(
-            store, InvalidValue, lambda: store.append_logs([good, line(b, message="x")], claim=claim)
+            store,
+            InvalidValue,
+            lambda: store.append_logs([good, line(b, message="x")], claim=claim),
         )
         await self._unchanged_after(
             store, NotSerializable, lambda: store.append_logs([line(a, fields={"x": object()})])
@@ -475,7 +484,7 @@ class HostileCallers:
             ({"error": ErrorInfo(message="m\x00")}, InvalidValue),
         ):
             run = attrs.evolve(base, **change)
-            await self._unchanged_after(store, error, lambda run=run: store.create_run(run))
+            await self._unchanged_after(store, error, partial(store.create_run, run))
         deep: Any = 1
         for _ in range(5000):
             deep = [deep]
@@ -499,7 +508,8 @@ class HostileCallers:
         edge = attrs.evolve(base, id=base.id + "-edge", idempotency_key=None, priority=2**31 - 1,
                             params={"n": 2**63 - 1, "m": -(2**63), "s": "äöü ✓ 𝄞"})  # fmt: skip
         got = await store.create_run(edge)
-        assert got == edge and (await store.get_run(edge.id)) == edge
+        assert got == edge
+        assert (await store.get_run(edge.id)) == edge
 
     async def test_case_insensitive_search_folds_every_letter(self, store: Store) -> None:
         """Searching logs and run text folds case as Python's str.lower does, beyond
@@ -572,10 +582,8 @@ class HostileCallers:
                     task = asyncio.ensure_future(some_write(kind))
                     await asyncio.sleep(delay)
                     task.cancel()
-                    try:
+                    with contextlib.suppress(asyncio.CancelledError):
                         await task
-                    except asyncio.CancelledError:
-                        pass
             except TimeoutError:
                 pass
             except (InvalidTransition, ConcurrentUpdate, RunNotFound):
@@ -605,4 +613,3 @@ class HostileCallers:
             await store.append_logs(lines)
         with anyio.fail_after(30):
             await store.aclose()
-
