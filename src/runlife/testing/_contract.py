@@ -37,10 +37,9 @@ from runlife._core.lifecycle import DEFAULT_LIFECYCLE, Lifecycle
 from runlife._core.queries import Claim, JobRecord, LogQuery, RunQuery
 from runlife._core.records import ErrorInfo, Item, ItemCounts, LogLine
 from runlife._core.run import Run
+from runlife._core.spec import JobSpec
 from runlife._core.status import Status, Trigger
 from runlife.abc import Store
-from runlife._core.spec import JobSpec
-from runlife.testing._contract_hostile import HostileCallers
 from runlife.exceptions import (
     ConcurrentUpdate,
     JobNotFound,
@@ -49,6 +48,7 @@ from runlife.exceptions import (
     RunNotFound,
     StoreError,
 )
+from runlife.testing._contract_hostile import HostileCallers
 
 __all__ = ("StoreContract",)
 

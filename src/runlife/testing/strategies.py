@@ -53,6 +53,7 @@ __all__ = (
     "transition_walks",
 )
 
+
 def texts(*, max_size: int = 20) -> st.SearchStrategy[str]:
     """Text every store keeps: any character that encodes as UTF-8, but NUL."""
     return st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=max_size)
