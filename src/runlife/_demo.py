@@ -24,11 +24,12 @@ from typing import Any, TextIO
 import anyio
 
 from runlife._core.lifecycle import DEFAULT_LIFECYCLE, Lifecycle
-from runlife._core.policy import Retry, Timeout, decide_failure, items_outcome
+from runlife._core.policy import Limits, Retry, Timeout, decide_failure, items_outcome
 from runlife._core.queries import JobRecord, LogQuery, RunQuery
 from runlife._core.records import ErrorInfo, Item, LogLine
 from runlife._core.run import Run
 from runlife._core.schedule import Cron
+from runlife._core.spec import JobSpec
 from runlife._core.status import Status, Trigger
 from runlife.abc import Store
 
@@ -203,10 +204,17 @@ async def _promote(host: _Host) -> None:
 async def record_night(store: Store) -> None:
     """Write the demo's night of runs, with their items and logs, into *store*."""
     host = _Host(store)
+    config = {"max_retries": 3, "retry_delay_seconds": 60, "timeout_seconds": 300}
+    backup = JobSpec(
+        retry=Retry.from_config(config),
+        timeout=Timeout.from_config(config),
+        schedule=BACKUP_SCHEDULE,
+        limits=Limits(per_label={"site": 1}),
+    ).to_spec()
     for job in ("nightly_backup", "edge_backup"):
-        spec = {"schedule": "0 2 * * *", "max_retries": 3, "retry_delay_seconds": 60,
-                "timeout_seconds": 300}  # fmt: skip
-        await store.save_job(JobRecord(name=job, per_label={"site": 1}, spec=spec))
+        await store.save_job(JobRecord(name=job, per_label={"site": 1}, spec=backup))
+    promote = JobSpec(lifecycle=PROMOTE_LIFECYCLE).to_spec()
+    await store.save_job(JobRecord(name="promote", spec=promote))
     for script in (_backup_dc1, _backup_dc2_times_out, _dashboard_cancelled, _promote,
                    _health_check):  # fmt: skip
         await script(host)
