@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import runlife.stores
-from runlife.exceptions import InvalidPolicy, UnknownStore
+from runlife.exceptions import InvalidPolicy, InvalidValue, UnknownStore
 from runlife.stores import MemoryStore, open_store
 from runlife.stores._registry import ENTRY_POINT_GROUP, sqlite_path
 
@@ -38,19 +38,26 @@ def test_memory_url_takes_no_path() -> None:
         ("sqlite:///data/runs.db", "data/runs.db"),
         ("sqlite:////var/lib/app/runs.db", "/var/lib/app/runs.db"),
         ("sqlite:///my%20runs.db", "my runs.db"),
-        ("sqlite:///:memory:", ":memory:"),
-        ("sqlite://", ":memory:"),
+        ("sqlite:runs.db", "runs.db"),
+        ("sqlite:data/runs.db", "data/runs.db"),
+        ("sqlite:/abs/runs.db", "/abs/runs.db"),
     ],
 )
 def test_sqlite_paths_read_like_sqlalchemy(url: str, path: str) -> None:
-    """Three slashes then a relative path, four for an absolute one."""
+    """Three slashes then a relative path, four for an absolute one; ``sqlite:`` then
+    a path names that path."""
     assert sqlite_path(url) == path
 
 
-@pytest.mark.parametrize("url", ["sqlite://host/runs.db", "sqlite:///runs.db?mode=ro"])
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite://host/runs.db", "sqlite:///runs.db?mode=ro", "sqlite://", "sqlite:///",
+     "sqlite:///%00.db"],
+)  # fmt: skip
 def test_sqlite_urls_with_host_or_options_are_refused(url: str) -> None:
-    """A host or query options in a sqlite URL are refused, not silently dropped."""
-    with pytest.raises(InvalidPolicy, match="sqlite"):
+    """A host, query options, no path or a NUL in a sqlite URL are refused, not
+    silently dropped or misread."""
+    with pytest.raises(InvalidValue, match="sqlite"):
         open_store(url)
 
 
@@ -74,7 +81,7 @@ def test_relative_sqlite_path_is_relative(tmp_path: Path, monkeypatch: pytest.Mo
 def test_sqlite_memory_url_points_to_the_memory_store() -> None:
     """SQLiteStore keeps files only: sqlite:///:memory: is refused with the advice to
     use memory://."""
-    with pytest.raises(InvalidPolicy, match="MemoryStore"):
+    with pytest.raises(InvalidValue, match="MemoryStore"):
         open_store("sqlite:///:memory:")
 
 

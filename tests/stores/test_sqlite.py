@@ -7,7 +7,13 @@ connections on one file, busy handling, failpoints and the database clock.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
+import re
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -19,19 +25,26 @@ import anyio.lowlevel
 import attrs
 import pytest
 
-from runlife import DEFAULT_LIFECYCLE, Run, Status
+from runlife import DEFAULT_LIFECYCLE, Lifecycle, Run, Status
+from runlife._core.codec import encode_cursor
 from runlife._core.queries import JobRecord, LogQuery, RunQuery
 from runlife._core.records import LogLine
+from runlife._core.spec import JobSpec
 from runlife.exceptions import (
     ConcurrentUpdate,
-    InvalidPolicy,
+    InvalidValue,
+    LeaseLost,
+    NotASuccessor,
     NotSerializable,
+    RunlifeError,
     RunNotFound,
     SchemaMismatch,
     StoreError,
 )
-from runlife.stores import _failpoints
-from runlife.stores._sqlite import SCHEMA_VERSION, SQLiteStore
+from runlife.stores import _failpoints, open_store
+from runlife.stores._registry import sqlite_path
+from runlife.stores._sqlite import SCHEMA_VERSION, SQLiteStore, schema
+from runlife.stores._sqlite.commit import GroupCommit
 from runlife.testing._contract import StoreContract
 
 LC = DEFAULT_LIFECYCLE
@@ -91,16 +104,14 @@ async def test_an_older_database_is_migrated_forward_keeping_its_runs(
 ) -> None:
     """Opening a file of an older schema applies the missing migrations in order, once,
     and records each; the runs already stored are kept."""
-    from runlife.stores import _sqlite
-
     async with SQLiteStore(db) as store:
         kept = await store.create_run(queued())
     future = SCHEMA_VERSION + 1
-    monkeypatch.setattr(_sqlite, "SCHEMA_VERSION", future)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", future)
     monkeypatch.setattr(
-        _sqlite,
-        "_MIGRATIONS",
-        {**_sqlite._MIGRATIONS, future: ("CREATE TABLE runlife_probe (note TEXT)",)},
+        schema,
+        "MIGRATIONS",
+        {**schema.MIGRATIONS, future: ("CREATE TABLE runlife_probe (note TEXT)",)},
     )
     for _ in range(2):  # the second open finds nothing left to do
         async with SQLiteStore(db) as store:
@@ -155,7 +166,7 @@ async def test_unopenable_path_raises_store_error(tmp_path: Path) -> None:
 def test_memory_path_is_refused() -> None:
     """':memory:' cannot be shared between the writer and the readers: refused, with
     the advice to use MemoryStore."""
-    with pytest.raises(InvalidPolicy, match="MemoryStore"):
+    with pytest.raises(InvalidValue, match="MemoryStore"):
         SQLiteStore(":memory:")
 
 
@@ -177,13 +188,13 @@ async def test_concurrent_writes_share_transactions(
 ) -> None:
     """200 concurrent creates are committed in far fewer transactions than writes."""
     batches: list[int] = []
-    original = SQLiteStore._commit_batch
+    original = GroupCommit._commit
 
-    def counting(self: SQLiteStore, batch: list[Any], ran: list[bool]) -> None:
+    def counting(self: GroupCommit, batch: list[Any], ran: list[bool]) -> None:
         batches.append(len(batch))
         original(self, batch, ran)
 
-    monkeypatch.setattr(SQLiteStore, "_commit_batch", counting)
+    monkeypatch.setattr(GroupCommit, "_commit", counting)
     runs = [queued() for _ in range(200)]
     async with SQLiteStore(db) as store:
         async with anyio.create_task_group() as tg:
@@ -306,18 +317,20 @@ async def test_writers_cancelled_at_any_moment_never_stall_the_queue(db: Path) -
 
 
 async def test_close_finishes_writes_in_flight(db: Path) -> None:
-    """aclose waits for queued writes, then closes; later use raises StoreError."""
+    """aclose waits for the writes queued before it, then closes; later use raises
+    StoreError."""
     store = SQLiteStore(db)
+    await store.create_run(queued())  # opened, and the job's lifecycle learnt
     runs = [queued() for _ in range(30)]
     async with anyio.create_task_group() as tg:
         for run in runs:
             tg.start_soon(store.create_run, run)
-        await anyio.sleep(0)
+        await anyio.wait_all_tasks_blocked()  # every write is queued or in its batch
         tg.start_soon(store.aclose)
     with pytest.raises(StoreError, match="closed"):
         await store.get_run(runs[0].id)
     async with SQLiteStore(db) as again:
-        assert (await again.count_runs(RunQuery())) == {Status.QUEUED: 30}
+        assert (await again.count_runs(RunQuery())) == {Status.QUEUED: 31}
 
 
 # -- several connections, processes and locks ---------------------------------------
@@ -529,5 +542,410 @@ async def test_purge_removes_log_lines_from_the_search_index(db: Path) -> None:
     try:
         hits = conn.execute("SELECT count(*) FROM logs_fts WHERE logs_fts MATCH 'needle'")
         assert hits.fetchone() == (0,)
+    finally:
+        conn.close()
+
+
+# -- URLs ------------------------------------------------------------------------------
+
+ACCEPTED_URLS = [
+    # SQLAlchemy's reading: three slashes then a relative path, four for an absolute one.
+    ("sqlite:///runs.db", "runs.db"),
+    ("sqlite:///data/runs.db", "data/runs.db"),
+    ("sqlite:////var/lib/app/runs.db", "/var/lib/app/runs.db"),
+    # The path right after "sqlite:", as a user writes it.
+    ("sqlite:runs.db", "runs.db"),
+    ("sqlite:data/runs.db", "data/runs.db"),
+    ("sqlite:/var/lib/app/runs.db", "/var/lib/app/runs.db"),
+    # Percent-escapes are decoded; the scheme is case-insensitive.
+    ("sqlite:///my%20runs.db", "my runs.db"),
+    ("sqlite:///what%3F%23.db", "what?#.db"),
+    ("SQLite:///runs.db", "runs.db"),
+    ("sqlite:///dir/énergie.db", "dir/énergie.db"),
+]
+
+REFUSED_URLS = [
+    ("sqlite:", "sqlite:///relative"),  # no path
+    ("sqlite://", "sqlite:///relative"),
+    ("sqlite:///", "sqlite:///relative"),
+    ("sqlite:////", "sqlite:///relative"),  # a directory
+    ("sqlite:///data/", "sqlite:///relative"),
+    ("sqlite://host/runs.db", "without host"),  # a host
+    ("sqlite://runs.db", "without host"),
+    ("sqlite:///runs.db?mode=ro", "without host, query options"),  # options
+    ("sqlite:///runs.db#x", "fragment"),
+    ("sqlite:///%00.db", "sqlite:///relative"),  # a NUL, escaped or not
+    ("sqlite:///a\x00b.db", "sqlite:///relative"),
+    ("sqlite:///%FF.db", "sqlite:///relative"),  # not UTF-8 once decoded
+    ("sqlite:///a\ud800.db", "sqlite:///relative"),
+    ("sqlite:///file:runs.db", "sqlite:///relative"),  # a SQLite URI
+    ("sqlite:///:memory:", "MemoryStore"),  # SQLite's memory lives in one connection
+    ("sqlite::memory:", "MemoryStore"),
+    ("sqlite:///file::memory:?cache=shared", "MemoryStore"),
+]
+
+
+@pytest.mark.parametrize(("url", "path"), ACCEPTED_URLS)
+def test_sqlite_urls_have_one_reading(url: str, path: str) -> None:
+    """Two forms name a file: SQLAlchemy's (sqlite:///relative, sqlite:////absolute)
+    and the path right after "sqlite:"; open_store opens exactly that path, and the
+    store's url opens it again."""
+    assert sqlite_path(url) == path
+    store = open_store(url)
+    assert isinstance(store, SQLiteStore)
+    assert store.path == path
+    assert sqlite_path(store.url) == path
+
+
+@pytest.mark.parametrize(("url", "says"), REFUSED_URLS)
+def test_other_sqlite_urls_are_refused_naming_the_url_and_the_forms(url: str, says: str) -> None:
+    """Anything else is refused with InvalidValue (never a bare ValueError, never a
+    silently different file) naming the URL and what is accepted; :memory: points
+    to MemoryStore."""
+    with pytest.raises(InvalidValue, match=re.escape(says)) as info:
+        open_store(url)
+    assert type(info.value) is InvalidValue
+    assert info.value.field == "url"
+    assert info.value.value == url
+    assert repr(url) in str(info.value)
+
+
+@pytest.mark.parametrize("path", ["", ":memory:", "a\x00b.db", "file:runs.db?mode=ro", b"x.db"])
+def test_a_store_path_that_is_no_file_is_refused(path: Any) -> None:
+    """SQLiteStore itself refuses what cannot name a file of its own with InvalidValue."""
+    with pytest.raises(InvalidValue):
+        SQLiteStore(path)
+
+
+# -- values the driver cannot take -------------------------------------------------------
+
+
+def _only_runlife_errors(exc: BaseException) -> None:
+    """Nothing of the driver reaches a caller: no sqlite3 error, no bare OverflowError,
+    UnicodeEncodeError or ValueError."""
+    assert isinstance(exc, RunlifeError), repr(exc)
+    assert not isinstance(exc, sqlite3.Error | OverflowError | UnicodeError)
+
+
+async def test_values_sqlite_cannot_bind_are_refused_before_the_driver(db: Path) -> None:
+    """Integers past 64 bits, lone surrogates, NUL characters, unknown query fields and
+    page sizes that can never finish are refused by admission, naming the field; the
+    driver never sees them and nothing is written."""
+    async with SQLiteStore(db) as store:
+        run = await store.create_run(queued(labels={"site": "dc1"}))
+        other = await store.create_run(queued())
+        (claim,) = await store.claim("w", {"backup": LC}, limit=1, lease=60)
+        fresh = await store.create_run(queued("restore"))
+        big = 2**64
+        refusals: list[tuple[str, Any]] = [
+            ("params", lambda: store.create_run(queued(params={"n": big}))),
+            ("priority", lambda: store.create_run(attrs.evolve(queued(), priority=big))),
+            ("labels", lambda: store.create_run(queued(labels={"site": "\ud800"}))),
+            ("job", lambda: store.create_run(queued("a\x00b"))),
+            ("run_id", lambda: store.get_run("\udc00")),
+            ("expected_version", lambda: store.update_run(run, expected_version=big)),
+            (
+                "result",
+                lambda: store.update_run(
+                    attrs.evolve(LC.transition(fresh, Status.CANCELLED, at=T0), result=[big]),
+                    expected_version=0,
+                ),
+            ),
+            ("text", lambda: store.search_logs(run.id, "a\x00b")),
+            ("text", lambda: store.list_runs(RunQuery(text="\ud800"))),
+            ("field", lambda: store.list_runs(RunQuery(field="bogus"))),  # type: ignore[arg-type]
+            ("field", lambda: store.count_runs(RunQuery(field="bogus"))),  # type: ignore[arg-type]
+            ("limit", lambda: store.list_runs(RunQuery(limit=0))),
+            ("cursor", lambda: store.logs(LogQuery(run_id=run.id, cursor=encode_cursor(big)))),
+            ("after", lambda: store.events(after=big)),
+            ("batch", lambda: store.purge(older_than=T0, batch=0)),
+            ("batch", lambda: store.purge(older_than=T0, batch=-1)),
+            ("lease", lambda: store.heartbeat(claim, lease=float("inf"))),
+            ("timeout", lambda: store.wait_changed(-1)),
+            (
+                "lines[0].run_id",
+                lambda: store.append_logs(
+                    [LogLine(run_id=other.id, seq=0, at=T0, message="not the claimed run")],
+                    claim=claim,
+                ),
+            ),
+            (
+                "lines[0].message",
+                lambda: store.append_logs([LogLine(run_id=run.id, seq=0, at=T0, message="\ud800")]),
+            ),
+        ]
+        for field, call in refusals:
+            with anyio.fail_after(10):  # purge(batch=0) used to never return
+                with pytest.raises((InvalidValue, NotSerializable)) as info:
+                    await call()
+            _only_runlife_errors(info.value)
+            assert field in getattr(info.value, "field", ""), (field, info.value)
+        # A claim whose values cannot be the store's holds nothing.
+        forged = attrs.evolve(claim, fence=2**70)
+        with pytest.raises(LeaseLost):
+            await store.heartbeat(forged, lease=60)
+        assert await store.count_runs(RunQuery()) == {Status.QUEUED: 2, Status.RUNNING: 1}
+        assert (await store.logs(LogQuery(run_id=other.id))).lines == ()
+        assert (await store.logs(LogQuery(run_id=run.id))).lines == ()
+
+
+async def test_a_write_the_database_refuses_fails_alone_as_a_store_error(db: Path) -> None:
+    """A statement the database refuses (here a trigger planted behind the store's
+    back) fails that write alone with StoreError, the driver's error chained; the
+    writes in the same batch commit, and nothing of the failed one is left."""
+    async with SQLiteStore(db) as store:
+        await store.create_run(queued())
+        conn = sqlite3.connect(db)
+        conn.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON run_labels WHEN new.value = 'boom'"
+            " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )
+        conn.commit()
+        conn.close()
+        bad = queued(labels={"site": "boom"})
+        good = [queued(labels={"site": "fine"}) for _ in range(10)]
+        outcomes: dict[str, BaseException | None] = {}
+
+        async def create(run: Run) -> None:
+            try:
+                await store.create_run(run)
+                outcomes[run.id] = None
+            except BaseException as exc:
+                outcomes[run.id] = exc
+
+        async with anyio.create_task_group() as tg:
+            for run in [*good[:5], bad, *good[5:]]:
+                tg.start_soon(create, run)
+        error = outcomes[bad.id]
+        assert isinstance(error, StoreError)
+        assert isinstance(error.__cause__, sqlite3.IntegrityError)
+        assert all(outcomes[run.id] is None for run in good)
+        with pytest.raises(RunNotFound):
+            await store.get_run(bad.id)
+        assert await store.events(run_id=bad.id) == ()
+        assert await store.count_runs(RunQuery()) == {Status.QUEUED: 11}
+
+
+# -- the store's copies of runs and lifecycles ---------------------------------------------
+
+
+async def test_a_run_changed_by_another_process_is_checked_against_the_stored_one(
+    db: Path,
+) -> None:
+    """A store checks a successor against the run as stored: once another process
+    (another store on the file) moved the run, the copy this store kept is not used."""
+    async with SQLiteStore(db) as a, SQLiteStore(db) as b:
+        run = await a.create_run(Run.create(job="backup", at=T0))
+        theirs = await b.update_run(LC.transition(run, Status.QUEUED, at=T0), expected_version=0)
+        with pytest.raises(ConcurrentUpdate):
+            await a.update_run(LC.transition(run, Status.CANCELLED, at=T0), expected_version=0)
+        # A write that continues the stored run (not this store's old copy) is taken.
+        mine = await a.update_run(
+            LC.transition(theirs, Status.CANCELLED, at=T0, reason="from a"), expected_version=1
+        )
+        assert [t.to for t in mine.history] == [Status.QUEUED, Status.CANCELLED]
+        # One that continues this store's old copy is not a successor of the stored run.
+        with pytest.raises(NotASuccessor):
+            await b.update_run(
+                attrs.evolve(LC.transition(run, Status.CANCELLED, at=T0), version=3),
+                expected_version=2,
+            )
+        assert await b.get_run(run.id) == mine
+
+
+async def test_a_lifecycle_changed_by_another_process_is_read_again(db: Path) -> None:
+    """A job's lifecycle comes from its stored spec; a store that learnt an older one
+    reads the spec again before refusing a run of the new one."""
+    tasks = Lifecycle(
+        "tasks",
+        {"IDLE": "PENDING", "GO": "QUEUED", "BUSY": "RUNNING", "DONE": "SUCCEEDED",
+         "STOPPED": "CANCELLED"},
+        {"IDLE": ["GO", "STOPPED"], "GO": ["BUSY", "STOPPED"], "BUSY": ["DONE", "STOPPED"]},
+    )  # fmt: skip
+    async with SQLiteStore(db) as a, SQLiteStore(db) as b:
+        await a.create_run(Run.create(job="promote", at=T0))  # a learns: the default
+        await b.save_job(JobRecord(name="promote", spec=JobSpec(lifecycle=tasks).to_spec()))
+        run = await a.create_run(Run.create(job="promote", at=T0, lifecycle=tasks))
+        nxt = tasks.transition(tasks.transition(run, "GO", at=T0), "BUSY", at=T0)
+        assert (await a.update_run(nxt, expected_version=0)).state == "BUSY"
+        back = attrs.evolve(nxt, state="IDLE", status=Status.PENDING, version=3)
+        with pytest.raises(NotASuccessor):  # BUSY -> IDLE is no move of it
+            await a.update_run(back, expected_version=2)
+
+
+# -- cancellation ----------------------------------------------------------------------------
+
+CANCELLED_APPENDS = r"""
+import asyncio, random, sqlite3, sys
+from datetime import UTC, datetime
+
+from runlife import Run, Status
+from runlife._core.records import LogLine
+from runlife.stores._sqlite import SQLiteStore
+
+
+async def main(path: str) -> None:
+    rng = random.Random(int(sys.argv[2]))
+    store = SQLiteStore(path)
+    now = datetime.now(UTC)
+    first = await store.create_run(Run.create(job="backup", at=now, initial=Status.QUEUED))
+    lines = [LogLine(run_id=first.id, seq=0, at=now, message=f"line {i}") for i in range(20_000)]
+    created = [first.id]
+    # The reported scenario, then a few waits long enough to cut appends while their
+    # batch is in its thread.
+    timeouts = [rng.choice([0.0005, 0.001, 0.004, 0.016, 0.03]) for _ in range(40)]
+    timeouts += [rng.uniform(0.05, 0.5) for _ in range(4)]
+    for timeout in timeouts:
+        try:
+            await asyncio.wait_for(store.append_logs(lines), timeout)
+        except TimeoutError:
+            pass
+        created.append((await store.create_run(Run.create(job="backup", at=now))).id)
+    await store.aclose()
+    conn = sqlite3.connect(path)
+    print(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    seqs = [s for (s,) in conn.execute("SELECT seq FROM logs ORDER BY run_id, seq")]
+    print(len(seqs) % len(lines) == 0 and seqs == list(range(1, len(seqs) + 1)))
+    (fts,) = conn.execute("SELECT count(*) FROM logs_fts WHERE logs_fts MATCH 'line'").fetchone()
+    print(fts == len(seqs))
+    stored = {r for (r,) in conn.execute("SELECT id FROM runs")}
+    print(stored == set(created))
+
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_log_appends_cut_by_wait_for_leave_the_store_whole(tmp_path: Path, seed: int) -> None:
+    """asyncio.wait_for cutting 20,000-line appends at any point, each followed by a
+    create, then aclose (in a child process: a crash fails the test, not pytest):
+    the process exits 0, the file passes integrity_check, every append happened
+    entirely or not at all (its lines numbered without a gap, all indexed for
+    search), and every create that returned is stored."""
+    done = subprocess.run(
+        [sys.executable, "-c", CANCELLED_APPENDS, str(tmp_path / "runs.db"), str(seed)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["ok", "True", "True", "True"], done.stdout
+
+
+def _integrity(db: Path) -> str:
+    conn = sqlite3.connect(db)
+    try:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def _cut(anyio_backend: Any, delay: float, call: Any) -> None:
+    """Run *call()*, cut after *delay* seconds: by asyncio.wait_for on asyncio (plain
+    asyncio cancellation, which reaches a task at any await), by a cancel scope on trio."""
+    if anyio_backend[0] == "asyncio":
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(call(), delay)
+    else:
+        with anyio.move_on_after(delay):
+            await call()
+
+
+def _with_history(**kwargs: Any) -> Run:
+    """A new run created with its first move (PENDING -> QUEUED) recorded."""
+    run = Run.create(job="backup", at=T0, **kwargs)
+    return attrs.evolve(LC.transition(run, Status.QUEUED, at=T0), version=0)
+
+
+def _ended(at: datetime) -> Run:
+    run = Run.create(job="old", at=at, labels={"site": "dc1"})
+    return attrs.evolve(LC.transition(run, Status.SKIPPED, at=at), version=0)
+
+
+async def test_a_purge_cut_at_any_point_leaves_the_store_usable(
+    db: Path, anyio_backend: Any
+) -> None:
+    """purge cut at random points (before, during and after its batches) never leaves
+    the write queue stalled: writes right after it complete, aclose returns in time,
+    and each run is either purged with everything of its own or wholly kept."""
+    rng = random.Random(7)
+    store = SQLiteStore(db)
+    old = [await store.create_run(_ended(T0 - timedelta(days=30))) for _ in range(200)]
+    for run in old[::10]:
+        await store.append_logs([LogLine(run_id=run.id, seq=0, at=T0, message="bye")])
+    for _ in range(40):
+        delay = rng.choice([0, 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.02])
+        batch = rng.choice([1, 2, 5])
+        await _cut(anyio_backend, delay, lambda b=batch: store.purge(older_than=T0, batch=b))
+        with anyio.fail_after(20):
+            kept = await store.create_run(queued())
+            assert (await store.get_run(kept.id)).id == kept.id
+    with anyio.fail_after(20):
+        await store.aclose()
+    assert _integrity(db) == "ok"
+    conn = sqlite3.connect(db)
+    try:
+        left = {r for (r,) in conn.execute("SELECT id FROM runs WHERE job = 'old'")}
+        for table, column in (("run_labels", "run_id"), ("events", "run_id"), ("logs", "run_id")):
+            owners = {r for (r,) in conn.execute(
+                f"SELECT DISTINCT {column} FROM {table} WHERE {column} IN"
+                " (SELECT id FROM runs WHERE job = 'old')"
+                f" UNION SELECT DISTINCT {column} FROM {table} WHERE {column} NOT IN"
+                " (SELECT id FROM runs)"
+            )}  # fmt: skip
+            assert owners <= left, table  # nothing of a purged run is left behind
+        labelled = {r for (r,) in conn.execute("SELECT run_id FROM run_labels")}
+        assert left <= labelled  # nothing of a kept run went
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("anyio_backend", [pytest.param(("asyncio", {}), id="asyncio")])
+async def test_writers_cancelled_natively_at_any_await_never_stall_or_tear(db: Path) -> None:
+    """Crowds of writers (creates, moves, log appends) cancelled with Task.cancel after
+    0 to 12 turns of the loop (the leader before its thread starts, while it runs,
+    after it ran) never stall the queue, and each write happened entirely or not at
+    all: a created run has its label row and its event, a move its event."""
+    rng = random.Random(11)
+    async with SQLiteStore(db) as store:
+        base = [await store.create_run(_with_history(labels={"site": "dc1"})) for _ in range(4)]
+        for turn in range(60):
+            runs = [_with_history(labels={"site": "dc2"}) for _ in range(12)]
+            calls = [store.create_run(run) for run in runs]
+            calls += [store.append_logs([LogLine(run_id=r.id, seq=0, at=T0, message="x")] * 50)
+                      for r in base]  # fmt: skip
+            tasks = [asyncio.ensure_future(c) for c in calls]
+            for _ in range(rng.randrange(13)):
+                await asyncio.sleep(0)
+            if turn % 3 == 0:
+                await asyncio.sleep(rng.uniform(0, 0.004))
+            for task in rng.sample(tasks, rng.randrange(len(tasks) + 1)):
+                task.cancel()
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            # A write that was not cut returns its own outcome.
+            for run, out in zip(runs, outcomes, strict=False):
+                assert isinstance(out, asyncio.CancelledError) or out == run, out
+            for out in outcomes[len(runs) :]:
+                assert isinstance(out, asyncio.CancelledError) or len(out) == 50, out
+            with anyio.fail_after(20):
+                later = await store.create_run(_with_history())
+            assert (await store.get_run(later.id)).status is Status.QUEUED
+    assert _integrity(db) == "ok"
+    conn = sqlite3.connect(db)
+    try:
+        torn = conn.execute(
+            "SELECT count(*) FROM runs r WHERE json_array_length(r.history)"
+            " != (SELECT count(*) FROM events e WHERE e.run_id = r.id)"
+            " OR json_array_length(r.history) = 0"
+            " OR (SELECT count(*) FROM run_labels l WHERE l.run_id = r.id)"
+            " != (SELECT count(*) FROM json_each(r.labels))"
+        ).fetchone()
+        assert torn == (0,)
+        # Each append of 50 lines went in whole.
+        for (n,) in conn.execute("SELECT count(*) FROM logs GROUP BY run_id"):
+            assert n % 50 == 0
     finally:
         conn.close()

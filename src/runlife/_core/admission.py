@@ -156,39 +156,48 @@ def _attempt(index: int, a: object) -> Attempt:
     return attrs.evolve(a, started_at=started, ended_at=ended)
 
 
-def _check_plain_fields(run: Run) -> None:
-    """The fields of *run* that need no lifecycle and no stored run."""
+def _check_plain_fields(run: Run, stored: Run | None = None) -> None:
+    """The fields of *run* that need no lifecycle; with *stored*, only those that
+    differ from it (the stored ones were checked when they entered)."""
     if not isinstance(run, Run):
         raise InvalidValue("run", run, "a Run")
-    check_text("id", run.id, empty=False)
-    check_text("job", run.job, empty=False)
     if run.status.__class__ is not Status:
         raise InvalidValue("status", run.status, "a Status")
+    check_text("state", run.state, empty=False)
+    check_int("version", run.version, (0, INT64[1]))
+    if stored is None or run.priority != stored.priority:
+        check_int("priority", run.priority, INT32)
+    if stored is None or run.result is not stored.result:
+        check_json(run.result, "result")
+    if stored is None or (run.error is not stored.error and run.error != stored.error):
+        _check_error("error", run.error)
+    if stored is None or run.warnings != stored.warnings:
+        if not isinstance(run.warnings, tuple | list):
+            raise InvalidValue("warnings", run.warnings, "a tuple of str")
+        for index, warning in enumerate(run.warnings):
+            check_text(f"warnings[{index}]", warning)
+    if stored is not None:
+        return  # the identity fields are the stored ones: checked by the caller
+    check_text("id", run.id, empty=False)
+    check_text("job", run.job, empty=False)
     if run.trigger.__class__ is not Trigger:
         raise InvalidValue("trigger", run.trigger, "a Trigger")
-    check_text("state", run.state, empty=False)
     for name in ("parent_id", "root_id", "workflow_run_id", "idempotency_key"):
         check_text(name, getattr(run, name), optional=True)
-    check_int("priority", run.priority, INT32)
-    check_int("version", run.version, (0, INT64[1]))
     if not isinstance(run.params, dict):
         raise InvalidValue("params", run.params, "a dict of JSON values")
     check_json(run.params, "params")
-    check_json(run.result, "result")
-    _check_error("error", run.error)
-    if not isinstance(run.warnings, tuple | list):
-        raise InvalidValue("warnings", run.warnings, "a tuple of str")
-    for index, warning in enumerate(run.warnings):
-        check_text(f"warnings[{index}]", warning)
 
 
-def _as_stored(run: Run, history: tuple[Transition, ...], lifecycle: Lifecycle) -> Run:
-    """*run* with the normalised *history* and every other moment in UTC."""
+def _as_stored(
+    run: Run, history: tuple[Transition, ...], lifecycle: Lifecycle, stored: Run | None = None
+) -> Run:
+    """*run* with the normalised *history* and every other moment in UTC; parts
+    equal to *stored*'s are taken from it as they are."""
     state = state_from_text(run.state)
     if state not in lifecycle.states:
-        raise InvalidValue(
-            "state", run.state, f"a state of lifecycle {lifecycle.name!r}: {lifecycle.states}"
-        )
+        names = ", ".join(str(s) for s in lifecycle.states)
+        raise InvalidValue("state", run.state, f"a state of lifecycle {lifecycle.name!r}: {names}")
     if lifecycle.status_of(state) is not run.status:
         raise InvalidValue(
             "status",
@@ -203,7 +212,14 @@ def _as_stored(run: Run, history: tuple[Transition, ...], lifecycle: Lifecycle) 
     given: object = run.attempts
     if not isinstance(given, tuple | list):
         raise InvalidValue("attempts", given, "a tuple of Attempt")
-    attempts = tuple(_attempt(i, a) for i, a in enumerate(given))
+    old = () if stored is None else stored.attempts
+    attempts = tuple(
+        a if i < len(old) and a is old[i] else _attempt(i, a) for i, a in enumerate(given)
+    )
+    if stored is not None and (run.labels is stored.labels or run.labels == stored.labels):
+        labels = stored.labels
+    else:
+        labels = check_labels("labels", run.labels)
     return _stored_run(  # type: ignore[no-any-return]
         run,
         state=state,
@@ -215,8 +231,8 @@ def _as_stored(run: Run, history: tuple[Transition, ...], lifecycle: Lifecycle) 
         due_at=_utc_or_none("due_at", run.due_at),
         attempts=attempts,
         history=history,
-        warnings=tuple(run.warnings),
-        labels=check_labels("labels", run.labels),
+        warnings=run.warnings if run.warnings.__class__ is tuple else tuple(run.warnings),
+        labels=labels,
         progress=_NO_PROGRESS,
     )
 
@@ -309,13 +325,16 @@ def admit_successor(
         raise NotASuccessor(
             rid, stored.state, run.state, f"it is {stored.status}, and a terminal run never changes"
         )
-    _check_plain_fields(run)
-    for name in IDENTITY:
-        new, old = getattr(run, name), getattr(stored, name)
-        if new != old:
-            raise NotASuccessor(
-                rid, stored.state, run.state, f"{name} is {old!r:.80} and cannot become {new!r:.80}"
-            )
+    if not isinstance(run, Run):
+        raise InvalidValue("run", run, "a Run")
+    if _identity(run) != _identity(stored):
+        for name in IDENTITY:
+            new, old = getattr(run, name), getattr(stored, name)
+            if new != old:
+                raise NotASuccessor(
+                    rid, stored.state, run.state, f"{name} is {old!r:.80} and cannot become {new!r:.80}"
+                )
+    _check_plain_fields(run, stored)
     n = len(stored.history)
     history = run.history
     if len(history) < n or (
@@ -339,7 +358,7 @@ def admit_successor(
         )
     start_at = stored.history[-1].at if stored.history else stored.created_at
     end = _check_moves(rid, stored.state, start_at, added, lifecycle)
-    out = _as_stored(run, (*stored.history, *added), lifecycle)
+    out = _as_stored(run, (*stored.history, *added), lifecycle, stored)
     if end != out.state:
         raise NotASuccessor(
             rid, stored.state, out.state, f"its history ends in {end}, its state is {out.state}"
@@ -358,6 +377,11 @@ def admit_successor(
                 rid, stored.state, out.state, "its attempts do not continue the stored attempts"
             )
     return out, n
+
+
+def _identity(run: Run) -> tuple[object, ...]:
+    return (run.id, run.job, run.created_at, run.trigger, run.scheduled_for, run.parent_id,
+            run.root_id, run.workflow_run_id, run.idempotency_key, run.params)  # fmt: skip
 
 
 def _prefix(history: tuple[Transition, ...], n: int) -> tuple[Transition, ...]:

@@ -69,8 +69,10 @@ _TIME_RANGE: Final = "an aware datetime from 0001-01-02 to 9999-12-30 UTC"
 
 def is_text(value: object) -> bool:
     """Whether *value* is a str a store can keep: no NUL, no lone surrogate."""
-    if type(value) is not str:
-        return isinstance(value, str) and is_text(str(value))
+    if value.__class__ is not str:
+        if not isinstance(value, str):
+            return False
+        value = str.__str__(value)  # a str subclass (a StrEnum member): its text
     if "\x00" in value:
         return False
     if value.isascii():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Callable
-from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Final
+from urllib.parse import unquote
 
-from runlife.exceptions import InvalidPolicy, StoreError, UnknownStore
+from runlife._core.values import is_text
+from runlife.exceptions import InvalidPolicy, InvalidValue, StoreError, UnknownStore
 
 if TYPE_CHECKING:
     from runlife.abc import Store
@@ -29,28 +30,68 @@ def _memory(url: str) -> Store:
     return MemoryStore()
 
 
-def sqlite_path(url: str) -> str:
-    """The file path of a ``sqlite:`` URL, read as SQLAlchemy does.
+_SQLITE_FORMS: Final = (
+    "sqlite:///relative/path.db or sqlite:////absolute/path.db (as SQLAlchemy reads them), "
+    "or sqlite:relative/path.db or sqlite:/absolute/path.db: a file path, percent-escaped, "
+    "without host, query options or fragment (pass options to SQLiteStore)"
+)
 
-    Three slashes then a relative path, four for an absolute one; ``:memory:``
-    (or nothing) for an in-memory database. Percent-escapes are decoded.
+
+def sqlite_path(url: str) -> str:
+    """The file path of a ``sqlite:`` URL.
+
+    Two forms are read, and nothing else:
+
+    - SQLAlchemy's: ``sqlite://`` then ``/`` then the path, so three slashes
+      before a relative path and four before an absolute one;
+    - the path right after ``sqlite:``, relative or absolute (one slash).
+
+    Percent-escapes are decoded (``%20`` for a space, ``%3F`` for ``?``).
+
+    Raises:
+        ~runlife.exceptions.InvalidValue: naming the URL and the accepted forms,
+            for a URL with a host, query options or a fragment, without a path,
+            with a path that is a directory, holds a NUL character or is not UTF-8
+            once decoded, or for ``:memory:`` (SQLite's in-memory database lives
+            inside one connection, and `SQLiteStore` has several: use
+            ``memory://``, the `MemoryStore`).
 
     >>> sqlite_path("sqlite:///runs.db"), sqlite_path("sqlite:////var/lib/runs.db")
     ('runs.db', '/var/lib/runs.db')
-    >>> sqlite_path("sqlite:///:memory:"), sqlite_path("sqlite://")
-    (':memory:', ':memory:')
+    >>> sqlite_path("sqlite:data/runs.db"), sqlite_path("sqlite:/var/lib/runs.db")
+    ('data/runs.db', '/var/lib/runs.db')
+    >>> sqlite_path("sqlite:///my%20runs.db")
+    'my runs.db'
+    >>> sqlite_path("sqlite:///")
+    Traceback (most recent call last):
+    ...
+    runlife.exceptions.InvalidValue: url='sqlite:///' is invalid: expected sqlite:///relative...
     """
-    parts = urlsplit(url)
-    if parts.netloc or parts.query or parts.fragment:
-        raise InvalidPolicy(
-            "url", url, "sqlite:///relative/path.db or sqlite:////absolute/path.db (no host, "
-            "no query options: pass options to SQLiteStore)"
-        )  # fmt: skip
-    path = unquote(parts.path)
-    if path in ("", "/"):
-        return ":memory:"
-    # urlsplit keeps the slash that separates the (empty) host from the path.
-    return path[1:]
+    if not isinstance(url, str) or url[:7].lower() != "sqlite:":
+        raise InvalidValue("url", url, _SQLITE_FORMS)
+    rest = url[7:]
+    if rest.startswith("//"):
+        host, slash, rest = rest[2:].partition("/")
+        if host:
+            raise InvalidValue("url", url, _SQLITE_FORMS)
+        if not slash:
+            rest = ""
+    try:
+        path = unquote(rest, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidValue("url", url, _SQLITE_FORMS) from None
+    if ":memory:" in path:
+        raise InvalidValue(
+            "url",
+            url,
+            "a file: SQLite's :memory: database lives inside one connection and "
+            "SQLiteStore has several; use memory:// (MemoryStore) for a store in memory",
+        )
+    if "?" in rest or "#" in rest:
+        raise InvalidValue("url", url, _SQLITE_FORMS)
+    if not path or path.endswith("/") or not is_text(path) or path[:5].lower() == "file:":
+        raise InvalidValue("url", url, _SQLITE_FORMS)
+    return path
 
 
 def _sqlite(url: str) -> Store:
@@ -86,16 +127,19 @@ def _plugins() -> dict[str, importlib.metadata.EntryPoint]:
 def open_store(url: str) -> Store:
     """The store for *url*, not yet connected (it connects on ``async with`` or first use).
 
-    Built-in schemes: ``memory://``, ``sqlite:///relative.db`` and
-    ``sqlite:////absolute.db`` (``sqlite:///:memory:`` too), ``postgresql://`` and
-    ``postgres://`` (a libpq URL, passed to `PostgresStore` as is). Any other
+    Built-in schemes: ``memory://``; ``sqlite:///relative.db`` and
+    ``sqlite:////absolute.db``, or ``sqlite:relative.db`` and ``sqlite:/absolute.db``
+    (a file: see `sqlite_path`; for a store in memory use ``memory://``);
+    ``postgresql://`` and ``postgres://`` (a libpq URL, passed to `PostgresStore`
+    as is). Any other
     scheme is looked up in the ``runlife.stores`` entry-point group: an entry point
     named after the scheme names a factory called with the whole URL. Built-in
     schemes cannot be overridden by a plugin.
 
     Raises:
         UnknownStore: no store has the URL's scheme; the error lists the known ones.
-        InvalidPolicy: a built-in scheme's URL is malformed.
+        ~runlife.exceptions.InvalidValue: a built-in scheme's URL is malformed (it
+            names the URL and the accepted forms).
         StoreError: the store's driver is not installed.
 
     >>> open_store("memory://")

@@ -1,0 +1,1044 @@
+"""`SQLiteStore`: the embedded default store, one durable file in WAL mode.
+
+Every method first admits its arguments through the core (`runlife._core.admission`),
+then reads through the pool of read connections or writes through the group
+commit of the one writer connection (see ``commit.py``). Store time is the
+database's clock, read inside the transaction that judges leases.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final, TypeVar
+
+import anyio
+import attrs
+
+from runlife._core import admission as admit
+from runlife._core import codec
+from runlife._core.claiming import LIVE, ClaimPlan, JobLimits
+from runlife._core.lifecycle import DEFAULT_LIFECYCLE, Lifecycle
+from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
+from runlife._core.records import Event, Item, LogLine
+from runlife._core.run import Run
+from runlife._core.spec import lifecycle_of
+from runlife._core.status import TERMINAL, Status, Trigger
+from runlife._core.values import INT64, check_int, check_lease, check_page, check_text, is_text
+from runlife._threads import run_sync
+from runlife.exceptions import (
+    ConcurrentUpdate,
+    InvalidValue,
+    JobNotFound,
+    LeaseLost,
+    NotASuccessor,
+    RunNotFound,
+)
+from runlife.stores._base import StoreBase
+from runlife.stores._sqlite import rows, schema, sql
+from runlife.stores._sqlite.commit import GroupCommit, Later, OpFn
+from runlife.stores._sqlite.connections import Conn, Readers, connect, with_busy_retry
+from runlife.stores._sqlite.errors import translate
+
+__all__ = ("SQLiteStore",)
+
+T = TypeVar("T")
+
+_CACHE_SIZE: Final = 8192
+_URL_ESCAPES: Final = str.maketrans({"%": "%25", "?": "%3F", "#": "%23"})
+_CLAIMABLE_ONE: Final = frozenset({Status.PENDING, Status.QUEUED})
+_US: Final = timedelta(microseconds=1)
+_loads = json.loads
+_raw = codec.raw_dumps
+_to_us = codec.to_us
+_from_us = codec.from_us
+
+
+class _Kept:
+    """A run as this store last wrote it or read it in a write transaction.
+
+    Its successor is checked against it instead of reading it back, while it is
+    the stored run: same version and creation (versions only grow, so they name
+    one content of a run; the creation tells it from a run that had its id before
+    a purge). The caller may change the dicts of the run it was handed: copies of
+    its params and labels tell whether it still is as stored.
+    """
+
+    __slots__ = ("created", "labels", "params", "run", "version")
+
+    def __init__(self, run: Run, created: int, params: Any, labels: Mapping[str, str]) -> None:
+        self.run = run
+        self.version = run.version
+        self.created = created
+        self.params = params
+        self.labels = labels
+
+    def stored(self, version: int, created: int) -> Run | None:
+        """The run, if it is the stored one at *version* of *created*."""
+        run = self.run
+        if (
+            self.version != version
+            or self.created != created
+            or run.params != self.params
+            or run.labels != self.labels
+        ):
+            return None
+        return run
+
+
+class SQLiteStore(StoreBase):
+    """The embedded default store: one SQLite file in WAL mode, group-committed.
+
+    Args:
+        path: the database file (created with its schema when absent or empty).
+        readers: how many read connections may work at once (1 to 64).
+        busy_timeout: seconds SQLite itself waits for a lock held by another
+            process before the store's own backoff takes over.
+        lock_timeout: seconds a write may wait, in all, for the write lock before
+            it fails with `StoreError`.
+
+    Raises:
+        ~runlife.exceptions.InvalidValue: *path* is empty, holds a NUL character,
+            or is ``:memory:`` (SQLite's in-memory database lives inside one
+            connection and this store has several: use `MemoryStore`); or another
+            argument is out of range.
+        SchemaMismatch: on opening, the file is not a SQLite database, holds foreign
+            tables, or was migrated by a newer runlife; it is left untouched.
+        StoreError: on opening, the file cannot be opened.
+
+    >>> import anyio, tempfile, os
+    >>> async def main(path):
+    ...     async with SQLiteStore(path) as store:
+    ...         return await store.list_jobs()
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     anyio.run(main, os.path.join(tmp, "runs.db"))
+    ()
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        readers: int = 4,
+        busy_timeout: float = 1.0,
+        lock_timeout: float = 60.0,
+    ) -> None:
+        super().__init__()
+        self.path = _check_path(path)
+        # Escaped only where a URL must be, so that open_store(store.url) opens it.
+        self.url = "sqlite:///" + self.path.translate(_URL_ESCAPES)
+        self._readers_n = check_int("readers", readers, (1, 64))
+        self._busy_ms = round(admit.check_timeout("busy_timeout", busy_timeout) * 1000)
+        self._lock_timeout = admit.check_timeout("lock_timeout", lock_timeout)
+        self._writer: Conn | None = None
+        self._commits: GroupCommit | None = None
+        self._readers = Readers(self.path, self._busy_ms, self._lock_timeout, self._readers_n)
+        self._changed: anyio.Event | None = None
+        self._watch: Conn | None = None
+        self._watch_lock = threading.Lock()
+        self._data_version: int | None = None
+        # run id -> the run as this store last wrote or read it in a write
+        # transaction: a successor is checked against it instead of reading the run
+        # back, when the stored version (and creation) says it is the same run.
+        # Writer thread only.
+        self._runs: dict[str, _Kept] = {}
+
+    def __repr__(self) -> str:
+        return f"<SQLiteStore {self.path!r}>"
+
+    # -- opening and closing -------------------------------------------------------
+
+    async def _open(self) -> None:
+        if self._writer is None:
+            await run_sync(self._open_writer)
+        assert self._writer is not None
+        self._changed = anyio.Event()
+        self._commits = GroupCommit(
+            self._writer, self.path, self._lock_timeout, self._on_commit, self._on_flush
+        )
+
+    def _open_writer(self) -> None:
+        try:
+            raw = connect(self.path, self._busy_ms)
+        except Exception as exc:
+            error = translate(exc, self.path, "opening")
+            if error is exc:
+                raise
+            raise error from exc
+        try:
+            version = with_busy_retry(
+                lambda: schema.check(raw, self.path), self.path, self._lock_timeout
+            )
+            with_busy_retry(
+                lambda: raw.execute("PRAGMA journal_mode = WAL").fetchone(),
+                self.path,
+                self._lock_timeout,
+            )
+            # NORMAL in WAL mode: a commit survives a crash of the process; only a
+            # power loss may lose the last commits (never corrupting the file).
+            raw.execute("PRAGMA synchronous = NORMAL")
+            if version < schema.SCHEMA_VERSION:
+                with_busy_retry(
+                    lambda: schema.migrate(raw, self.path), self.path, self._lock_timeout
+                )
+        except BaseException as exc:
+            raw.close()
+            error = translate(exc, self.path, "opening")
+            if error is exc:
+                raise
+            raise error from exc
+        self._writer = Conn(raw)
+
+    async def _close(self) -> None:
+        # Wait (bounded) for the writes and reads in flight; whatever still runs
+        # after that closes its connection itself when its statement is done.
+        try:
+            with anyio.move_on_after(self._lock_timeout + 5):
+                if self._commits is not None:
+                    await self._commits.idle()
+                await self._readers.drain()
+        finally:
+            self._readers.close()
+            if self._writer is not None:
+                self._writer.close()
+            with self._watch_lock:
+                if self._watch is not None:
+                    self._watch.close()
+            if self._changed is not None:
+                self._changed.set()
+
+    # -- the two paths: group-committed writes and pooled reads --------------------
+
+    async def _write(self, name: str | None, fn: OpFn[T]) -> T:
+        await self._ensure_open()
+        assert self._commits is not None
+        return await self._commits.write(name, fn)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        await self._ensure_open()
+        return await self._readers.read(fn)
+
+    def _on_commit(self, later: Later) -> None:
+        """What a committed batch taught the store (in the writer thread)."""
+        cache = self._runs
+        for run_id, entry in later.runs:
+            cache.pop(run_id, None)
+            if entry is not None:
+                cache[run_id] = entry
+        if len(cache) > _CACHE_SIZE:  # forget the older half at once (cheap, amortised)
+            for run_id in list(itertools.islice(cache, len(cache) - _CACHE_SIZE // 2)):
+                del cache[run_id]
+        for job, spec in later.specs:
+            self._learn(job, spec)
+
+    def _on_flush(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = anyio.Event()
+
+    # -- lifecycles --------------------------------------------------------------
+
+    def _learn(self, job: str, spec: Mapping[str, Any] | None) -> Lifecycle | None:
+        """Remember *job*'s lifecycle from its stored *spec* (forget it if the spec
+        has none that works: the next write of the job reads it again and fails)."""
+        try:
+            return self._learn_spec(job, spec)
+        except Exception:
+            self._lifecycles.pop(job, None)
+            return None
+
+    async def _lifecycle(self, job: str, *, fresh: bool = False) -> Lifecycle:
+        """*job*'s lifecycle: as last learnt, or (*fresh*, or never learnt) read now."""
+        if not fresh:
+            known = self._known_lifecycle(job)
+            if known is not None:
+                return known
+
+        def read(conn: sqlite3.Connection) -> Any:
+            row = conn.execute(sql.JOB_SPEC, (job,)).fetchone()
+            return None if row is None else _loads(row[0])
+
+        spec = await self._read(read)
+        lifecycle = lifecycle_of(spec)
+        self._learn(job, spec)
+        return lifecycle
+
+    @staticmethod
+    def _lifecycle_in(conn: sqlite3.Connection, job: str, later: Later) -> Lifecycle:
+        """*job*'s lifecycle as stored, read in the write transaction."""
+        row = conn.execute(sql.JOB_SPEC, (job,)).fetchone()
+        spec = None if row is None else _loads(row[0])
+        lifecycle = lifecycle_of(spec)
+        later.specs.append((job, spec))
+        return lifecycle
+
+    # -- time --------------------------------------------------------------------
+
+    async def now(self) -> datetime:
+        """The database's clock (SQLite's ``julianday('now')``, millisecond resolution)."""
+
+        def read(conn: sqlite3.Connection) -> int:
+            (us,) = conn.execute(f"SELECT {sql.NOW}").fetchone()
+            return int(us)
+
+        return _from_us(await self._read(read))
+
+    # -- jobs --------------------------------------------------------------------
+
+    async def save_job(self, job: JobRecord) -> JobRecord:
+        """Insert or replace *job*, keeping the stored ``paused`` and ``last_scheduled_for``."""
+        job = admit.admit_job(job)
+
+        def op(conn: sqlite3.Connection, now: int, later: Later) -> JobRecord:
+            conn.execute(sql.SAVE_JOB, rows.job_values(job, now))
+            stored = _get_job(conn, job.name)
+            later.specs.append((stored.name, stored.spec))
+            return stored
+
+        return await self._write(None, op)
+
+    async def get_job(self, name: str) -> JobRecord:
+        """The job's record; raises `JobNotFound`."""
+        check_text("name", name)
+        job = await self._read(lambda conn: _get_job(conn, name))
+        self._learn(job.name, job.spec)
+        return job
+
+    async def list_jobs(self) -> tuple[JobRecord, ...]:
+        """All job records, by name."""
+
+        def read(conn: sqlite3.Connection) -> tuple[JobRecord, ...]:
+            return tuple(rows.job_from_row(row) for row in conn.execute(sql.LIST_JOBS))
+
+        jobs = await self._read(read)
+        for job in jobs:
+            self._learn(job.name, job.spec)
+        return jobs
+
+    async def set_paused(self, name: str, paused: bool) -> JobRecord:
+        """Pause or unpause a job's schedule; raises `JobNotFound`."""
+        check_text("name", name)
+        flag = int(bool(paused))
+
+        def op(conn: sqlite3.Connection, now: int, later: Later) -> JobRecord:
+            conn.execute(sql.SET_PAUSED, (flag, now, name))
+            stored = _get_job(conn, name)
+            later.specs.append((stored.name, stored.spec))
+            return stored
+
+        return await self._write(None, op)
+
+    # -- runs --------------------------------------------------------------------
+
+    async def create_run(self, run: Run) -> Run:
+        """Store a new run with its history and a ``transition`` event per history row.
+
+        Returns the stored run: the existing one for a repeated id, idempotency key
+        or schedule slot (a create retried after an ambiguous failure is safe).
+
+        Raises:
+            ~runlife.exceptions.InvalidValue: a field is not storable; ``run.version``
+                is not 0.
+            ~runlife.exceptions.NotASuccessor: its history is not a walk of its job's
+                lifecycle.
+            NotSerializable: params or result are not JSON (naming the field).
+        """
+        norm = await self._admit_new(run)
+        params = _raw(norm.params)
+        values = rows.run_insert_values(norm, params)
+        labels = rows.label_rows(norm)
+        events = rows.transition_event_values(norm, norm.history)
+        slot = None
+        if norm.trigger is Trigger.SCHEDULED and norm.scheduled_for is not None:
+            slot = _to_us(norm.scheduled_for)
+        created = _to_us(norm.created_at)
+        out = rows.as_returned(norm)
+        key = norm.idempotency_key
+
+        def op(conn: sqlite3.Connection, now: int, later: Later) -> Run:
+            existing = None
+            if key is not None:
+                existing = conn.execute(sql.RUN_BY_KEY, (norm.job, key)).fetchone()
+            if existing is None and slot is not None:
+                existing = conn.execute(sql.RUN_BY_SLOT, (norm.job, slot)).fetchone()
+            if existing is None and conn.execute(sql.INSERT_RUN, values).rowcount == 0:
+                existing = conn.execute(sql.GET_RUN, (norm.id,)).fetchone()  # the id is stored
+            if existing is not None:
+                return rows.run_from_row(existing)
+            if labels:
+                conn.executemany(sql.INSERT_LABEL, labels)
+            later.events.extend(events)
+            if slot is not None:
+                conn.execute(sql.ADVANCE_SCHEDULE, (norm.job, slot, now))
+            kept = _Kept(out, created, rows.json_copy(out.params), dict(out.labels))
+            later.runs.append((norm.id, kept))
+            return out
+
+        return await self._write("create_run", op)
+
+    async def _admit_new(self, run: Run) -> Run:
+        job = run.job if isinstance(run, Run) else None
+        if not is_text(job) or not job:
+            return admit.admit_new(run, DEFAULT_LIFECYCLE)  # refuses it, naming the field
+        assert isinstance(job, str)
+        lifecycle = self._known_lifecycle(job)
+        if lifecycle is None:
+            return admit.admit_new(run, await self._lifecycle(job))
+        try:
+            return admit.admit_new(run, lifecycle)
+        except (NotASuccessor, InvalidValue):
+            # Learnt earlier: another process may have changed the job since.
+            fresh = await self._lifecycle(job, fresh=True)
+            if fresh is lifecycle:
+                raise
+            return admit.admit_new(run, fresh)
+
+    async def get_run(self, run_id: str) -> Run:
+        """The run, with its current progress; raises `RunNotFound`."""
+        check_text("run_id", run_id)
+
+        def read(conn: sqlite3.Connection) -> Run:
+            row = conn.execute(sql.GET_RUN, (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFound(run_id)
+            return rows.run_from_row(row)
+
+        return await self._read(read)
+
+    async def update_run(
+        self,
+        run: Run,
+        *,
+        expected_version: int,
+        claim: Claim | None = None,
+        only_if_lapsed: bool = False,
+    ) -> Run:
+        """Write *run* if the stored version is *expected_version* (see `runlife.abc.Store`).
+
+        The refusals come in this order, and nothing is written when one is raised.
+
+        Raises:
+            RunNotFound: no such run.
+            LeaseLost: *claim* no longer matches the stored owner and fence.
+            ConcurrentUpdate: the version differs, or (*only_if_lapsed*) the lease
+                still holds.
+            ~runlife.exceptions.NotASuccessor: *run* does not continue the stored run.
+            ~runlife.exceptions.InvalidValue: a field is not storable.
+            NotSerializable: its result is not JSON.
+        """
+        expected = check_int("expected_version", expected_version)
+        if not isinstance(run, Run):
+            raise InvalidValue("run", run, "a Run")
+        run_id = run.id
+        check_text("run.id", run_id)
+        _check_claim_type(claim)
+
+        def op(conn: sqlite3.Connection, now: int, later: Later) -> Run:
+            head = conn.execute(sql.GET_HEAD, (run_id,)).fetchone()
+            if head is None:
+                raise RunNotFound(run_id)
+            version, owner, fence, lease, created, progress = head
+            if claim is not None and (
+                claim.run_id != run_id or owner != claim.owner or fence != claim.fence
+            ):
+                raise LeaseLost(run_id, claim.owner, claim.fence)
+            if version != expected:
+                raise ConcurrentUpdate(run_id, expected, version)
+            if only_if_lapsed and lease is not None and lease > now:
+                raise ConcurrentUpdate(run_id, expected, version)
+            stored, params = self._stored(conn, run_id, version, created)
+            norm, known = self._admit_successor(conn, stored, run, expected, later)
+            tail, events = rows.appended(norm, norm.history[known:])
+            hold = (owner, lease) if norm.status in LIVE else (None, None)
+            conn.execute(sql.MOVE_RUN, (tail, *rows.move_values(norm, *hold), run_id))
+            status = str(norm.status)
+            same_labels = norm.labels == stored.labels
+            if not same_labels or norm.priority != stored.priority:
+                conn.execute(sql.SET_LABELS, (_raw(norm.labels), norm.priority, run_id))
+            if not same_labels:
+                conn.execute(sql.DELETE_LABELS, (run_id,))
+                conn.executemany(sql.INSERT_LABEL, rows.label_rows(norm))
+                # At the end too: an earlier write of this batch may have set a status.
+                later.labels.append((status, run_id))
+            elif norm.status is not stored.status and norm.labels:
+                later.labels.append((status, run_id))
+            later.events.extend(events)
+            out = rows.as_returned(norm, progress)
+            # A terminal run never changes again: nothing to keep it for.
+            kept = None if out.status in TERMINAL else _Kept(out, created, params, dict(out.labels))
+            later.runs.append((run_id, kept))
+            return out
+
+        return await self._write("update_run", op)
+
+    def _stored(
+        self, conn: sqlite3.Connection, run_id: str, version: int, created: int
+    ) -> tuple[Run, Any]:
+        """The stored run *run_id* at *version* (writer thread), and a copy of its
+        params no caller holds: as kept, if it is that one, else read in the
+        transaction."""
+        kept = self._runs.get(run_id)
+        if kept is not None:
+            run = kept.stored(version, created)
+            if run is not None:
+                return run, kept.params
+        run = rows.run_from_row(conn.execute(sql.GET_RUN, (run_id,)).fetchone())
+        return run, rows.json_copy(run.params)  # the run itself goes back to the caller
+
+    def _admit_successor(
+        self, conn: sqlite3.Connection, stored: Run, run: Run, expected: int, later: Later
+    ) -> tuple[Run, int]:
+        lifecycle = self._known_lifecycle(stored.job)
+        if lifecycle is None:
+            lifecycle = self._lifecycle_in(conn, stored.job, later)
+            return admit.admit_successor(
+                stored, run, expected_version=expected, lifecycle=lifecycle
+            )
+        try:
+            return admit.admit_successor(
+                stored, run, expected_version=expected, lifecycle=lifecycle
+            )
+        except (NotASuccessor, InvalidValue):
+            # Learnt earlier: another process may have changed the job since.
+            fresh = self._lifecycle_in(conn, stored.job, later)
+            if fresh is lifecycle:
+                raise
+            return admit.admit_successor(stored, run, expected_version=expected, lifecycle=fresh)
+
+    # -- claims --------------------------------------------------------------------
+
+    async def claim(
+        self,
+        worker: str,
+        jobs: Mapping[str, Lifecycle],
+        *,
+        limit: int,
+        lease: float,
+    ) -> tuple[Claim, ...]:
+        """Claim up to *limit* QUEUED runs of *jobs* for *worker* (see `runlife.abc.Store`).
+
+        Candidates are read in claim order (priority, then age, then id) with the
+        live runs of the limited jobs counted in the same write transaction, so
+        the limits hold across processes; `ClaimPlan` decides which to take.
+        """
+        span = admit.check_claim_args(worker, jobs, limit, lease)
+        if limit == 0 or not jobs:
+            return ()
+        lease_us = span // _US
+        lifecycles = dict(jobs)
+        names = sorted(lifecycles)
+
+        def op(conn: sqlite3.Connection, now: int, later: Later) -> tuple[Claim, ...]:
+            limits: dict[str, JobLimits] = {}
+            for row in conn.execute(sql.jobs_named(len(names)), names):
+                record = rows.job_from_row(row)
+                later.specs.append((record.name, record.spec))
+                job_limits = JobLimits.of(record)
+                if job_limits is not None:
+                    limits[record.name] = job_limits
+            live: list[tuple[str, Mapping[str, str]]] = []
+            if limits:
+                limited = sorted(limits)
+                for job, labels in conn.execute(sql.live_runs(len(limited)), limited):
+                    live.append((job, _loads(labels) if limits[job].per_label else {}))
+            plan = ClaimPlan(worker, lifecycles, limits, now=_from_us(now), limit=limit, live=live)
+            # A k-way merge of the jobs' queues in claim order; a job the plan closes
+            # (at its max_concurrency) leaves the merge instead of being read to its end.
+            held: dict[str, tuple[int, Any]] = {}
+            streams = [_queued(conn, name, limit) for name in names]
+            heap = [(*first, index) for index, s in enumerate(streams) if (first := next(s, None))]
+            heapq.heapify(heap)
+            while heap and not plan.done:
+                _, row, index = heap[0]
+                nxt = next(streams[index], None)
+                if nxt is None:
+                    heapq.heappop(heap)
+                else:
+                    heapq.heapreplace(heap, (*nxt, index))
+                if not plan.open(names[index]):
+                    heap = [entry for entry in heap if entry[2] != index]
+                    heapq.heapify(heap)
+                    continue
+                candidate, fence, params = self._claimable(row)
+                if plan.offer(candidate) is not None:
+                    held[candidate.id] = (fence, params)
+            expires = now + lease_us
+            writes: list[tuple[Any, ...]] = []
+            claims = tuple(
+                self._hold(later, writes, old, moved, *held[old.id], worker, expires)
+                for old, moved in plan.taken
+            )
+            conn.executemany(sql.CLAIM_RUN, writes)
+            return claims
+
+        return await self._write("claim", op)
+
+    def _claimable(self, row: Sequence[Any]) -> tuple[Run, int, Any]:
+        """The run of a `rows.CLAIMABLE_COLUMNS` row (writer thread), its fence and a
+        copy of its params no caller holds. A run this store keeps as it is stored
+        is not decoded again: only its item counts are read from the row."""
+        run_id, version, created, progress, fence = rows.claimable_state(row)
+        kept = self._runs.get(run_id)
+        run = None if kept is None else kept.stored(version, created)
+        if kept is None or run is None:
+            run = rows.claimable_from_row(row)
+            return run, fence, rows.json_copy(run.params)
+        fresh = rows.fresh_copy(run, rows.json_copy(kept.params), dict(kept.labels), progress)
+        return fresh, fence, kept.params
+
+    @staticmethod
+    def _hold(
+        later: Later,
+        writes: list[tuple[Any, ...]],
+        old: Run,
+        moved: Run,
+        fence: int,
+        params: Any,
+        worker: str,
+        expires: int,
+    ) -> Claim:
+        """Record the claim of *old* (moved into RUNNING as *moved*) by *worker*: its
+        `sql.CLAIM_RUN` values go to *writes*, its label and event rows to *later*;
+        *params* is a copy of its params no caller holds."""
+        tail, events = rows.appended(moved, moved.history[len(old.history) :])
+        fence += 1
+        writes.append((tail, *rows.move_values(moved, worker, expires), fence, old.id))
+        if moved.labels and moved.status is not old.status:
+            later.labels.append((str(moved.status), old.id))
+        later.events.extend(events)
+        kept = _Kept(
+            moved, _to_us(moved.created_at), rows.json_copy(moved.params), dict(moved.labels)
+        )
+        later.runs.append((old.id, kept))
+        return Claim(run=moved, owner=worker, fence=fence, expires_at=_from_us(expires))
+
+    async def claim_run(
+        self, run_id: str, worker: str, lifecycle: Lifecycle, *, lease: float
+    ) -> Claim:
+        """Claim the PENDING or QUEUED run *run_id*, ignoring limits.
+
+        Raises `ConcurrentUpdate` if it is no longer PENDING or QUEUED, `RunNotFound`
+        if absent.
+        """
+        check_text("run_id", run_id)
+        span = admit.check_claim_args(worker, {"run": lifecycle}, 1, lease)
+        lease_us = span // _US
+
+        def op(conn: sqlite3.Connection, now: int, later: Later) -> Claim:
+            row = conn.execute(sql.CLAIMABLE_ONE, (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFound(run_id)
+            run, fence, params = self._claimable(row)
+            if run.status not in _CLAIMABLE_ONE:
+                raise ConcurrentUpdate(run_id, run.version, run.version)
+            moved = lifecycle.transition(
+                run, Status.RUNNING, at=_from_us(now), reason=f"claimed by {worker}"
+            )
+            writes: list[tuple[Any, ...]] = []
+            claim = self._hold(later, writes, run, moved, fence, params, worker, now + lease_us)
+            conn.executemany(sql.CLAIM_RUN, writes)
+            return claim
+
+        return await self._write("claim", op)
+
+    async def heartbeat(self, claim: Claim, *, lease: float) -> datetime:
+        """Extend *claim*'s lease to store time + *lease*; raises `LeaseLost` if the
+        claim no longer holds (a purged run included)."""
+        lease_us = check_lease("lease", lease) // _US
+        _check_claim_type(claim)
+        assert claim is not None
+        if not _bindable_claim(claim):
+            raise LeaseLost(claim.run_id, claim.owner, claim.fence)
+        args = (claim.run_id, claim.owner, claim.fence)
+
+        def op(conn: sqlite3.Connection, now: int, later: Later) -> datetime:
+            if conn.execute(sql.HEARTBEAT, (now + lease_us, *args)).rowcount == 0:
+                # Taken over, ended, or purged: the hold is gone.
+                raise LeaseLost(claim.run_id, claim.owner, claim.fence)
+            return _from_us(now + lease_us)
+
+        return await self._write(None, op)
+
+    async def abandoned(self, *, limit: int = 100) -> tuple[Run, ...]:
+        """RUNNING or WAITING runs whose lease has lapsed by store time (or that have
+        none), oldest lapse first."""
+        check_page("limit", limit)
+
+        def read(conn: sqlite3.Connection) -> tuple[Run, ...]:
+            return tuple(map(rows.run_from_row, conn.execute(sql.ABANDONED, (limit,))))
+
+        return await self._read(read)
+
+    async def due(self, statuses: Collection[Status], *, limit: int = 100) -> tuple[Run, ...]:
+        """Runs in *statuses* whose ``due_at`` has come by store time, earliest first."""
+        check_page("limit", limit)
+        wanted = sorted(s.value for s in admit.check_statuses("statuses", statuses))
+        if not wanted:
+            return ()
+        text = sql.due(len(wanted))
+
+        def read(conn: sqlite3.Connection) -> tuple[Run, ...]:
+            return tuple(map(rows.run_from_row, conn.execute(text, (*wanted, limit))))
+
+        return await self._read(read)
+
+    # -- queries -------------------------------------------------------------------
+
+    async def list_runs(self, query: RunQuery) -> Page:
+        """Runs matching *query*, newest first (by creation, then id), one page at a time.
+
+        Several statuses are read as one index range each, merged here (the planner
+        would otherwise sort every matching row to find the newest).
+        """
+        query, position = admit.admit_run_query(query)
+        after = None if position is None else (_to_us(position[0]), position[1])
+        limit = query.limit
+        statuses: list[str | None] = [None]
+        if query.status:
+            statuses = [*sorted(s.value for s in query.status)]
+        statements = [sql.select_runs(query, status, after, limit + 1) for status in statuses]
+
+        def read(conn: sqlite3.Connection) -> Page:
+            found = [conn.execute(text, args).fetchall() for text, args in statements]
+            if len(found) == 1:
+                page = found[0]
+            else:
+                merged = heapq.merge(*found, key=rows.newest_first, reverse=True)
+                page = list(itertools.islice(merged, limit + 1))
+            runs = tuple(map(rows.run_from_row, page[:limit]))
+            cursor = None
+            if len(page) > limit and runs:
+                last = runs[-1]
+                cursor = codec.encode_cursor(_to_us(last.created_at), last.id)
+            return Page(runs=runs, next_cursor=cursor)
+
+        return await self._read(read)
+
+    async def count_runs(self, query: RunQuery) -> Mapping[Status, int]:
+        """How many runs matching *query* (limit and cursor aside) are in each status."""
+        if isinstance(query, RunQuery):
+            query = _without_cursor(query)
+        query, _ = admit.admit_run_query(query)
+        text, args = sql.count_runs(query)
+
+        def read(conn: sqlite3.Connection) -> Mapping[Status, int]:
+            return {Status(s): n for s, n in conn.execute(text, args) if n}
+
+        return await self._read(read)
+
+    # -- items -----------------------------------------------------------------------
+
+    async def save_item(self, item: Item, *, claim: Claim | None = None) -> Item:
+        """Insert or replace the item ``(run_id, key)``, update the run's progress and
+        write an ``item`` event. Raises `LeaseLost` for a stale *claim*, `RunNotFound`."""
+        item = admit.admit_item(item)
+        _check_claim_type(claim)
+        output = _raw(item.output)
+        values = rows.item_values(item, output)
+        event = _raw(codec.item_to_json(item))
+        run_id = item.run_id
+
+        def op(conn: sqlite3.Connection, now: int, later: Later) -> Item:
+            row = conn.execute(sql.ITEM_RUN, (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFound(run_id)
+            owner, fence, status, job, progress = row
+            if claim is not None and (
+                claim.run_id != run_id or owner != claim.owner or fence != claim.fence
+            ):
+                raise LeaseLost(run_id, claim.owner, claim.fence)
+            old = conn.execute(sql.ITEM_STATUS, (run_id, item.key)).fetchone()
+            conn.execute(sql.SAVE_ITEM, values)
+            counts = rows.progress_from_text(progress).moved(
+                None if old is None else Status(old[0]), item.status
+            )
+            conn.execute(sql.SET_PROGRESS, (rows.progress_text(counts), run_id))
+            conn.execute(sql.INSERT_ITEM_EVENT, (run_id, job, now, status, event))
+            return rows.item_as_returned(item, output)
+
+        return await self._write(None, op)
+
+    async def items(self, run_id: str, status: Status | None = None) -> tuple[Item, ...]:
+        """The run's items in the order they were first saved (none for an unknown run)."""
+        check_text("run_id", run_id)
+        wanted = None if status is None else admit.check_statuses("status", (status,))
+
+        def read(conn: sqlite3.Connection) -> tuple[Item, ...]:
+            if wanted is None:
+                found = conn.execute(sql.ITEMS_OF, (run_id,))
+            else:
+                (one,) = wanted
+                found = conn.execute(sql.ITEMS_IN, (run_id, one.value))
+            return tuple(map(rows.item_from_row, found))
+
+        return await self._read(read)
+
+    # -- logs ------------------------------------------------------------------------
+
+    async def append_logs(
+        self, lines: Sequence[LogLine], *, claim: Claim | None = None
+    ) -> tuple[LogLine, ...]:
+        """Append *lines* in one transaction, numbering each run's lines on from its last.
+
+        Raises `~runlife.exceptions.InvalidValue` for a line of another run than the
+        claim's, `RunNotFound`, `LeaseLost` for a stale *claim*, `NotSerializable` for
+        non-JSON fields.
+        """
+        _check_claim_type(claim)
+        checked = admit.admit_lines(lines, None if claim is None else claim.run_id)
+        if not checked and claim is None:
+            return ()
+        run_ids = list(dict.fromkeys(line.run_id for line in checked))
+
+        def op(conn: sqlite3.Connection, now: int, later: Later) -> tuple[LogLine, ...]:
+            held: dict[str, tuple[str | None, int]] = {}
+            for rid in run_ids:
+                hold = conn.execute(sql.RUN_HOLD, (rid,)).fetchone()
+                if hold is None:
+                    raise RunNotFound(rid)
+                held[rid] = hold
+            if claim is not None:
+                hold = held.get(claim.run_id)
+                if hold is None:
+                    hold = conn.execute(sql.RUN_HOLD, (claim.run_id,)).fetchone()
+                if hold is None or hold != (claim.owner, claim.fence):
+                    raise LeaseLost(claim.run_id, claim.owner, claim.fence)
+            if not checked:
+                return ()
+            seqs = {rid: conn.execute(sql.LAST_SEQ, (rid,)).fetchone()[0] for rid in run_ids}
+            (lid,) = conn.execute(sql.LAST_LID).fetchone()
+            values = []
+            stored = []
+            for line in checked:
+                seq = seqs[line.run_id] = seqs[line.run_id] + 1
+                lid += 1
+                row = rows.log_values(line, seq)
+                values.append((*row, lid))
+                stored.append(rows.log_from_row(row))
+            conn.executemany(sql.INSERT_LOG, values)
+            # No event per line (as MemoryStore): followers page the log by cursor.
+            return tuple(stored)
+
+        return await self._write(None, op)
+
+    async def logs(self, query: LogQuery) -> LogPage:
+        """A page of the run's log lines after ``query.cursor``, in order."""
+        query, after = admit.admit_log_query(query)
+        limit = query.limit
+        text, filters = sql.log_page(query)
+        args = (query.run_id, after, *filters, limit + 1)
+
+        def read(conn: sqlite3.Connection) -> LogPage:
+            found = conn.execute(text, args).fetchall()
+            lines = rows.page_from_rows(query.run_id, found[:limit])
+            cursor = None
+            if len(found) > limit and lines:
+                cursor = codec.encode_cursor(lines[-1].seq)
+            return LogPage(lines=lines, next_cursor=cursor)
+
+        return await self._read(read)
+
+    async def search_logs(
+        self, run_id: str, text: str, *, limit: int = 1000
+    ) -> tuple[LogLine, ...]:
+        """Lines of the run's log whose message contains *text* (case-insensitive), in order.
+
+        Needles of 3 characters or more go through the FTS5 trigram index; shorter
+        ones scan the run's lines.
+        """
+        admit.check_search(run_id, text, limit)
+        needle = text.lower()
+
+        def read(conn: sqlite3.Connection) -> tuple[LogLine, ...]:
+            if not needle:
+                return tuple(map(rows.log_from_row, conn.execute(sql.LOGS_OF, (run_id, limit))))
+            # A run's lines get increasing lids as they get increasing seqs, so its
+            # first and last lines bound its stretch of the full-text index.
+            first = conn.execute(sql.FIRST_LID, (run_id,)).fetchone()
+            if first is None:
+                return ()
+            found: Iterator[Sequence[Any]]
+            if len(text) >= 3:
+                (last,) = conn.execute(sql.LAST_LID_OF, (run_id,)).fetchone()
+                phrase = '"' + text.replace('"', '""') + '"'
+                found = conn.execute(sql.SEARCH_FTS, (phrase, first[0], last, run_id))
+            else:
+                found = conn.execute(sql.SEARCH_SCAN, (run_id, needle))
+            out: list[LogLine] = []
+            for row in found:
+                line = rows.log_from_row(row)
+                if needle in line.message.lower():
+                    out.append(line)
+                    if len(out) >= limit:
+                        break
+            return tuple(out)
+
+        return await self._read(read)
+
+    # -- signals and events ----------------------------------------------------------
+
+    async def send_signal(self, run_id: str, name: str, payload: Any = None) -> None:
+        """Store signal *name* with JSON *payload* for the run (replacing an earlier
+        one); raises `RunNotFound`."""
+        check_text("run_id", run_id)
+        check_text("name", name, empty=False)
+        data = codec.dumps(payload, f"signal {name!r} payload")
+
+        def op(conn: sqlite3.Connection, now: int, later: Later) -> None:
+            if conn.execute(sql.RUN_EXISTS, (run_id,)).fetchone() is None:
+                raise RunNotFound(run_id)
+            conn.execute(sql.SAVE_SIGNAL, (run_id, name, data, now))
+
+        await self._write(None, op)
+
+    async def signals(self, run_id: str) -> Mapping[str, Any]:
+        """The run's delivered signals, by name (none for an unknown run)."""
+        check_text("run_id", run_id)
+
+        def read(conn: sqlite3.Connection) -> Mapping[str, Any]:
+            return {name: _loads(p) for name, p in conn.execute(sql.SIGNALS_OF, (run_id,))}
+
+        return await self._read(read)
+
+    async def events(
+        self, *, after: int | None = None, run_id: str | None = None, limit: int = 1000
+    ) -> tuple[Event, ...]:
+        """Stored events with ``seq`` greater than *after*, in order."""
+        start = admit.check_events_args(after, run_id, limit)
+
+        def read(conn: sqlite3.Connection) -> tuple[Event, ...]:
+            if run_id is None:
+                found = conn.execute(sql.EVENTS_AFTER, (start, limit))
+            else:
+                found = conn.execute(sql.EVENTS_OF_RUN, (run_id, start, limit))
+            return tuple(map(rows.event_from_row, found))
+
+        return await self._read(read)
+
+    async def wait_changed(self, timeout: float) -> None:
+        """Return when this process wrote, another process committed, or *timeout* passed.
+
+        Writes of this store wake waiters at once; commits of other processes are
+        seen by polling SQLite's ``data_version`` every 50 ms.
+        """
+        seconds = admit.check_timeout("timeout", timeout)
+        await self._ensure_open()
+        with anyio.move_on_after(seconds):
+            while not self._closed:
+                changed = self._changed
+                assert changed is not None
+                with anyio.move_on_after(0.05):
+                    await changed.wait()
+                    return
+                if await run_sync(self._poll_data_version):
+                    return
+
+    def _poll_data_version(self) -> bool:
+        with self._watch_lock:
+            if self._closed:
+                return True
+            try:
+                if self._watch is None:
+                    self._watch = Conn(connect(self.path, self._busy_ms))
+                with self._watch.use() as raw:
+                    (version,) = raw.execute("PRAGMA data_version").fetchone()
+            except Exception as exc:
+                error = translate(exc, self.path)
+                if error is exc:
+                    raise
+                raise error from exc
+            changed = self._data_version is not None and version != self._data_version
+            self._data_version = version
+            return changed
+
+    # -- retention -------------------------------------------------------------------
+
+    async def purge(self, *, older_than: datetime, batch: int = 1000) -> int:
+        """Delete terminal runs that ended before *older_than* with everything of theirs,
+        *batch* runs per transaction; never an active run. Returns how many went.
+
+        Each batch is a write of its own: a purge cancelled midway has deleted the
+        batches before the cancellation, entirely, and nothing of the others.
+        """
+        cutoff = _to_us(admit.check_purge_args(older_than, batch))
+
+        def op(conn: sqlite3.Connection, now: int, later: Later) -> int:
+            ids = [(run_id,) for (run_id,) in conn.execute(sql.PURGEABLE, (cutoff, batch))]
+            for statement in sql.PURGE_OWNED:
+                conn.executemany(statement, ids)
+            conn.executemany(sql.PURGE_RUN, ids)
+            later.runs.extend((run_id, None) for (run_id,) in ids)
+            return len(ids)
+
+        total = 0
+        while True:
+            deleted = await self._write(None, op)
+            total += deleted
+            if deleted < batch:
+                return total
+
+
+def _check_path(path: object) -> str:
+    expected = "a file path (for a store in memory, use MemoryStore: memory://)"
+    try:
+        text = os.fspath(path)  # type: ignore[call-overload]
+    except TypeError:
+        raise InvalidValue("path", path, expected) from None
+    if not isinstance(text, str) or not text or text == ":memory:" or not is_text(text):
+        raise InvalidValue("path", path, expected)
+    if text.startswith("file:"):
+        raise InvalidValue("path", path, "a file path, not a SQLite URI")
+    return text
+
+
+def _check_claim_type(claim: object) -> None:
+    if claim is not None and not isinstance(claim, Claim):
+        raise InvalidValue("claim", claim, "a Claim or None")
+
+
+def _bindable_claim(claim: Claim) -> bool:
+    """Whether *claim*'s values can be compared in SQL (a claim with others cannot
+    be the store's: it holds nothing)."""
+    fence = claim.fence
+    return (
+        is_text(claim.run_id)
+        and is_text(claim.owner)
+        and type(fence) is int
+        and INT64[0] <= fence <= INT64[1]
+    )
+
+
+def _without_cursor(query: RunQuery) -> RunQuery:
+    return attrs.evolve(query, cursor=None) if query.cursor is not None else query
+
+
+def _get_job(conn: sqlite3.Connection, name: str) -> JobRecord:
+    row = conn.execute(sql.GET_JOB, (name,)).fetchone()
+    if row is None:
+        known = [n for (n,) in conn.execute(sql.JOB_NAMES)]
+        raise JobNotFound(name, known)
+    return rows.job_from_row(row)
+
+
+def _queued(
+    conn: sqlite3.Connection, job: str, chunk: int
+) -> Iterator[tuple[tuple[int, int, str], Sequence[Any]]]:
+    """QUEUED runs of *job* in claim order with their positions, fetched *chunk*
+    rows at a time so that writes never interleave with an open cursor."""
+    chunk = max(chunk, 16)
+    found = conn.execute(sql.QUEUED_FIRST, (job, chunk)).fetchall()
+    while True:
+        for row in found:
+            yield rows.queue_position(row), row
+        if len(found) < chunk:
+            return
+        neg_priority, created, run_id = rows.queue_position(found[-1])
+        found = conn.execute(
+            sql.QUEUED_AFTER, (job, neg_priority, created, run_id, chunk)
+        ).fetchall()
