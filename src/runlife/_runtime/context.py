@@ -119,14 +119,13 @@ class RunContext:
 
     def warn(self, message: str) -> None:
         """Record a warning: kept in ``run.warnings`` when the attempt ends (a run
-        can succeed with warnings), and logged now.
+        can succeed with warnings).
 
         Raises:
             InvalidValue: *message* is not text.
         """
         check_text("message", message)
         self._warnings.append(message)
-        self.log.warning(message)
 
     def heartbeat(self) -> None:
         """Say the job is alive. Leases are renewed by the runtime on its own; a job

@@ -13,14 +13,45 @@ from datetime import datetime
 import attrs
 import structlog
 
+from runlife._core.lifecycle import Lifecycle
+from runlife._core.policy import FailureDecision
 from runlife._core.run import Run
 from runlife._core.spec import JobSpec
 from runlife._core.status import Status
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.job import Job
-from runlife.exceptions import InvalidLifecycle, InvalidPolicy, JobNotFound
+from runlife.exceptions import InvalidLifecycle, InvalidPolicy, InvalidTransition, JobNotFound
 
-__all__ = ("JobBook", "to_queue")
+__all__ = ("JobBook", "apply_decision", "to_queue")
+
+
+def apply_decision(decision: FailureDecision, run: Run, lifecycle: Lifecycle) -> Run:
+    """*run* moved as *decision* says; a retry in a lifecycle that cannot retry
+    (it has no RETRYING state, or no move to it) fails the run instead.
+
+    >>> from datetime import datetime, UTC
+    >>> from runlife import Lifecycle, Retry, decide_failure
+    >>> lc = Lifecycle("plain", {"NEW": "QUEUED", "ON": "RUNNING", "OK": "SUCCEEDED",
+    ...                          "KO": "FAILED"}, {"NEW": ["ON"], "ON": ["OK", "KO"]})
+    >>> t0 = datetime(2026, 3, 10, 2, tzinfo=UTC)
+    >>> run = lc.transition(Run.create(job="x", at=t0, lifecycle=lc), "ON", at=t0)
+    >>> decision = decide_failure(run, ValueError("boom"), at=t0, retry=Retry())
+    >>> apply_decision(decision, run, lc).state
+    'KO'
+    """
+    try:
+        return decision.apply(run, lifecycle)
+    except (InvalidTransition, InvalidLifecycle):
+        if not decision.retry:
+            raise
+    failed = attrs.evolve(
+        decision,
+        status=Status.FAILED,
+        reason=f"{decision.reason}; but lifecycle {lifecycle.name!r} cannot retry",
+        due_at=None,
+        delay=None,
+    )
+    return failed.apply(run, lifecycle)
 
 
 def to_queue(run: Run, spec: JobSpec, *, at: datetime, reason: str, new: bool = False) -> Run:

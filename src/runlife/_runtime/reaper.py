@@ -22,8 +22,9 @@ import structlog
 from runlife._core.policy import decide_failure
 from runlife._core.records import ErrorInfo
 from runlife._core.run import Run
+from runlife._core.status import Status
 from runlife._runtime.guard import StoreGuard
-from runlife._runtime.jobs import JobBook
+from runlife._runtime.jobs import JobBook, apply_decision
 from runlife._runtime.mover import Mover
 from runlife._runtime.wake import Pulse
 from runlife.abc import Clock
@@ -98,8 +99,8 @@ class Reaper:
         decision = decide_failure(
             run, error, at=self.clock.now(), retry=spec.retry, timeout=spec.timeout
         )
-        moved = decision.apply(run, spec.lifecycle)
         try:
+            moved = apply_decision(decision, run, spec.lifecycle)
             await self.guard.update_run(moved, expected_version=run.version, only_if_lapsed=True)
         except Conflict:
             return 0  # its worker came back, or another reaper was first
@@ -109,7 +110,7 @@ class Reaper:
         self._log.warning(
             "reaped an abandoned run", run_id=run.id, job=run.job, outcome=decision.reason
         )
-        if decision.retry and decision.due_at is not None:
-            self.mover.hint(decision.due_at)
+        if moved.status is Status.RETRYING and moved.due_at is not None:
+            self.mover.hint(moved.due_at)
         self.changed.pulse()
         return 1

@@ -14,7 +14,6 @@ from typing import Any, Self
 import anyio
 import anyio.abc
 import attrs
-import structlog
 
 from runlife._clock import SystemClock
 from runlife._core.policy import QuotaUsage
@@ -172,7 +171,6 @@ class AsyncRuntime:
         self._services: anyio.CancelScope | None = None
         self._worker_tasks: anyio.abc.TaskGroup | None = None
         self._state = "new"
-        self._log = structlog.get_logger("runlife.runtime").bind(worker=self.worker_id)
 
     def __repr__(self) -> str:
         return (
@@ -232,7 +230,6 @@ class AsyncRuntime:
             raise
         self._stack, self._services = stack, services
         self._state = "running"
-        self._log.info("runtime started", jobs=sorted(self.jobs), store=self.store.url)
         return self
 
     async def _serve(self, scope: anyio.CancelScope) -> None:
@@ -276,7 +273,6 @@ class AsyncRuntime:
             # The host's own exception is not the task group's: it propagates from
             # the host's block as it is.
             await self._stack.__aexit__(None, None, None)
-            self._log.info("runtime stopped")
 
     def _check_running(self) -> None:
         if self._state != "running":

@@ -132,9 +132,6 @@ class Scheduler:
         stored = await self.guard.create_run(run)
         if stored.id != run.id:
             return  # another runtime fired this slot
-        self._log.info(
-            "schedule fired", job=job.name, scheduled_for=fire.isoformat(), run_id=run.id
-        )
         if not spec.queued:
             try:
                 claim = await self.guard.claim_run(

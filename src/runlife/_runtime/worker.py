@@ -40,7 +40,7 @@ from runlife._core.values import check_json
 from runlife._runtime.context import RunContext
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.job import Job
-from runlife._runtime.jobs import to_queue
+from runlife._runtime.jobs import apply_decision, to_queue
 from runlife._runtime.wake import Pulse, nap
 from runlife.abc import Clock, Executor
 from runlife.exceptions import (
@@ -277,7 +277,9 @@ class Worker:
         while True:
             await self.clock.sleep(self.lease / 3)
             for held in list(self.held.values()):
-                if held.finishing:
+                # A run whose outcome is being written keeps its lease too: the
+                # write may be riding out a store outage.
+                if held.closed:
                     continue
                 try:
                     await self.guard.heartbeat(held.claim, lease=self.lease)
@@ -403,7 +405,7 @@ class Worker:
             decision = decide_failure(
                 run, error, at=self.clock.now(), retry=spec.retry, timeout=spec.timeout
             )
-            return decision.apply(_warned(run, warnings), held.lifecycle)
+            return apply_decision(decision, _warned(run, warnings), held.lifecycle)
 
         build: Callable[[Run], Awaitable[Run]]
         kind = held.cut_kind
@@ -430,7 +432,9 @@ class Worker:
                 decision = decide_failure(
                     run, error, at=now, retry=spec.retry, timeout=spec.timeout
                 )
-                moved = decision.apply(_warned(run, warnings), held.lifecycle)
+                moved = apply_decision(decision, _warned(run, warnings), held.lifecycle)
+                if moved.status is not Status.RETRYING:
+                    return moved
                 return to_queue(moved, spec, at=now, reason="requeued: " + why)
 
         elif kind == "heartbeat" or outcome.timed_out is not None:
