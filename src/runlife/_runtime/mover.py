@@ -51,6 +51,29 @@ class Mover:
         lease: the lease of such a claim.
         poll: seconds of clock time between two looks at the store.
         changed: pulsed after each move.
+
+    >>> import anyio
+    >>> from datetime import datetime, timedelta, UTC
+    >>> from runlife import DEFAULT_LIFECYCLE as lc, Run, Status
+    >>> from runlife.stores import MemoryStore
+    >>> from runlife.testing import VirtualClock
+    >>> clock = VirtualClock(start=datetime(2026, 3, 10, 2, tzinfo=UTC))
+    >>> store = MemoryStore(clock=clock)
+    >>> guard = StoreGuard(store, clock)
+    >>> worker = Worker(guard=guard, clock=clock, jobs={}, worker_id="w1")
+    >>> mover = Mover(guard=guard, clock=clock, book=JobBook({}, guard), worker=worker)
+    >>> async def main():
+    ...     t0 = clock.now()
+    ...     run = await store.create_run(Run.create(job="sync", at=t0, initial=Status.QUEUED))
+    ...     (claim,) = await store.claim("w0", {"sync": lc}, limit=1, lease=30)
+    ...     retrying = lc.transition(claim.run, Status.RETRYING, at=t0,
+    ...                              due_at=t0 + timedelta(seconds=60))
+    ...     await store.update_run(retrying, expected_version=claim.run.version, claim=claim)
+    ...     early = await mover.tick()
+    ...     clock.advance(60)
+    ...     return early, await mover.tick(), (await store.get_run(run.id)).status
+    >>> anyio.run(main)
+    (0, 1, <Status.QUEUED: 'QUEUED'>)
     """
 
     def __init__(
@@ -60,9 +83,9 @@ class Mover:
         clock: Clock,
         book: JobBook,
         worker: Worker,
-        lease: float,
-        poll: float,
-        changed: Pulse,
+        lease: float = 30,
+        poll: float = 5,
+        changed: Pulse | None = None,
     ) -> None:
         self.guard = guard
         self.clock = clock
@@ -70,7 +93,7 @@ class Mover:
         self.worker = worker
         self.lease = lease
         self.poll = poll
-        self.changed = changed
+        self.changed = changed or Pulse()
         self._hints: list[datetime] = []
         self._pulse = Pulse()
         self._log = structlog.get_logger("runlife.mover")

@@ -45,6 +45,33 @@ class Reaper:
         mover: told when a reaped run is due to be queued again.
         interval: seconds of clock time between two looks.
         changed: pulsed after each reaped run.
+
+    >>> import anyio
+    >>> from datetime import datetime, UTC
+    >>> from runlife import DEFAULT_LIFECYCLE, Run, Status
+    >>> from runlife._runtime.worker import Worker
+    >>> from runlife.stores import MemoryStore
+    >>> from runlife.testing import VirtualClock
+    >>> clock = VirtualClock(start=datetime(2026, 3, 10, 2, tzinfo=UTC))
+    >>> store = MemoryStore(clock=clock)
+    >>> guard = StoreGuard(store, clock)
+    >>> book = JobBook({}, guard)
+    >>> worker = Worker(guard=guard, clock=clock, jobs={}, worker_id="w1")
+    >>> reaper = Reaper(guard=guard, clock=clock, book=book,
+    ...                 mover=Mover(guard=guard, clock=clock, book=book, worker=worker))
+    >>> async def main():
+    ...     run = await store.create_run(Run.create(job="sync", at=clock.now(),
+    ...                                             initial=Status.QUEUED))
+    ...     await store.claim("lost-worker", {"sync": DEFAULT_LIFECYCLE}, limit=1, lease=30)
+    ...     clock.advance(31)  # its lease lapsed; a job without a record has one attempt
+    ...     reaped = await reaper.tick()
+    ...     run = await store.get_run(run.id)
+    ...     return reaped, run.status, run.attempts[0].outcome
+    >>> from structlog.testing import capture_logs
+    >>> with capture_logs() as logs:
+    ...     result = anyio.run(main)
+    >>> result, logs[0]["event"]
+    ((1, <Status.FAILED: 'FAILED'>, 'abandoned'), 'reaped an abandoned run')
     """
 
     def __init__(
@@ -54,15 +81,15 @@ class Reaper:
         clock: Clock,
         book: JobBook,
         mover: Mover,
-        interval: float,
-        changed: Pulse,
+        interval: float = 10,
+        changed: Pulse | None = None,
     ) -> None:
         self.guard = guard
         self.clock = clock
         self.book = book
         self.mover = mover
         self.interval = interval
-        self.changed = changed
+        self.changed = changed or Pulse()
         self._log = structlog.get_logger("runlife.reaper")
 
     async def serve(self) -> None:

@@ -48,8 +48,30 @@ class Scheduler:
             ``queued=False`` jobs.
         lease: the lease of such a claim.
         poll: the longest wait, in clock seconds, between two looks at the records.
-        since: where a schedule without a stored fire starts from.
+        since: where a schedule without a stored fire starts from (now, unless given).
         changed: pulsed after each fired run.
+
+    >>> import anyio, runlife
+    >>> from datetime import datetime, UTC
+    >>> from runlife.stores import MemoryStore
+    >>> from runlife.testing import VirtualClock
+    >>> @runlife.job(schedule=runlife.Cron("*/5 * * * *"))
+    ... async def sample(ctx):
+    ...     return None
+    >>> clock = VirtualClock(start=datetime(2026, 3, 10, 2, 3, tzinfo=UTC))
+    >>> store = MemoryStore(clock=clock)
+    >>> guard = StoreGuard(store, clock)
+    >>> jobs = {"sample": sample}
+    >>> scheduler = Scheduler(guard=guard, clock=clock, jobs=jobs,
+    ...                       worker=Worker(guard=guard, clock=clock, jobs=jobs, worker_id="w1"))
+    >>> async def main():
+    ...     await store.save_job(sample.to_record())
+    ...     clock.advance(180)  # 02:06
+    ...     nxt = await scheduler.tick()
+    ...     page = await store.list_runs(runlife.RunQuery(job="sample"))
+    ...     return [f"{r.scheduled_for:%H:%M}" for r in page.runs], f"{nxt:%H:%M}"
+    >>> anyio.run(main)
+    (['02:05'], '02:10')
     """
 
     def __init__(
@@ -59,10 +81,10 @@ class Scheduler:
         clock: Clock,
         jobs: Mapping[str, Job],
         worker: Worker,
-        lease: float,
-        poll: float,
-        since: datetime,
-        changed: Pulse,
+        lease: float = 30,
+        poll: float = 5,
+        since: datetime | None = None,
+        changed: Pulse | None = None,
     ) -> None:
         self.guard = guard
         self.clock = clock
@@ -70,8 +92,8 @@ class Scheduler:
         self.worker = worker
         self.lease = lease
         self.poll = poll
-        self.since = since
-        self.changed = changed
+        self.since = since if since is not None else clock.now()
+        self.changed = changed or Pulse()
         self.pulse = Pulse()
         """Pulse it when a job's record changed here (paused or unpaused)."""
         self._log = structlog.get_logger("runlife.scheduler")

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import anyio
 import attrs
 import structlog
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from runlife._core.claiming import LIVE
 from runlife._core.lifecycle import Lifecycle
@@ -50,6 +51,7 @@ from runlife.exceptions import (
     NotSerializable,
     RunlifeError,
 )
+from runlife.executors import AsyncExecutor, ThreadExecutor
 
 __all__ = ("Worker",)
 
@@ -161,14 +163,38 @@ class Worker:
         guard: the store.
         clock: the runtime's clock.
         jobs: the runtime's jobs by name.
-        executor_for: the executor of each job.
         worker_id: the owner name of this worker's claims.
+        executor_for: the executor of each job (by default async functions on the
+            loop, sync ones on a thread executor of *concurrency* threads).
         lease: the lease of each claim, in seconds.
         concurrency: how many runs it holds at most (and its pool's size).
         poll: how long (clock seconds) it waits for a hint before claiming again.
         changed: pulsed after each write of a run's outcome.
         store_changed: pulsed when the store may have changed (a hint).
-        on_retry: told the moment a run it moved to RETRYING is due again.
+        on_retry: told each run it moved to RETRYING (due again at its ``due_at``).
+
+    >>> import anyio, runlife
+    >>> from datetime import datetime, UTC
+    >>> from runlife import Run, Status
+    >>> from runlife.stores import MemoryStore
+    >>> from runlife.testing import VirtualClock
+    >>> @runlife.job
+    ... async def hello(ctx):
+    ...     return "hi"
+    >>> clock = VirtualClock(start=datetime(2026, 3, 10, 2, tzinfo=UTC))
+    >>> store = MemoryStore(clock=clock)
+    >>> worker = Worker(guard=StoreGuard(store, clock), clock=clock, jobs={"hello": hello},
+    ...                 worker_id="w1")
+    >>> async def main():
+    ...     run = await store.create_run(Run.create(job="hello", at=clock.now(),
+    ...                                             initial=Status.QUEUED))
+    ...     async with anyio.create_task_group() as tg:
+    ...         await tg.start(worker.serve)
+    ...         await clock.sleep(1)
+    ...         await worker.drain(grace=0)
+    ...     return (await store.get_run(run.id)).result
+    >>> anyio.run(main)
+    'hi'
     """
 
     def __init__(
@@ -177,32 +203,34 @@ class Worker:
         guard: StoreGuard,
         clock: Clock,
         jobs: Mapping[str, Job],
-        executor_for: Callable[[Job], Executor],
         worker_id: str,
-        lease: float,
-        concurrency: int,
-        poll: float,
-        changed: Pulse,
-        store_changed: Pulse,
-        on_retry: Callable[[Run], None],
+        executor_for: Callable[[Job], Executor] | None = None,
+        lease: float = 30,
+        concurrency: int = 16,
+        poll: float = 5,
+        changed: Pulse | None = None,
+        store_changed: Pulse | None = None,
+        on_retry: Callable[[Run], None] | None = None,
     ) -> None:
         self.guard = guard
         self.clock = clock
         self.jobs = dict(jobs)
-        self.executor_for = executor_for
+        self.executor_for = executor_for or _by_function(concurrency)
         self.worker_id = worker_id
         self.lease = lease
         self.concurrency = concurrency
         self.poll = poll
-        self.changed = changed
-        self.store_changed = store_changed
-        self.on_retry = on_retry
+        self.changed = changed or Pulse()
+        self.store_changed = store_changed or Pulse()
+        self.on_retry = on_retry or _ignore
         self.claimable = Pulse()
         """Pulse it when a run of its jobs may have become claimable."""
         self.held: dict[str, Held] = {}
         self._freed = Pulse()
-        self._send, self._receive = anyio.create_memory_object_stream[Held](math.inf)
-        self._claiming = anyio.CancelScope()
+        # anyio's streams and scopes belong to an event loop: made in `serve`.
+        self._send: MemoryObjectSendStream[Held] | None = None
+        self._claiming: anyio.CancelScope | None = None
+        self._stopped = False
         self._tg: anyio.abc.TaskGroup | None = None
         self._log = structlog.get_logger("runlife.worker").bind(worker=worker_id)
 
@@ -212,19 +240,22 @@ class Worker:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Claim, run and heartbeat until cancelled (after `drain`)."""
-        with self._send, self._receive:
+        send, receive = anyio.create_memory_object_stream[Held](math.inf)
+        self._send = send
+        with send, receive:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 for _ in range(self.concurrency):
-                    tg.start_soon(self._pool_task)
+                    tg.start_soon(self._pool_task, receive)
                 tg.start_soon(self._heartbeat_loop)
                 tg.start_soon(self._claim_loop)
                 task_status.started()
 
     async def _claim_loop(self) -> None:
         lifecycles = {name: job.spec.lifecycle for name, job in self.jobs.items()}
-        if not lifecycles:
+        if not lifecycles or self._stopped:
             return
+        self._claiming = anyio.CancelScope()
         with self._claiming:
             while True:
                 seen, freed = self.claimable.count, self._freed.count
@@ -257,11 +288,13 @@ class Worker:
         """Run the attempt of *claim* (a run this worker holds) on the pool."""
         job = self.jobs[claim.run.job]
         held = Held(claim, job, self.clock, self.guard)
+        if self._send is None:
+            raise RuntimeError("the worker is not serving: start Worker.serve first")
         self.held[claim.run_id] = held
         self._send.send_nowait(held)
 
-    async def _pool_task(self) -> None:
-        async for held in self._receive:
+    async def _pool_task(self, receive: MemoryObjectReceiveStream[Held]) -> None:
+        async for held in receive:
             try:
                 await self._attempt(held)
             except Exception:
@@ -297,7 +330,9 @@ class Worker:
 
     def stop_claiming(self) -> None:
         """Claim nothing more."""
-        self._claiming.cancel()
+        self._stopped = True
+        if self._claiming is not None:
+            self._claiming.cancel()
 
     async def cancel(self, run_id: str, reason: str | None) -> bool:
         """Cancel the attempt of *run_id* if this worker holds it, and return once
@@ -506,6 +541,15 @@ class Worker:
             return stored
         self._log.error("outcome not written: the run kept changing", run_id=run.id)
         return None
+
+
+def _by_function(concurrency: int) -> Callable[[Job], Executor]:
+    on_loop, on_threads = AsyncExecutor(), ThreadExecutor(max_threads=concurrency)
+    return lambda job: on_loop if job.is_async else on_threads
+
+
+def _ignore(run: Run) -> None:
+    return None
 
 
 def _warned(run: Run, warnings: tuple[str, ...]) -> Run:
