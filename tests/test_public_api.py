@@ -18,12 +18,14 @@ import runlife
 import runlife.abc
 import runlife.cli
 import runlife.exceptions
+import runlife.executors
 import runlife.testing.strategies
 
 PUBLIC_MODULES = [
     runlife,
     runlife.abc,
     runlife.exceptions,
+    runlife.executors,
     runlife.cli,
     runlife.testing.strategies,
 ]

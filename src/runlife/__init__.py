@@ -6,6 +6,8 @@ The layers, from the bottom up (each imports only those below it):
   no I/O, no awaits, ``now`` is always a parameter.
 * ports (`runlife.abc`): the protocols stores and clocks implement.
 * adapters (`runlife.stores`, the clocks): memory, SQLite and PostgreSQL storage.
+* runtime (`AsyncRuntime`, ``@runlife.job``, `runlife.executors`): claims runs, runs
+  their attempts, applies the policies, fires schedules. The only layer that awaits.
 * faces: the ``runlife`` command and `runlife.testing`.
 
 Every name below is imported on first use, so that ``import runlife`` (and the
@@ -79,6 +81,9 @@ if _typing.TYPE_CHECKING:
         Status,
         Trigger,
     )
+    from runlife._runtime.context import RunContext
+    from runlife._runtime.job import Job, job
+    from runlife._runtime.runtime import AsyncRuntime
     from runlife.exceptions import (
         ConcurrentUpdate,
         Conflict,
@@ -107,6 +112,7 @@ if _typing.TYPE_CHECKING:
 __all__ = (
     "CANONICAL_MOVES",
     "DEFAULT_LIFECYCLE",
+    "AsyncRuntime",
     "Attempt",
     "CatchUp",
     "Claim",
@@ -132,6 +138,7 @@ __all__ = (
     "Item",
     "ItemCounts",
     "ItemsOutcome",
+    "Job",
     "JobNotFound",
     "JobRecord",
     "JobSpec",
@@ -154,6 +161,7 @@ __all__ = (
     "Resolver",
     "Retry",
     "Run",
+    "RunContext",
     "RunNotFound",
     "RunQuery",
     "RunlifeError",
@@ -172,12 +180,14 @@ __all__ = (
     "WorkflowOutcome",
     "decide_failure",
     "items_outcome",
+    "job",
     "open_store",
 )
 
 _WHERE: dict[str, str] = {
     "CANONICAL_MOVES": "runlife._core.lifecycle",
     "DEFAULT_LIFECYCLE": "runlife._core.lifecycle",
+    "AsyncRuntime": "runlife._runtime.runtime",
     "Attempt": "runlife._core.records",
     "CatchUp": "runlife._core.schedule",
     "Claim": "runlife._core.queries",
@@ -203,6 +213,7 @@ _WHERE: dict[str, str] = {
     "Item": "runlife._core.records",
     "ItemCounts": "runlife._core.records",
     "ItemsOutcome": "runlife._core.policy",
+    "Job": "runlife._runtime.job",
     "JobNotFound": "runlife.exceptions",
     "JobRecord": "runlife._core.queries",
     "JobSpec": "runlife._core.spec",
@@ -225,6 +236,7 @@ _WHERE: dict[str, str] = {
     "Resolver": "runlife._core.graph",
     "Retry": "runlife._core.policy",
     "Run": "runlife._core.run",
+    "RunContext": "runlife._runtime.context",
     "RunNotFound": "runlife.exceptions",
     "RunQuery": "runlife._core.queries",
     "RunlifeError": "runlife.exceptions",
@@ -243,6 +255,7 @@ _WHERE: dict[str, str] = {
     "WorkflowOutcome": "runlife._core.graph",
     "decide_failure": "runlife._core.policy",
     "items_outcome": "runlife._core.policy",
+    "job": "runlife._runtime.job",
     "open_store": "runlife.stores",
 }
 

@@ -1,13 +1,14 @@
 """The ports: the protocols that plugin authors implement.
 
 A store (`Store`) keeps everything durable; a clock (`Clock`) tells the time and
-waits. Both are `typing.Protocol` classes: implement the methods, no base class
-needed. ``runlife.testing.StoreContract`` checks a store against this page.
+waits; an executor (`Executor`) runs the function of an attempt. Each is a
+`typing.Protocol`: implement the methods, no base class needed.
+``runlife.testing.StoreContract`` checks a store against this page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
@@ -21,7 +22,7 @@ from runlife._core.records import Event, Item, LogLine
 from runlife._core.run import Run
 from runlife._core.status import Status
 
-__all__ = ("Clock", "Store")
+__all__ = ("Clock", "Executor", "Store")
 
 
 @runtime_checkable
@@ -53,6 +54,34 @@ class Clock(Protocol):
     def busy(self) -> AbstractContextManager[None]:
         """Mark work outside the event loop (a thread, a child process, a database
         call) as in flight, so that a virtual clock does not jump under it."""
+        ...
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs the function of one attempt: on the event loop, in a thread, elsewhere.
+
+    The runtime hands `run` a call with the job's context and params bound, inside
+    the attempt's cancel scope; when the attempt is cut (its timeout, a cancel, a
+    shutdown), the scope is cancelled. An executor that can stop the work then
+    (``can_interrupt``) does; one that cannot returns control at once and leaves
+    the work running, and the runtime records that in the attempt's error.
+    ``runlife.executors`` has the built-in ones.
+    """
+
+    can_interrupt: bool
+    """Whether cancelling `run` stops the work (True for async functions on the
+    loop; False for threads, which can only be asked through ``ctx.cancelled``)."""
+
+    def accepts(self, fn: Callable[..., Any]) -> bool:
+        """Whether this executor can run *fn* (an async executor needs an async
+        function, a thread executor a sync one)."""
+        ...
+
+    async def run(self, call: Callable[[], Any], *, clock: Clock) -> Any:
+        """Run *call* (the job's function with its arguments bound) and return its
+        result (an async call's is awaited). Work done outside the event loop is
+        marked with ``clock.busy()``, so that a virtual clock does not jump under it."""
         ...
 
 

@@ -12,6 +12,7 @@ from typing import assert_type
 
 from runlife import (
     DEFAULT_LIFECYCLE,
+    AsyncRuntime,
     Claim,
     Cron,
     Page,
@@ -21,9 +22,11 @@ from runlife import (
     Status,
     SystemClock,
     Workflow,
+    job,
     open_store,
 )
-from runlife.abc import Clock, Store
+from runlife.abc import Clock, Executor, Store
+from runlife.executors import AsyncExecutor, ThreadExecutor
 from runlife.stores import MemoryStore, PostgresStore, SQLiteStore
 from runlife.testing import VirtualClock
 
@@ -34,6 +37,21 @@ def stores_satisfy_the_port(m: MemoryStore, s: SQLiteStore, p: PostgresStore) ->
 
 def clocks_satisfy_the_port() -> list[Clock]:
     return [SystemClock(), VirtualClock()]
+
+
+def executors_satisfy_the_port() -> list[Executor]:
+    return [AsyncExecutor(), ThreadExecutor()]
+
+
+async def the_runtime_keeps_its_types() -> None:
+    @job
+    async def backup(ctx: object) -> None: ...
+
+    async with AsyncRuntime(jobs=[backup], store="memory://") as rt:
+        assert_type(rt, AsyncRuntime)
+        assert_type(await rt.submit(backup), Run)
+        assert_type(await rt.wait("id"), Run)
+        assert_type(await rt.list_runs(status=Status.FAILED), Page)
 
 
 async def values_keep_their_types(store: Store, claim: Claim) -> None:

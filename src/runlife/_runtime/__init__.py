@@ -1,0 +1,17 @@
+"""The runtime: the only layer of runlife that awaits and sleeps.
+
+One small module per service, assembled by `runtime.AsyncRuntime`:
+
+* `guard` — every service reaches the store through a `StoreGuard`, which marks
+  each call busy for the clock and rides out store outages with backoff;
+* `worker` — claims runs, runs their attempts on executors, heartbeats their
+  leases, cuts them at their deadlines and applies the retry policy;
+* `mover` — moves runs whose wait is over (a retry delay, a start time) and
+  cancels runs that waited in QUEUED past their limit;
+* `reaper` — fails (or retries) the attempts of workers that were lost;
+* `scheduler` — fires cron and interval schedules, once per slot across processes.
+
+`job` holds the ``@runlife.job`` decorator, `context` the `RunContext` a job
+function receives, `jobs` what a runtime knows of its own jobs and of the others'
+stored specs, and `wake` the wake-ups the services wait on.
+"""

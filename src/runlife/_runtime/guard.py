@@ -1,0 +1,230 @@
+"""`StoreGuard`: the one way the runtime's services reach their store.
+
+Two duties, for every call:
+
+* **Busy.** Each call runs inside ``clock.busy()``, so that a virtual clock never
+  jumps while a store call is in flight (a database call in a thread looks idle
+  to the event loop). ``wait_changed`` is the exception: it is a wait, not work.
+* **Outages.** A call that fails with `StoreError` (the store is unreachable,
+  its driver failed) is tried again after a delay that doubles up to a cap,
+  waited on the clock, and the outage is logged: once when it starts, again
+  every so often while it lasts, and once when the store answers again. Nothing
+  is dropped: a write is retried until it is stored. A write whose reply was lost
+  (it was stored, then the connection failed) is recognised on the retry and
+  not written twice. `SchemaMismatch` is not an outage and is raised at once, as
+  is every other error (a refused value, a lost lease, a version conflict).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+import structlog
+
+from runlife._core.lifecycle import Lifecycle
+from runlife._core.queries import Claim, JobRecord, Page, RunQuery
+from runlife._core.run import Run
+from runlife._core.status import Status
+from runlife.abc import Clock, Store
+from runlife.exceptions import Conflict, SchemaMismatch, StoreError
+
+__all__ = ("StoreGuard",)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# How many failed tries of one call between two "still failing" log lines.
+_LOG_EVERY = 10
+
+
+class StoreGuard:
+    """A store behind busy marking and outage retries (see the module docstring).
+
+    Args:
+        store: the store to guard.
+        clock: the runtime's clock: busy marking and the waits between tries.
+        first_delay: seconds before the first retry; each next one doubles.
+        max_delay: the cap on the delay between tries.
+
+    >>> import anyio
+    >>> from datetime import datetime, UTC
+    >>> from runlife import Run
+    >>> from runlife.stores import MemoryStore
+    >>> from runlife.testing import VirtualClock
+    >>> clock = VirtualClock(start=datetime(2026, 3, 10, 2, tzinfo=UTC))
+    >>> guard = StoreGuard(MemoryStore(clock=clock), clock)
+    >>> async def main():
+    ...     run = await guard.create_run(Run.create(job="backup", at=clock.now()))
+    ...     return (await guard.get_run(run.id)).status
+    >>> anyio.run(main)
+    <Status.PENDING: 'PENDING'>
+    """
+
+    def __init__(
+        self, store: Store, clock: Clock, *, first_delay: float = 0.1, max_delay: float = 30.0
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.outages = 0
+        """How many outages the guard rode out (a call that failed, then succeeded)."""
+        self._log = structlog.get_logger("runlife.store").bind(store=store.url)
+
+    def __repr__(self) -> str:
+        return f"<StoreGuard {self.store!r}>"
+
+    async def _call(
+        self, what: str, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        failures = 0
+        while True:
+            try:
+                with self.clock.busy():
+                    result = await fn(*args, **kwargs)
+            except SchemaMismatch:
+                raise
+            except StoreError as exc:
+                failures += 1
+                delay = min(self.first_delay * 2 ** min(failures - 1, 30), self.max_delay)
+                if failures == 1 or failures % _LOG_EVERY == 0:
+                    self._log.warning(
+                        "store unavailable; retrying",
+                        call=what,
+                        failures=failures,
+                        retry_in=delay,
+                        error=str(exc),
+                    )
+                await self.clock.sleep(delay)
+                continue
+            if failures:
+                self.outages += 1
+                self._log.info("store available again", call=what, failures=failures)
+            return result
+
+    async def _write_once(
+        self, what: str, fn: Callable[[], Awaitable[T]], landed: Callable[[], Awaitable[T | None]]
+    ) -> T:
+        """Write with *fn*; after an outage, a `Conflict` may mean that an earlier
+        try was stored and only its reply was lost: *landed* then returns what is
+        stored if it is this write, or None if it is not (the conflict is real)."""
+        failed = False
+
+        async def tracked() -> T:
+            nonlocal failed
+            try:
+                return await fn()
+            except StoreError:
+                failed = True
+                raise
+
+        try:
+            return await self._call(what, tracked)
+        except Conflict:
+            if failed:
+                stored = await landed()
+                if stored is not None:
+                    return stored
+            raise
+
+    # -- the store's methods, guarded ----------------------------------------------
+
+    async def now(self) -> datetime:
+        """The store's time."""
+        return await self._call("now", self.store.now)
+
+    async def save_job(self, job: JobRecord) -> JobRecord:
+        """Save a job's record."""
+        return await self._call("save_job", self.store.save_job, job)
+
+    async def get_job(self, name: str) -> JobRecord:
+        """A job's record; `JobNotFound`."""
+        return await self._call("get_job", self.store.get_job, name)
+
+    async def list_jobs(self) -> tuple[JobRecord, ...]:
+        """Every job record."""
+        return await self._call("list_jobs", self.store.list_jobs)
+
+    async def set_paused(self, name: str, paused: bool) -> JobRecord:
+        """Pause or unpause a job's schedule."""
+        return await self._call("set_paused", self.store.set_paused, name, paused)
+
+    async def create_run(self, run: Run) -> Run:
+        """Create a run (idempotent by id, so a retry after a lost reply is safe)."""
+        return await self._call("create_run", self.store.create_run, run)
+
+    async def get_run(self, run_id: str) -> Run:
+        """A run; `RunNotFound`."""
+        return await self._call("get_run", self.store.get_run, run_id)
+
+    async def update_run(
+        self,
+        run: Run,
+        *,
+        expected_version: int,
+        claim: Claim | None = None,
+        only_if_lapsed: bool = False,
+    ) -> Run:
+        """Write *run* by compare-and-set, exactly once (see `_write_once`)."""
+
+        async def write() -> Run:
+            return await self.store.update_run(
+                run, expected_version=expected_version, claim=claim, only_if_lapsed=only_if_lapsed
+            )
+
+        async def landed() -> Run | None:
+            stored = await self.get_run(run.id)
+            if stored.version == run.version and stored.history == run.history:
+                return stored
+            return None
+
+        return await self._write_once("update_run", write, landed)
+
+    async def claim(
+        self, worker: str, jobs: Mapping[str, Lifecycle], *, limit: int, lease: float
+    ) -> tuple[Claim, ...]:
+        """Claim QUEUED runs for *worker*.
+
+        A claim whose reply was lost leaves its runs RUNNING under *worker* without
+        anyone running them; their lease lapses and the reaper retries them.
+        """
+        return await self._call("claim", self.store.claim, worker, jobs, limit=limit, lease=lease)
+
+    async def claim_run(
+        self, run_id: str, worker: str, lifecycle: Lifecycle, *, lease: float
+    ) -> Claim:
+        """Claim one PENDING or QUEUED run, ignoring limits."""
+        return await self._call(
+            "claim_run", self.store.claim_run, run_id, worker, lifecycle, lease=lease
+        )
+
+    async def heartbeat(self, claim: Claim, *, lease: float) -> datetime:
+        """Extend a claim's lease; `LeaseLost`."""
+        return await self._call("heartbeat", self.store.heartbeat, claim, lease=lease)
+
+    async def abandoned(self, *, limit: int = 100) -> tuple[Run, ...]:
+        """Live runs whose lease lapsed."""
+        return await self._call("abandoned", self.store.abandoned, limit=limit)
+
+    async def due(self, statuses: Collection[Status], *, limit: int = 100) -> tuple[Run, ...]:
+        """Runs in *statuses* whose ``due_at`` has come."""
+        return await self._call("due", self.store.due, statuses, limit=limit)
+
+    async def list_runs(self, query: RunQuery) -> Page:
+        """A page of runs."""
+        return await self._call("list_runs", self.store.list_runs, query)
+
+    async def count_runs(self, query: RunQuery) -> Mapping[Status, int]:
+        """How many runs match *query*, by status."""
+        return await self._call("count_runs", self.store.count_runs, query)
+
+    async def send_signal(self, run_id: str, name: str, payload: Any = None) -> None:
+        """Store a signal for a run."""
+        await self._call("send_signal", self.store.send_signal, run_id, name, payload)
+
+    async def wait_changed(self, timeout: float) -> None:
+        """The store's change hint, not marked busy (it is a wait) and not retried:
+        a failing store raises `StoreError` to the caller, who waits on its clock."""
+        await self.store.wait_changed(timeout)

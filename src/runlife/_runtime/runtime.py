@@ -1,0 +1,696 @@
+"""`AsyncRuntime`: the services assembled over one store and one clock, and the verbs."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Iterable, Mapping
+from contextlib import AsyncExitStack
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import anyio.abc
+import attrs
+
+from runlife._clock import SystemClock
+from runlife._core.policy import QuotaUsage
+from runlife._core.queries import JobRecord, Page, RunQuery, TimeField
+from runlife._core.records import ErrorInfo
+from runlife._core.run import Run
+from runlife._core.spec import JobSpec
+from runlife._core.status import Status, Trigger
+from runlife._core.values import MAX_PAGE, check_lease, check_moment
+from runlife._runtime.guard import StoreGuard
+from runlife._runtime.job import Job
+from runlife._runtime.jobs import JobBook, to_queue
+from runlife._runtime.mover import Mover
+from runlife._runtime.reaper import Reaper
+from runlife._runtime.scheduler import Scheduler
+from runlife._runtime.wake import Pulse, nap
+from runlife._runtime.worker import Worker
+from runlife.abc import Clock, Executor, Store
+from runlife.exceptions import ConcurrentUpdate, Conflict, InvalidPolicy, InvalidValue, StoreError
+from runlife.executors import AsyncExecutor, ThreadExecutor
+from runlife.stores import MemoryStore, open_store
+
+__all__ = ("AsyncRuntime",)
+
+_RETRYABLE = frozenset({Status.FAILED, Status.CANCELLED})
+# Real seconds of one wait for the store's change hint (it returns early on a change).
+_STORE_WAIT = 60.0
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class AsyncRuntime:
+    """Runs a host's jobs over a store: claims, attempts, retries, timeouts,
+    schedules, recovery of lost workers, and the verbs to drive runs.
+
+    Entering it (``async with``) saves each job's record (its spec and limits)
+    in the store and starts the services in one task group: the worker, the
+    mover, the reaper and the scheduler. Leaving it stops claiming, gives the
+    attempts still running *grace* seconds to end, then interrupts them: each
+    ends with error kind ``interrupted`` and goes RETRYING -> QUEUED, for this
+    or another runtime to run again, without spending its retry budget.
+
+    Args:
+        jobs: the `Job` values this runtime runs (made with ``@runlife.job``).
+        store: a store, or its URL (``"memory://"``, ``"postgresql://..."``); a
+            store given by URL is opened and closed by the runtime, a store given
+            as a value is the host's to close. A ``memory://`` store tells the
+            runtime's clock's time.
+        clock: `SystemClock` unless given (``runlife.testing.VirtualClock`` in tests).
+        executor: the executor of sync job functions that name none (a
+            `runlife.executors.ThreadExecutor` of *concurrency* threads unless
+            given); async functions run on the event loop.
+        worker_id: the owner name of this runtime's claims (host, pid and a
+            random part unless given).
+        lease: seconds a claim holds without a heartbeat (renewed every third of it).
+        concurrency: how many runs this runtime runs at once.
+        grace: seconds running attempts get to end when the runtime stops.
+        poll: seconds of clock time between two looks at the store for what
+            other processes did (changes in this process wake the services at once).
+
+    Raises:
+        InvalidPolicy: a bad argument, or two jobs with one name.
+
+    >>> import anyio, runlife
+    >>> @runlife.job(retry=runlife.Retry(max_attempts=2, delay=0))
+    ... async def add(ctx, a, b):
+    ...     return a + b
+    >>> async def main():
+    ...     async with runlife.AsyncRuntime(jobs=[add], store="memory://") as rt:
+    ...         run = await rt.submit(add, params={"a": 1, "b": 2})
+    ...         return await rt.wait(run.id)
+    >>> run = anyio.run(main)
+    >>> run.status, run.result, run.attempt
+    (<Status.SUCCEEDED: 'SUCCEEDED'>, 3, 1)
+    """
+
+    def __init__(
+        self,
+        *,
+        jobs: Iterable[Job] = (),
+        store: str | Store,
+        clock: Clock | None = None,
+        executor: str | Executor | None = None,
+        worker_id: str | None = None,
+        lease: float = 30,
+        concurrency: int = 16,
+        grace: float = 10,
+        poll: float = 5,
+    ) -> None:
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.jobs: Mapping[str, Job] = _by_name(jobs)
+        check_lease("lease", lease)
+        if type(concurrency) is not int or concurrency < 1:
+            raise InvalidPolicy("concurrency", concurrency, "an int >= 1")
+        for field, value in (("grace", grace), ("poll", poll)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise InvalidPolicy(field, value, "seconds >= 0")
+        if not poll:
+            raise InvalidPolicy("poll", poll, "seconds > 0")
+        self.lease = float(lease)
+        self.concurrency = concurrency
+        self.grace = float(grace)
+        self.poll = float(poll)
+        self.worker_id = worker_id if worker_id is not None else _default_worker_id()
+        self._owns_store = isinstance(store, str)
+        if isinstance(store, str):
+            opened = open_store(store)
+            # A memory store keeps the runtime's time, so that leases and
+            # schedules agree with the clock (a virtual one in tests).
+            self.store: Store = (
+                MemoryStore(clock=self.clock) if isinstance(opened, MemoryStore) else opened
+            )
+        else:
+            self.store = store
+        self._async = AsyncExecutor()
+        self._sync = _sync_executor(executor, concurrency)
+        self.guard = StoreGuard(self.store, self.clock)
+        self.book = JobBook(self.jobs, self.guard)
+        self.changed = Pulse()
+        self.store_changed = Pulse()
+        self.worker = Worker(
+            guard=self.guard,
+            clock=self.clock,
+            jobs=self.jobs,
+            executor_for=self._executor_for,
+            worker_id=self.worker_id,
+            lease=self.lease,
+            concurrency=concurrency,
+            poll=self.poll,
+            changed=self.changed,
+            store_changed=self.store_changed,
+            on_retry=self._retrying,
+        )
+        self.mover = Mover(
+            guard=self.guard,
+            clock=self.clock,
+            book=self.book,
+            worker=self.worker,
+            lease=self.lease,
+            poll=self.poll,
+            changed=self.changed,
+        )
+        self.reaper = Reaper(
+            guard=self.guard,
+            clock=self.clock,
+            book=self.book,
+            mover=self.mover,
+            interval=self.lease / 3,
+            changed=self.changed,
+        )
+        self.scheduler: Scheduler | None = None
+        self._stack: AsyncExitStack | None = None
+        self._services: anyio.CancelScope | None = None
+        self._worker_tasks: anyio.abc.TaskGroup | None = None
+        self._state = "new"
+
+    def __repr__(self) -> str:
+        return (
+            f"<AsyncRuntime {self.worker_id} {self._state}, {len(self.jobs)} jobs, {self.store!r}>"
+        )
+
+    def _executor_for(self, job: Job) -> Executor:
+        chosen = job.executor
+        if isinstance(chosen, str):
+            return self._async if chosen == "async" else self._sync
+        if chosen is not None:
+            return chosen
+        return self._async if job.is_async else self._sync
+
+    def _retrying(self, run: Run) -> None:
+        if run.due_at is not None:
+            self.mover.hint(run.due_at)
+
+    # -- entering and leaving ------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._state != "new":
+            raise RuntimeError(f"{self!r} was entered already; make a new runtime")
+        self._state = "starting"
+        stack = AsyncExitStack()
+        tg: anyio.abc.TaskGroup | None = None
+        try:
+            if self._owns_store:
+                await stack.enter_async_context(self.store)
+            now = self.clock.now()
+            for job in self.jobs.values():
+                record = job.to_record()
+                if job.spec.schedule is not None:
+                    # Kept only if the store has no record yet: a schedule's start.
+                    record = attrs.evolve(record, last_scheduled_for=now)
+                await self.guard.save_job(record)
+            self.scheduler = Scheduler(
+                guard=self.guard,
+                clock=self.clock,
+                jobs=self.jobs,
+                worker=self.worker,
+                lease=self.lease,
+                poll=self.poll,
+                since=now,
+                changed=self.changed,
+            )
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            await tg.start(self.worker.serve)
+            services = anyio.CancelScope()
+            tg.start_soon(self._serve, services)
+        except BaseException:
+            if tg is not None:
+                tg.cancel_scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await stack.aclose()
+            self._state = "closed"
+            raise
+        self._stack, self._services = stack, services
+        self._state = "running"
+        return self
+
+    async def _serve(self, scope: anyio.CancelScope) -> None:
+        assert self.scheduler is not None
+        with scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.mover.serve)
+                tg.start_soon(self.reaper.serve)
+                tg.start_soon(self.scheduler.serve)
+                tg.start_soon(self._watch_store)
+
+    async def _watch_store(self) -> None:
+        # One task turns the store's change hints into a pulse for every service.
+        while True:
+            try:
+                await self.guard.wait_changed(_STORE_WAIT)
+            except StoreError:
+                await self.clock.sleep(self.poll)
+                continue
+            self.store_changed.pulse()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._stack is not None
+        assert self._services is not None
+        self._state = "stopping"
+        try:
+            with anyio.CancelScope(shield=True):
+                self._services.cancel()
+                # After an error (or a cancellation) of the host, no grace: the
+                # attempts are interrupted at once, and still requeued.
+                await self.worker.drain(self.grace if exc_type is None else 0)
+        finally:
+            self._state = "closed"
+            self._services.cancel()
+            self.worker.abort()
+            # The host's own exception is not the task group's: it propagates from
+            # the host's block as it is.
+            await self._stack.__aexit__(None, None, None)
+
+    def _check_running(self) -> None:
+        if self._state != "running":
+            raise RuntimeError(
+                f"{self!r} is not running: use its verbs inside 'async with AsyncRuntime(...)'"
+            )
+
+    # -- submitting ----------------------------------------------------------------
+
+    async def _resolve(self, job_or_name: Job | str) -> tuple[str, JobSpec, Job | None]:
+        """The job's name, its spec (its own, or the stored one for a job this
+        runtime does not have) and the `Job` whose signature checks params."""
+        if isinstance(job_or_name, Job):
+            name, given = job_or_name.name, job_or_name
+        elif isinstance(job_or_name, str):
+            name, given = job_or_name, None
+        else:
+            raise InvalidValue("job", job_or_name, "a Job or a job's name")
+        spec = await self.book.spec(name)  # JobNotFound for a job nobody knows
+        return name, spec, self.book.get(name) or given
+
+    async def _check_quota(self, name: str, spec: JobSpec, now: datetime, adding: int) -> None:
+        quota = spec.limits.quota
+        if quota is None:
+            return
+        since = quota.window_start(now)
+        query = RunQuery(job=name, since=since)
+        count = sum((await self.guard.count_runs(query)).values())
+        if count + adding <= quota.max_runs:
+            return
+        oldest = None
+        if quota.window is not None and count:
+            page = await self.guard.list_runs(attrs.evolve(query, limit=min(count, MAX_PAGE)))
+            oldest = page.runs[-1].created_at if page.runs else None
+        spec.limits.check_quota(name, QuotaUsage(count=count + adding - 1, oldest=oldest), now)
+
+    def _new_run(
+        self,
+        name: str,
+        spec: JobSpec,
+        job: Job | None,
+        *,
+        now: datetime,
+        params: Mapping[str, Any] | None,
+        labels: Mapping[str, str] | None,
+        idempotency_key: str | None = None,
+        at: datetime | None = None,
+        priority: int = 0,
+        trigger: Trigger = Trigger.ADHOC,
+        parent: Run | None = None,
+    ) -> Run:
+        checked = job.check_params(params) if job is not None else dict(params or {})
+        merged = {**(job.labels if job is not None else {}), **(labels or {})}
+        later = at is not None and at > now
+        run = Run.create(
+            job=name,
+            at=now,
+            trigger=trigger,
+            params=checked,
+            labels=merged,
+            lifecycle=spec.lifecycle,
+            scheduled_for=at if later else None,
+            parent=parent,
+            idempotency_key=idempotency_key,
+            priority=priority,
+        )
+        if later:
+            return run  # PENDING, due at its start time: the mover queues it
+        if spec.queued:
+            return to_queue(
+                run, spec, at=now, reason=f"submitted ({trigger.value.lower()})", new=True
+            )
+        # Claimed by this runtime at once; due now, so that if it is not (this
+        # runtime is lost, or does not have the job), a runtime's mover starts it.
+        return attrs.evolve(run, due_at=now)
+
+    async def _create(self, run: Run, spec: JobSpec) -> Run:
+        stored = await self.guard.create_run(run)
+        if stored.id != run.id:
+            return stored  # an idempotent repeat: the run that exists
+        due = stored.due_at
+        if stored.status is Status.PENDING and due is not None:
+            if not spec.queued and self.book.get(run.job) is not None and due <= self.clock.now():
+                try:
+                    claim = await self.guard.claim_run(
+                        stored.id, self.worker_id, spec.lifecycle, lease=self.lease
+                    )
+                except Conflict:
+                    pass  # the mover claimed it first
+                else:
+                    self.worker.adopt(claim)
+                    stored = claim.run
+            else:
+                self.mover.hint(due)
+        self.worker.claimable.pulse()
+        self.changed.pulse()
+        return stored
+
+    async def submit(
+        self,
+        job: Job | str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        at: datetime | None = None,
+        priority: int = 0,
+    ) -> Run:
+        """Create a run of *job* (a `Job`, or the name of a job this runtime or
+        its store knows) and return it: QUEUED, or PENDING until *at*, or RUNNING
+        for a job declared ``queued=False``.
+
+        Args:
+            params: the function's parameters; checked against its signature (when
+                the job is this runtime's) and as JSON.
+            labels: added to the job's labels (these win).
+            idempotency_key: a second submit with the same key returns the first run.
+            at: a start time; the run waits in PENDING until then.
+            priority: higher is claimed first.
+
+        Raises:
+            JobNotFound: neither this runtime nor its store knows the job.
+            InvalidValue: a missing or unknown parameter, named.
+            NotSerializable: a parameter is not JSON, its path named.
+            QuotaExceeded: the job's quota is used up; says when it frees up.
+        """
+        self._check_running()
+        name, spec, known = await self._resolve(job)
+        now = self.clock.now()
+        if at is not None:
+            at = check_moment("at", at)
+        run = self._new_run(
+            name,
+            spec,
+            known,
+            now=now,
+            params=params,
+            labels=labels,
+            idempotency_key=idempotency_key,
+            at=at,
+            priority=priority,
+        )
+        await self._check_quota(name, spec, now, 1)
+        return await self._create(run, spec)
+
+    async def submit_many(
+        self,
+        job: Job | str,
+        params: Iterable[Mapping[str, Any]],
+        *,
+        labels: Mapping[str, str] | None = None,
+        priority: int = 0,
+    ) -> tuple[Run, ...]:
+        """Create one run of *job* per mapping of *params*, in order.
+
+        Every run is checked (params, quota for all of them) before any is created,
+        so a bad one creates none.
+
+        Raises:
+            The errors of `submit`; `InvalidValue` names the index of the bad params
+            (``"params[2].devices"``).
+        """
+        self._check_running()
+        name, spec, known = await self._resolve(job)
+        now = self.clock.now()
+        runs: list[Run] = []
+        for index, one in enumerate(params):
+            try:
+                runs.append(
+                    self._new_run(
+                        name, spec, known, now=now, params=one, labels=labels, priority=priority
+                    )
+                )
+            except InvalidValue as exc:
+                raise InvalidValue(
+                    f"params[{index}]{exc.field.removeprefix('params')}", exc.value, exc.expected
+                ) from None
+        await self._check_quota(name, spec, now, len(runs))
+        return tuple([await self._create(run, spec) for run in runs])
+
+    # -- reading -------------------------------------------------------------------
+
+    async def get_run(self, run_id: str) -> Run:
+        """The run; raises `RunNotFound`."""
+        self._check_running()
+        return await self.guard.get_run(run_id)
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> Run:
+        """Wait until the run is terminal and return it.
+
+        Args:
+            timeout: seconds of the runtime's clock; None waits as long as it takes.
+
+        Raises:
+            RunNotFound: no such run.
+            TimeoutError: the run is still active after *timeout* seconds.
+        """
+        self._check_running()
+        deadline = None if timeout is None else self.clock.now() + timedelta(seconds=timeout)
+        while True:
+            seen, hinted = self.changed.count, self.store_changed.count
+            run = await self.guard.get_run(run_id)
+            if run.is_terminal:
+                return run
+            now = self.clock.now()
+            if deadline is not None and now >= deadline:
+                raise TimeoutError(f"run {run_id} is still {run.status} after {timeout:g} s")
+            until = now + timedelta(seconds=self.poll)
+            if deadline is not None and deadline < until:
+                until = deadline
+            await nap(
+                self.clock, until, pulses=[(self.changed, seen), (self.store_changed, hinted)]
+            )
+
+    async def list_runs(
+        self,
+        *,
+        job: Job | str | None = None,
+        status: Status | str | Iterable[Status] | None = None,
+        trigger: Trigger | str | Iterable[Trigger] | None = None,
+        labels: Mapping[str, str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        field: TimeField = "created",
+        text: str | None = None,
+        workflow_run_id: str | None = None,
+        parent_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """A page of runs, newest first, filtered as `RunQuery` filters."""
+        self._check_running()
+        query = RunQuery(
+            job=job.name if isinstance(job, Job) else job,
+            status=_set(status),
+            trigger=_set(trigger),
+            labels=dict(labels or {}),
+            since=since,
+            until=until,
+            field=field,
+            text=text,
+            workflow_run_id=workflow_run_id,
+            parent_id=parent_id,
+            limit=limit,
+            cursor=cursor,
+        )
+        return await self.guard.list_runs(query)
+
+    # -- acting on runs --------------------------------------------------------------
+
+    async def cancel(self, run_id: str, reason: str | None = None) -> Run:
+        """Cancel a run and return it CANCELLED (a terminal run is returned as it is).
+
+        A QUEUED, PENDING, RETRYING or WAITING run is cancelled at once by
+        compare-and-set. A run RUNNING in this runtime has its attempt cancelled
+        (an async function at its next await; a thread is told through
+        ``ctx.cancelled``, and the error says it is still running) and CANCELLED
+        recorded. A run RUNNING in another process is CANCELLED in the store at
+        once; that process finds its lease gone at its next heartbeat and stops
+        the attempt.
+
+        Raises:
+            RunNotFound: no such run.
+        """
+        self._check_running()
+        why = reason or "cancelled"
+        while True:
+            if await self.worker.cancel(run_id, why):
+                return await self.guard.get_run(run_id)
+            run = await self.guard.get_run(run_id)
+            if run.is_terminal:
+                return run
+            if run.id in self.worker.held:
+                continue  # claimed here meanwhile
+            spec = await self.book.spec(run.job)
+            error = ErrorInfo(kind="cancelled", type="Cancelled", message=why)
+            moved = spec.lifecycle.transition(
+                run, Status.CANCELLED, at=self.clock.now(), reason=why, error=error
+            )
+            try:
+                stored = await self.guard.update_run(moved, expected_version=run.version)
+            except ConcurrentUpdate:
+                continue
+            self.changed.pulse()
+            return stored
+
+    async def retry(self, run_id: str) -> Run:
+        """Try a FAILED or CANCELLED run again, now, as a new run (trigger RETRY,
+        ``parent_id`` the old run, ``root_id`` the first run of the chain).
+
+        Raises:
+            RunNotFound: no such run.
+            InvalidValue: the run is not FAILED or CANCELLED.
+            QuotaExceeded: the job's quota is used up.
+        """
+        self._check_running()
+        old = await self.guard.get_run(run_id)
+        if old.status not in _RETRYABLE:
+            raise InvalidValue(
+                "run_id",
+                run_id,
+                f"the id of a FAILED or CANCELLED run; run {run_id} is {old.status}",
+            )
+        return await self._again(old, Trigger.RETRY)
+
+    async def rerun(self, run_id: str) -> Run:
+        """Run a finished run again from scratch, as a new run (trigger RERUN).
+
+        Raises:
+            RunNotFound: no such run.
+            InvalidValue: the run is not terminal.
+            QuotaExceeded: the job's quota is used up.
+        """
+        self._check_running()
+        old = await self.guard.get_run(run_id)
+        if not old.is_terminal:
+            raise InvalidValue(
+                "run_id", run_id, f"the id of a finished run; run {run_id} is {old.status}"
+            )
+        return await self._again(old, Trigger.RERUN)
+
+    async def _again(self, old: Run, trigger: Trigger) -> Run:
+        name, spec, _ = await self._resolve(old.job)
+        now = self.clock.now()
+        run = self._new_run(
+            name,
+            spec,
+            None,  # the old run's params were checked when it was submitted
+            now=now,
+            params=old.params,
+            labels=old.labels,
+            priority=old.priority,
+            trigger=trigger,
+            parent=old,
+        )
+        await self._check_quota(name, spec, now, 1)
+        return await self._create(run, spec)
+
+    async def signal(self, run_id: str, name: str, payload: Any = None) -> None:
+        """Deliver signal *name* (with a JSON *payload*) to a run; it is stored, so a
+        later ``wait_for`` of the run finds it.
+
+        Raises:
+            RunNotFound: no such run.
+            NotSerializable: *payload* is not JSON.
+        """
+        self._check_running()
+        await self.guard.get_run(run_id)
+        await self.guard.send_signal(run_id, name, payload)
+
+    async def pause(self, job: Job | str) -> JobRecord:
+        """Pause a job's schedule (it fires nothing until unpaused); its record.
+
+        Raises:
+            JobNotFound: the store has no such job.
+        """
+        return await self._set_paused(job, True)
+
+    async def unpause(self, job: Job | str) -> JobRecord:
+        """Unpause a job's schedule; its ``catch_up`` decides about the slots it
+        missed. Returns its record.
+
+        Raises:
+            JobNotFound: the store has no such job.
+        """
+        return await self._set_paused(job, False)
+
+    async def next_fire(self, job: Job | str) -> datetime | None:
+        """When this runtime's scheduled job *job* fires next: None if it is paused.
+
+        A run's outcome never moves it: after a failed run, the next fire is the
+        schedule's next time, as it was.
+
+        Raises:
+            InvalidValue: *job* is not a scheduled job of this runtime.
+        """
+        self._check_running()
+        name = job.name if isinstance(job, Job) else job
+        found = self.book.get(name)
+        schedule = None if found is None else found.spec.schedule
+        if schedule is None or self.scheduler is None:
+            raise InvalidValue("job", name, "a job of this runtime that has a schedule")
+        record = await self.guard.get_job(name)
+        if record.paused:
+            return None
+        last = record.last_scheduled_for or self.scheduler.since
+        return schedule.next_after(max(last, self.clock.now()))
+
+    async def _set_paused(self, job: Job | str, paused: bool) -> JobRecord:
+        self._check_running()
+        record = await self.guard.set_paused(job.name if isinstance(job, Job) else job, paused)
+        if self.scheduler is not None:
+            self.scheduler.pulse.pulse()
+        return record
+
+
+def _by_name(jobs: Iterable[Job]) -> dict[str, Job]:
+    if isinstance(jobs, Job):
+        raise InvalidPolicy("jobs", jobs, "an iterable of Job values: jobs=[job]")
+    out: dict[str, Job] = {}
+    for job in jobs:
+        if not isinstance(job, Job):
+            raise InvalidPolicy("jobs", job, "Job values, made with @runlife.job")
+        if job.name in out and out[job.name] is not job:
+            raise InvalidPolicy("jobs", job.name, "jobs with distinct names")
+        out[job.name] = job
+    return out
+
+
+def _sync_executor(executor: str | Executor | None, concurrency: int) -> Executor:
+    if executor is None or executor == "thread":
+        return ThreadExecutor(max_threads=concurrency)
+    if isinstance(executor, str) or not isinstance(executor, Executor):
+        raise InvalidPolicy("executor", executor, "'thread', an Executor, or None")
+    return executor
+
+
+def _set(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    return frozenset(value)

@@ -1,0 +1,556 @@
+"""The worker: claims runs, runs their attempts, keeps their leases, records outcomes.
+
+* **Claiming.** One loop claims QUEUED runs of the runtime's jobs in batches,
+  never holding more than ``concurrency`` runs; it wakes when a run may have
+  become claimable in this process (a `Pulse`), when the store changed, or
+  after ``poll`` seconds of clock time.
+* **Running.** A fixed pool of ``concurrency`` tasks takes the claimed runs
+  and runs each attempt on its executor, inside a cancel scope and under the
+  clock's deadline for its ``Timeout(attempt=...)`` (and ``run=``).
+* **Leases.** One loop renews the lease of every held run, every ``lease / 3``
+  seconds. A renewal refused with `LeaseLost` (the run was reaped, cancelled in
+  another process, or claimed elsewhere) stops the attempt without writing.
+* **Outcomes.** A returned value ends the run SUCCEEDED (or as its items
+  decide); a failure goes to `decide_failure`, which retries it (RETRYING,
+  due after the delay: the mover queues it again) or fails it. Every write
+  names the worker's claim, so a worker that lost its run is refused.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from functools import partial
+from typing import Any, Literal
+
+import anyio
+import attrs
+import structlog
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from runlife._core.claiming import LIVE
+from runlife._core.lifecycle import Lifecycle
+from runlife._core.policy import Deadline, decide_failure, items_outcome
+from runlife._core.queries import Claim
+from runlife._core.records import ErrorInfo
+from runlife._core.run import Run
+from runlife._core.status import Status
+from runlife._core.values import check_json
+from runlife._runtime.context import RunContext
+from runlife._runtime.guard import StoreGuard
+from runlife._runtime.job import Job
+from runlife._runtime.jobs import apply_decision, to_queue
+from runlife._runtime.wake import Pulse, nap
+from runlife.abc import Clock, Executor
+from runlife.exceptions import (
+    ConcurrentUpdate,
+    InvalidTransition,
+    LeaseLost,
+    NotSerializable,
+    RunlifeError,
+)
+from runlife.executors import AsyncExecutor, ThreadExecutor
+
+__all__ = ("Worker",)
+
+CutKind = Literal["cancel", "interrupt", "lost", "heartbeat"]
+
+_STILL_RUNNING = "; its thread could not be interrupted and is still running"
+_FINISH_TRIES = 3
+
+
+class _Tracked:
+    """The attempt's call, remembering whether it has returned."""
+
+    __slots__ = ("done", "fn")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.done = False
+
+    def __call__(self) -> Any:
+        try:
+            return self.fn()
+        finally:
+            self.done = True
+
+
+class _TrackedAsync(_Tracked):
+    __slots__ = ()
+
+    async def __call__(self) -> Any:
+        try:
+            return await self.fn()
+        finally:
+            self.done = True
+
+
+class Held:
+    """One claimed run, from its claim to its last write (the worker's record)."""
+
+    def __init__(self, claim: Claim, job: Job, clock: Clock, guard: StoreGuard) -> None:
+        self.claim = claim
+        self.run = claim.run
+        self.job = job
+        self.lifecycle: Lifecycle = job.spec.lifecycle
+        self.scope = anyio.CancelScope()
+        self.watch = anyio.CancelScope()
+        self.started = False
+        self.finishing = False
+        self.closed = False
+        self.done = anyio.Event()
+        self.ctx: RunContext | None = None
+        self.cut_kind: CutKind | None = None
+        self.cut_reason: str | None = None
+        self.cut_deadline: Deadline | None = None
+        self._clock = clock
+        self._guard = guard
+
+    @property
+    def state(self) -> str:
+        """The run's current state."""
+        return self.run.state
+
+    def cut(
+        self, kind: CutKind, reason: str | None = None, deadline: Deadline | None = None
+    ) -> None:
+        """Stop the attempt (the first reason given wins)."""
+        if self.cut_kind is not None or self.closed:
+            return
+        self.cut_kind, self.cut_reason, self.cut_deadline = kind, reason, deadline
+        self.scope.cancel()
+        if self.ctx is not None:
+            self.ctx._cancel()
+
+    def lose(self) -> bool:
+        """The lease is lost: stop the attempt, write nothing. False if the
+        attempt's outcome is being written already (that write ended the lease)."""
+        if self.finishing or self.closed:
+            return False
+        self.cut("lost")
+        return True
+
+    async def set_state(self, name: str) -> None:
+        """Move the run to *name*, a state of its current status, and store it."""
+        if self.closed:
+            raise LeaseLost(self.claim.run_id, self.claim.owner, self.claim.fence)
+        run, lifecycle = self.run, self.lifecycle
+        if name not in lifecycle.states or lifecycle.status_of(name) is not run.status:
+            same = {s for s in lifecycle.allowed(run.state) if lifecycle.status_of(s) is run.status}
+            raise InvalidTransition(run.id, run.state, name, same)
+        moved = lifecycle.transition(run, name, at=self._clock.now(), reason="set by the job")
+        # Shielded: a write that happened is known, so the outcome is written after it.
+        with anyio.CancelScope(shield=True):
+            self.run = await self._guard.update_run(
+                moved, expected_version=run.version, claim=self.claim
+            )
+
+
+@attrs.frozen(kw_only=True)
+class _Outcome:
+    result: Any = None
+    error: BaseException | None = None
+    timed_out: Deadline | None = None
+    still_running: bool = False
+
+
+class Worker:
+    """Claims and runs the runtime's jobs (see the module docstring).
+
+    Args:
+        guard: the store.
+        clock: the runtime's clock.
+        jobs: the runtime's jobs by name.
+        worker_id: the owner name of this worker's claims.
+        executor_for: the executor of each job (by default async functions on the
+            loop, sync ones on a thread executor of *concurrency* threads).
+        lease: the lease of each claim, in seconds.
+        concurrency: how many runs it holds at most (and its pool's size).
+        poll: how long (clock seconds) it waits for a hint before claiming again.
+        changed: pulsed after each write of a run's outcome.
+        store_changed: pulsed when the store may have changed (a hint).
+        on_retry: told each run it moved to RETRYING (due again at its ``due_at``).
+
+    >>> import anyio, runlife
+    >>> from datetime import datetime, UTC
+    >>> from runlife import Run, Status
+    >>> from runlife.stores import MemoryStore
+    >>> from runlife.testing import VirtualClock
+    >>> @runlife.job
+    ... async def hello(ctx):
+    ...     return "hi"
+    >>> clock = VirtualClock(start=datetime(2026, 3, 10, 2, tzinfo=UTC))
+    >>> store = MemoryStore(clock=clock)
+    >>> worker = Worker(guard=StoreGuard(store, clock), clock=clock, jobs={"hello": hello},
+    ...                 worker_id="w1")
+    >>> async def main():
+    ...     run = await store.create_run(Run.create(job="hello", at=clock.now(),
+    ...                                             initial=Status.QUEUED))
+    ...     async with anyio.create_task_group() as tg:
+    ...         await tg.start(worker.serve)
+    ...         await clock.sleep(1)
+    ...         await worker.drain(grace=0)
+    ...     return (await store.get_run(run.id)).result
+    >>> anyio.run(main)
+    'hi'
+    """
+
+    def __init__(
+        self,
+        *,
+        guard: StoreGuard,
+        clock: Clock,
+        jobs: Mapping[str, Job],
+        worker_id: str,
+        executor_for: Callable[[Job], Executor] | None = None,
+        lease: float = 30,
+        concurrency: int = 16,
+        poll: float = 5,
+        changed: Pulse | None = None,
+        store_changed: Pulse | None = None,
+        on_retry: Callable[[Run], None] | None = None,
+    ) -> None:
+        self.guard = guard
+        self.clock = clock
+        self.jobs = dict(jobs)
+        self.executor_for = executor_for or _by_function(concurrency)
+        self.worker_id = worker_id
+        self.lease = lease
+        self.concurrency = concurrency
+        self.poll = poll
+        self.changed = changed or Pulse()
+        self.store_changed = store_changed or Pulse()
+        self.on_retry = on_retry or _ignore
+        self.claimable = Pulse()
+        """Pulse it when a run of its jobs may have become claimable."""
+        self.held: dict[str, Held] = {}
+        self._freed = Pulse()
+        # anyio's streams and scopes belong to an event loop: made in `serve`.
+        self._send: MemoryObjectSendStream[Held] | None = None
+        self._claiming: anyio.CancelScope | None = None
+        self._stopped = False
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._log = structlog.get_logger("runlife.worker").bind(worker=worker_id)
+
+    # -- serving -------------------------------------------------------------------
+
+    async def serve(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Claim, run and heartbeat until cancelled (after `drain`)."""
+        send, receive = anyio.create_memory_object_stream[Held](math.inf)
+        self._send = send
+        with send, receive:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                for _ in range(self.concurrency):
+                    tg.start_soon(self._pool_task, receive)
+                tg.start_soon(self._heartbeat_loop)
+                tg.start_soon(self._claim_loop)
+                task_status.started()
+
+    async def _claim_loop(self) -> None:
+        lifecycles = {name: job.spec.lifecycle for name, job in self.jobs.items()}
+        if not lifecycles or self._stopped:
+            return
+        self._claiming = anyio.CancelScope()
+        with self._claiming:
+            while True:
+                seen, freed = self.claimable.count, self._freed.count
+                hinted = self.store_changed.count
+                free = self.concurrency - len(self.held)
+                if free > 0:
+                    try:
+                        claims = await self.guard.claim(
+                            self.worker_id, lifecycles, limit=free, lease=self.lease
+                        )
+                    except RunlifeError as exc:
+                        self._log.error("claim failed", error=str(exc))
+                        claims = ()
+                    for claim in claims:
+                        self.adopt(claim)
+                    if len(claims) == free:
+                        continue
+                until = self.clock.now() + timedelta(seconds=self.poll)
+                if free > 0:
+                    pulses = [
+                        (self.claimable, seen),
+                        (self._freed, freed),
+                        (self.store_changed, hinted),
+                    ]
+                    await nap(self.clock, until, pulses=pulses)
+                else:
+                    await nap(self.clock, until, pulses=[(self._freed, freed)])
+
+    def adopt(self, claim: Claim) -> None:
+        """Run the attempt of *claim* (a run this worker holds) on the pool."""
+        job = self.jobs[claim.run.job]
+        held = Held(claim, job, self.clock, self.guard)
+        if self._send is None:
+            raise RuntimeError("the worker is not serving: start Worker.serve first")
+        self.held[claim.run_id] = held
+        self._send.send_nowait(held)
+
+    async def _pool_task(self, receive: MemoryObjectReceiveStream[Held]) -> None:
+        async for held in receive:
+            try:
+                await self._attempt(held)
+            except Exception:
+                self._log.exception("attempt failed in the runtime", run_id=held.run.id)
+            finally:
+                held.closed = True
+                self.held.pop(held.run.id, None)
+                held.done.set()
+                self._freed.pulse()
+                self.changed.pulse()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.lease / 3)
+            for held in list(self.held.values()):
+                # A run whose outcome is being written keeps its lease too: the
+                # write may be riding out a store outage.
+                if held.closed:
+                    continue
+                try:
+                    await self.guard.heartbeat(held.claim, lease=self.lease)
+                except LeaseLost:
+                    if held.lose():
+                        self._log.warning(
+                            "lease lost: the run was reaped, cancelled or claimed elsewhere; "
+                            "its attempt is stopped here without writing",
+                            run_id=held.run.id,
+                        )
+                except RunlifeError as exc:
+                    self._log.error("heartbeat failed", run_id=held.run.id, error=str(exc))
+
+    # -- stopping ------------------------------------------------------------------
+
+    def stop_claiming(self) -> None:
+        """Claim nothing more."""
+        self._stopped = True
+        if self._claiming is not None:
+            self._claiming.cancel()
+
+    async def cancel(self, run_id: str, reason: str | None) -> bool:
+        """Cancel the attempt of *run_id* if this worker holds it, and return once
+        its outcome is written; False if it does not hold the run."""
+        held = self.held.get(run_id)
+        if held is None:
+            return False
+        held.cut("cancel", reason)
+        await held.done.wait()
+        return True
+
+    async def drain(self, grace: float) -> None:
+        """Stop: let running attempts end for *grace* seconds, interrupt the rest
+        (RETRYING -> QUEUED, no budget spent), wait for their writes, then end the
+        worker's tasks."""
+        self.stop_claiming()
+        for held in list(self.held.values()):
+            if not held.started:
+                held.cut("interrupt", "its runtime shut down before the attempt started")
+        until = self.clock.now() + timedelta(seconds=grace)
+        while self.held and self.clock.now() < until:
+            seen = self.changed.count
+            if self.held:
+                await nap(self.clock, until, pulses=[(self.changed, seen)])
+        for held in list(self.held.values()):
+            held.cut("interrupt", "its runtime shut down")
+        while self.held:
+            seen = self.changed.count
+            if self.held:
+                await self.changed.wait(seen)
+        self.abort()
+
+    def abort(self) -> None:
+        """End the worker's tasks now, whatever they hold (after `drain`)."""
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    # -- one attempt ---------------------------------------------------------------
+
+    async def _attempt(self, held: Held) -> None:
+        outcome = _Outcome() if held.cut_kind is not None else await self._execute(held)
+        with anyio.CancelScope(shield=True):
+            await self._finish(held, outcome)
+
+    async def _execute(self, held: Held) -> _Outcome:
+        job, run = held.job, held.run
+        timeout = job.spec.timeout
+        ctx = RunContext(
+            run_id=run.id,
+            job=run.job,
+            attempt=run.attempt,
+            params=run.params,
+            clock=self.clock,
+            holder=held,
+        )
+        held.ctx = ctx
+        held.started = True
+        executor = self.executor_for(job)
+        bound = partial(job.fn, ctx, **run.params)
+        call = _TrackedAsync(bound) if job.is_async else _Tracked(bound)
+        deadline = next((d for d in timeout.deadlines(run) if d.kind in ("attempt", "run")), None)
+        if timeout.heartbeat is not None and self._tg is not None:
+            self._tg.start_soon(self._watch, held, timeout.heartbeat)
+        result: Any = None
+        error: BaseException | None = None
+        returned = False
+        with held.scope:
+            timer: AbstractContextManager[anyio.CancelScope] = (
+                self.clock.move_on_at(deadline.at) if deadline else anyio.CancelScope()
+            )
+            with timer as scope:
+                try:
+                    result = await executor.run(call, clock=self.clock)
+                    returned = True
+                except Exception as exc:
+                    error = exc
+        held.watch.cancel()
+        still = not executor.can_interrupt and not call.done
+        if scope.cancel_called and not returned and held.cut_kind is None:
+            ctx._cancel()
+            return _Outcome(timed_out=deadline, still_running=still)
+        return _Outcome(result=result, error=error, still_running=still)
+
+    async def _watch(self, held: Held, limit: timedelta) -> None:
+        with held.watch:
+            while held.ctx is not None and not held.closed:
+                deadline = held.ctx.last_beat + limit
+                if self.clock.now() >= deadline:
+                    held.cut(
+                        "heartbeat", deadline=Deadline(kind="heartbeat", at=deadline, limit=limit)
+                    )
+                    return
+                await self.clock.sleep_until(deadline)
+
+    async def _finish(self, held: Held, outcome: _Outcome) -> None:
+        held.finishing = True
+        if held.cut_kind == "lost":
+            return
+        job = held.job
+        spec = job.spec
+        note = _STILL_RUNNING if outcome.still_running else ""
+        warnings = held.ctx.warnings if held.ctx is not None else ()
+
+        def failed(run: Run, error: BaseException | ErrorInfo) -> Run:
+            decision = decide_failure(
+                run, error, at=self.clock.now(), retry=spec.retry, timeout=spec.timeout
+            )
+            return apply_decision(decision, _warned(run, warnings), held.lifecycle)
+
+        build: Callable[[Run], Awaitable[Run]]
+        kind = held.cut_kind
+        if kind == "cancel":
+            error = ErrorInfo(
+                kind="cancelled", type="Cancelled", message=(held.cut_reason or "cancelled") + note
+            )
+
+            async def build(run: Run) -> Run:
+                return held.lifecycle.transition(
+                    _warned(run, warnings),
+                    Status.CANCELLED,
+                    at=self.clock.now(),
+                    reason=held.cut_reason or "cancelled",
+                    error=error,
+                )
+
+        elif kind == "interrupt":
+            why = held.cut_reason or "its runtime shut down"
+            error = ErrorInfo(kind="interrupted", type="Interrupted", message=why + note)
+
+            async def build(run: Run) -> Run:
+                now = self.clock.now()
+                decision = decide_failure(
+                    run, error, at=now, retry=spec.retry, timeout=spec.timeout
+                )
+                moved = apply_decision(decision, _warned(run, warnings), held.lifecycle)
+                if moved.status is not Status.RETRYING:
+                    return moved
+                return to_queue(moved, spec, at=now, reason="requeued: " + why)
+
+        elif kind == "heartbeat" or outcome.timed_out is not None:
+            deadline = held.cut_deadline if kind == "heartbeat" else outcome.timed_out
+            assert deadline is not None
+            info = deadline.error(held.run.attempt)
+            info = attrs.evolve(info, message=info.message + note)
+
+            async def build(run: Run) -> Run:
+                return failed(run, info)
+
+        elif outcome.error is not None:
+            exc = outcome.error
+
+            async def build(run: Run) -> Run:
+                return failed(run, exc)
+
+        else:
+
+            async def build(run: Run) -> Run:
+                try:
+                    check_json(outcome.result, "result")
+                except NotSerializable as bad:
+                    return failed(run, bad)
+                progress = (await self.guard.get_run(run.id)).progress
+                items = items_outcome(progress, spec.items_fail_run)
+                if items.error is not None:
+                    return failed(run, items.error)
+                done = attrs.evolve(
+                    run, result=outcome.result, warnings=(*run.warnings, *warnings, *items.warnings)
+                )
+                return held.lifecycle.transition(
+                    done,
+                    Status.SUCCEEDED,
+                    at=self.clock.now(),
+                    reason=f"attempt {run.attempt} succeeded",
+                )
+
+        stored = await self._write(held, build)
+        if stored is not None and stored.status is Status.RETRYING:
+            self.on_retry(stored)
+        if stored is not None and stored.status is Status.QUEUED:
+            self.claimable.pulse()
+
+    async def _write(self, held: Held, build: Callable[[Run], Awaitable[Run]]) -> Run | None:
+        """Write the attempt's outcome with the claim; after a concurrent change
+        (the run was changed by another writer while still held), build it again
+        from what is stored."""
+        run = held.run
+        for _ in range(_FINISH_TRIES):
+            moved = await build(run)
+            try:
+                stored = await self.guard.update_run(
+                    moved, expected_version=run.version, claim=held.claim
+                )
+            except LeaseLost:
+                self._log.warning(
+                    "lease lost before the attempt's outcome was written; the run is "
+                    "another writer's now",
+                    run_id=run.id,
+                )
+                return None
+            except ConcurrentUpdate:
+                run = await self.guard.get_run(run.id)
+                if run.status not in LIVE:
+                    return None
+                continue
+            held.run = stored
+            return stored
+        self._log.error("outcome not written: the run kept changing", run_id=run.id)
+        return None
+
+
+def _by_function(concurrency: int) -> Callable[[Job], Executor]:
+    on_loop, on_threads = AsyncExecutor(), ThreadExecutor(max_threads=concurrency)
+    return lambda job: on_loop if job.is_async else on_threads
+
+
+def _ignore(run: Run) -> None:
+    return None
+
+
+def _warned(run: Run, warnings: tuple[str, ...]) -> Run:
+    return attrs.evolve(run, warnings=(*run.warnings, *warnings)) if warnings else run
