@@ -64,11 +64,14 @@ class StoreBase:
                 raise StoreError(f"{self!r} is closed")
             if not self._opened:
                 await self._open()
-                if self._closed:  # closed while it opened: close what was opened
+                if self._closing():  # closed while it opened: close what was opened
                     with anyio.CancelScope(shield=True):
                         await self._close()
                     raise StoreError(f"{self!r} is closed")
                 self._opened = True
+
+    def _closing(self) -> bool:
+        return self._closed
 
     def _check_open(self) -> None:
         if self._closed:
