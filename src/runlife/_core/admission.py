@@ -332,7 +332,10 @@ def admit_successor(
             new, old = getattr(run, name), getattr(stored, name)
             if new != old:
                 raise NotASuccessor(
-                    rid, stored.state, run.state, f"{name} is {old!r:.80} and cannot become {new!r:.80}"
+                    rid,
+                    stored.state,
+                    run.state,
+                    f"{name} is {old!r:.80} and cannot become {new!r:.80}",
                 )
     _check_plain_fields(run, stored)
     n = len(stored.history)
