@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from runlife._core.fast import compile_maker
 from runlife._core.records import Attempt, ErrorInfo, Item, ItemCounts, LogLine, Transition
 from runlife._core.status import Status
 from runlife._core.values import check_json
@@ -37,6 +38,7 @@ from runlife.exceptions import InvalidValue
 __all__ = (
     "EPOCH",
     "attempts_from_json",
+    "attempts_from_text",
     "attempts_to_json",
     "counts_from_json",
     "counts_to_json",
@@ -47,6 +49,7 @@ __all__ = (
     "error_to_json",
     "from_us",
     "from_us_or_none",
+    "history_from_text",
     "item_from_json",
     "item_output_json",
     "item_to_json",
@@ -62,6 +65,11 @@ __all__ = (
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _US: Final = timedelta(microseconds=1)
+# Reading back is the hot path of every store: records are built positionally,
+# past attrs' keyword plumbing (these records have no converters or validators).
+_make_transition = compile_maker(Transition)
+_make_attempt = compile_maker(Attempt)
+_make_error = compile_maker(ErrorInfo)
 
 
 def to_us(moment: datetime) -> int:
@@ -147,8 +155,9 @@ def error_to_json(error: ErrorInfo | None) -> dict[str, Any] | None:
 def error_from_json(data: Mapping[str, Any] | None) -> ErrorInfo | None:
     if data is None:
         return None
-    return ErrorInfo(kind=data["kind"], type=data["type"], message=data["message"],
-                     traceback=data.get("traceback"))  # fmt: skip
+    return _make_error(  # type: ignore[no-any-return]
+        data["kind"], data["type"], data["message"], data.get("traceback")
+    )
 
 
 def attempts_to_json(attempts: Sequence[Attempt]) -> list[dict[str, Any]]:
@@ -165,16 +174,17 @@ def attempts_to_json(attempts: Sequence[Attempt]) -> list[dict[str, Any]]:
 
 
 def attempts_from_json(data: Sequence[Mapping[str, Any]] | None) -> tuple[Attempt, ...]:
+    epoch, delta, make, error = EPOCH, timedelta, _make_attempt, error_from_json
     return tuple(
-        Attempt(
-            number=a["n"],
-            started_at=from_us(a["s"]),
-            ended_at=from_us_or_none(a["e"]),
-            outcome=a["o"],
-            error=error_from_json(a["err"]),
-        )
+        make(a["n"], epoch + delta(0, 0, a["s"]), None if a["e"] is None else
+             epoch + delta(0, 0, a["e"]), a["o"], error(a["err"]))
         for a in data or ()
-    )
+    )  # fmt: skip
+
+
+def attempts_from_text(text: str) -> tuple[Attempt, ...]:
+    """The attempts of their stored JSON array *text*."""
+    return () if text == "[]" else attempts_from_json(json.loads(text))
 
 
 def transition_to_json(t: Transition) -> dict[str, Any]:
@@ -182,11 +192,22 @@ def transition_to_json(t: Transition) -> dict[str, Any]:
 
 
 def transition_from_json(data: Mapping[str, Any]) -> Transition:
-    return Transition(
-        from_=state_from_text(data["f"]),
-        to=state_from_text(data["t"]),
-        at=from_us(data["at"]),
-        reason=data["r"],
+    return _make_transition(  # type: ignore[no-any-return]
+        state_from_text(data["f"]),
+        state_from_text(data["t"]),
+        EPOCH + timedelta(0, 0, data["at"]),
+        data["r"],
+    )
+
+
+def history_from_text(text: str) -> tuple[Transition, ...]:
+    """The transitions of their stored JSON array *text*."""
+    if text == "[]":
+        return ()
+    state, epoch, delta, make = state_from_text, EPOCH, timedelta, _make_transition
+    return tuple(
+        make(state(t["f"]), state(t["t"]), epoch + delta(0, 0, t["at"]), t["r"])
+        for t in json.loads(text)
     )
 
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from runlife._core import codec
 from runlife._core.fast import compile_copier, compile_maker
 from runlife._core.queries import JobRecord
-from runlife._core.records import Event, Item, ItemCounts, LogLine, Transition
+from runlife._core.records import Event, Item, ItemCounts, LogLine
 from runlife._core.run import Run
 from runlife._core.status import Status, Trigger
 
@@ -61,9 +61,9 @@ _state = codec.state_from_text
 _loads = json.loads
 _raw = codec.raw_dumps
 _to_us = codec.to_us
+_us = codec.to_us_or_none
 
 _make_run = compile_maker(Run)
-_make_transition = compile_maker(Transition)
 _with_json = compile_copier(Run, ("params", "result", "labels", "progress"))
 
 
@@ -79,14 +79,6 @@ def _utc(moment: datetime) -> datetime:
 
 def _utc_or_none(moment: datetime | None) -> datetime | None:
     return None if moment is None else _utc(moment)
-
-
-def _us(moment: datetime | None) -> int | None:
-    return None if moment is None else _to_us(moment)
-
-
-def _json(text: str | None) -> Any:
-    return None if text is None else _loads(text)
 
 
 # -- runs ------------------------------------------------------------------------------
@@ -126,15 +118,6 @@ RUN_COLUMNS: Final = (
 transitions (``sql.HISTORY``). Reads may add columns after these."""
 
 
-def _history(text: str) -> tuple[Transition, ...]:
-    if text == "[]":
-        return ()
-    return tuple(
-        _make_transition(_state(t["f"]), _state(t["t"]), _EPOCH + timedelta(0, 0, t["at"]), t["r"])
-        for t in _loads(text)
-    )
-
-
 def progress(pending: int, running: int, succeeded: int, failed: int, skipped: int) -> ItemCounts:
     """The item counts of a run from its ``p_*`` columns."""
     return ItemCounts(
@@ -160,8 +143,8 @@ def run_from_row(row: Sequence[Any]) -> Run:
         _state(state),
         _TRIGGER[trigger],
         _loads(params),
-        _json(result),
-        codec.error_from_json(_json(error)),
+        codec.loads(result),
+        codec.error_from_json(codec.loads(error)),
         _loads(labels),
         _utc(created_at),
         _utc_or_none(scheduled_for),
@@ -170,7 +153,7 @@ def run_from_row(row: Sequence[Any]) -> Run:
         _utc_or_none(ended_at),
         _utc_or_none(due_at),
         codec.attempts_from_json(_loads(attempts)),
-        _history(history),
+        codec.history_from_text(history),
         tuple(_loads(warnings)),
         progress(pending, running, succeeded, failed, skipped),
         parent_id,
@@ -325,8 +308,8 @@ def item_from_row(row: Sequence[Any]) -> Item:
         started_at=_utc_or_none(started_at),
         ended_at=_utc_or_none(ended_at),
         attempts=attempts,
-        error=codec.error_from_json(_json(error)),
-        output=_json(output),
+        error=codec.error_from_json(codec.loads(error)),
+        output=codec.loads(output),
     )
 
 

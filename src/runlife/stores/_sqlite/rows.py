@@ -23,7 +23,7 @@ from typing import Any, Final
 from runlife._core import codec
 from runlife._core.fast import compile_copier, compile_maker
 from runlife._core.queries import JobRecord
-from runlife._core.records import Attempt, ErrorInfo, Event, Item, ItemCounts, LogLine, Transition
+from runlife._core.records import ErrorInfo, Event, Item, ItemCounts, LogLine, Transition
 from runlife._core.run import Run
 from runlife._core.status import Status, Trigger
 
@@ -79,13 +79,13 @@ _state = codec.state_from_text
 _loads = json.loads
 _raw = codec.raw_dumps
 _to_us = codec.to_us
+_to_us_or_none = codec.to_us_or_none
+_from_us_or_none = codec.from_us_or_none
 
 NO_PROGRESS: Final = ItemCounts()
 
 _make_run = compile_maker(Run)
 _make_transition = compile_maker(Transition)
-_make_attempt = compile_maker(Attempt)
-_make_error = compile_maker(ErrorInfo)
 _make_log = compile_maker(LogLine)
 _with_progress = compile_copier(Run, ("progress",))
 _returned = compile_copier(Run, ("params", "result", "progress"))
@@ -128,22 +128,6 @@ def _moment(us: int) -> datetime:
     return _EPOCH + timedelta(0, 0, us)
 
 
-def _moment_or_none(us: int | None) -> datetime | None:
-    return None if us is None else _EPOCH + timedelta(0, 0, us)
-
-
-def _us_or_none(moment: datetime | None) -> int | None:
-    return None if moment is None else _to_us(moment)
-
-
-def _error(data: Mapping[str, Any] | None) -> ErrorInfo | None:
-    if data is None:
-        return None
-    return _make_error(  # type: ignore[no-any-return]
-        data["kind"], data["type"], data["message"], data.get("traceback")
-    )
-
-
 def _error_text(error: ErrorInfo | None) -> str | None:
     return None if error is None else _raw(codec.error_to_json(error))
 
@@ -180,24 +164,6 @@ RUN_COLUMNS: Final = (
 """The columns a `Run` is read from, in the order of its fields."""
 
 
-def _history(text: str) -> tuple[Transition, ...]:
-    if text == "[]":
-        return ()
-    return tuple(
-        _make_transition(_state(t["f"]), _state(t["t"]), _EPOCH + timedelta(0, 0, t["at"]), t["r"])
-        for t in _loads(text)
-    )
-
-
-def _attempts(text: str) -> tuple[Attempt, ...]:
-    if text == "[]":
-        return ()
-    return tuple(
-        _make_attempt(a["n"], _moment(a["s"]), _moment_or_none(a["e"]), a["o"], _error(a["err"]))
-        for a in _loads(text)
-    )
-
-
 def progress_from_text(text: str | None) -> ItemCounts:
     """The item counts of a run's ``progress`` column."""
     return NO_PROGRESS if text is None else codec.counts_from_json(_loads(text))
@@ -222,16 +188,16 @@ def run_from_row(row: Sequence[Any]) -> Run:
         _TRIGGER[trigger],
         _loads(params),
         None if result is None else _loads(result),
-        None if error is None else _error(_loads(error)),
+        None if error is None else codec.error_from_json(_loads(error)),
         _loads(labels),
         _moment(created_at),
-        _moment_or_none(scheduled_for),
-        _moment_or_none(queued_at),
-        _moment_or_none(started_at),
-        _moment_or_none(ended_at),
-        _moment_or_none(due_at),
-        _attempts(attempts),
-        _history(history),
+        _from_us_or_none(scheduled_for),
+        _from_us_or_none(queued_at),
+        _from_us_or_none(started_at),
+        _from_us_or_none(ended_at),
+        _from_us_or_none(due_at),
+        codec.attempts_from_text(attempts),
+        codec.history_from_text(history),
         () if warnings == "[]" else tuple(_loads(warnings)),
         progress_from_text(progress),
         parent_id,
@@ -326,11 +292,11 @@ def run_insert_values(run: Run, params: str) -> tuple[Any, ...]:
         _error_text(error),
         _raw(run.labels),
         _to_us(run.created_at),
-        _us_or_none(run.scheduled_for),
-        _us_or_none(run.queued_at),
-        _us_or_none(run.started_at),
-        _us_or_none(run.ended_at),
-        _us_or_none(run.due_at),
+        _to_us_or_none(run.scheduled_for),
+        _to_us_or_none(run.queued_at),
+        _to_us_or_none(run.started_at),
+        _to_us_or_none(run.ended_at),
+        _to_us_or_none(run.due_at),
         _raw(codec.attempts_to_json(run.attempts)),
         _raw([codec.transition_to_json(t) for t in run.history]),
         _raw(list(run.warnings)) if run.warnings else "[]",
@@ -392,10 +358,10 @@ def move_values(run: Run, owner: str | None, lease: int | None) -> tuple[Any, ..
         str(run.status),
         str(run.state),
         _raw(codec.attempts_to_json(run.attempts)),
-        _us_or_none(run.queued_at),
-        _us_or_none(run.started_at),
-        _us_or_none(run.ended_at),
-        _us_or_none(run.due_at),
+        _to_us_or_none(run.queued_at),
+        _to_us_or_none(run.started_at),
+        _to_us_or_none(run.ended_at),
+        _to_us_or_none(run.due_at),
         _error_text(error),
         None if error is None else error.message,
         None if result is None else _raw(result),
@@ -509,8 +475,8 @@ def item_values(item: Item, output: str) -> tuple[Any, ...]:
         item.key,
         item.phase,
         str(item.status),
-        _us_or_none(item.started_at),
-        _us_or_none(item.ended_at),
+        _to_us_or_none(item.started_at),
+        _to_us_or_none(item.ended_at),
         item.attempts,
         _error_text(item.error),
         output,
@@ -531,10 +497,10 @@ def item_from_row(row: Sequence[Any]) -> Item:
         key=key,
         phase=phase,
         status=_STATUS[status],
-        started_at=_moment_or_none(started_at),
-        ended_at=_moment_or_none(ended_at),
+        started_at=_from_us_or_none(started_at),
+        ended_at=_from_us_or_none(ended_at),
         attempts=attempts,
-        error=None if error is None else _error(_loads(error)),
+        error=None if error is None else codec.error_from_json(_loads(error)),
         output=_loads(output),
     )
 
@@ -634,7 +600,7 @@ def job_values(job: JobRecord, now: int) -> tuple[Any, ...]:
         job.max_concurrency,
         _raw(job.per_label),
         int(job.paused),
-        _us_or_none(job.last_scheduled_for),
+        _to_us_or_none(job.last_scheduled_for),
         now,
     )
 
@@ -648,6 +614,6 @@ def job_from_row(row: Sequence[Any]) -> JobRecord:
         max_concurrency=max_concurrency,
         per_label=_loads(per_label) if per_label else {},
         paused=bool(paused),
-        last_scheduled_for=_moment_or_none(last_scheduled_for),
-        updated_at=_moment_or_none(updated_at),
+        last_scheduled_for=_from_us_or_none(last_scheduled_for),
+        updated_at=_from_us_or_none(updated_at),
     )
