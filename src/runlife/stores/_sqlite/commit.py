@@ -54,17 +54,29 @@ class Later:
     Rows that every operation adds (transition events, the status copies of
     ``run_labels``) are written with one ``executemany`` each just before the
     commit, in the order of the operations; what the store learns from the
-    batch (runs as stored, job specs) is applied only once it committed. An
+    batch (runs as stored, job specs) is applied only once it committed; until
+    then `kept` tells the batch's later operations what its earlier ones wrote. An
     operation that fails takes its part back (`mark` / `reset`).
     """
 
-    __slots__ = ("events", "labels", "runs", "specs")
+    __slots__ = ("_by_id", "events", "labels", "runs", "specs")
 
     def __init__(self) -> None:
         self.events: list[tuple[Any, ...]] = []
         self.labels: list[tuple[str, str]] = []
         self.runs: list[tuple[str, Any]] = []
         self.specs: list[tuple[str, Any]] = []
+        self._by_id: dict[str, Any] = {}
+
+    def keep(self, run_id: str, entry: Any) -> None:
+        """Record what the store keeps of *run_id* once the batch commits (None:
+        nothing, the run is terminal or gone)."""
+        self.runs.append((run_id, entry))
+        self._by_id[run_id] = entry
+
+    def kept(self, run_id: str, default: Any) -> Any:
+        """What an earlier operation of this batch kept of *run_id*, else *default*."""
+        return self._by_id.get(run_id, default)
 
     def mark(self) -> tuple[int, int, int, int]:
         return len(self.events), len(self.labels), len(self.runs), len(self.specs)
@@ -74,6 +86,7 @@ class Later:
         del self.labels[mark[1] :]
         del self.runs[mark[2] :]
         del self.specs[mark[3] :]
+        self._by_id = dict(self.runs)
 
     def write(self, conn: sqlite3.Connection) -> None:
         if self.labels:

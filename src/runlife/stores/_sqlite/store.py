@@ -51,6 +51,7 @@ __all__ = ("SQLiteStore",)
 T = TypeVar("T")
 
 _CACHE_SIZE: Final = 8192
+_UNKNOWN: Final[Any] = object()  # not written by the batch so far
 _URL_ESCAPES: Final = str.maketrans({"%": "%25", "?": "%3F", "#": "%23"})
 _CLAIMABLE_ONE: Final = frozenset({Status.PENDING, Status.QUEUED})
 _US: Final = timedelta(microseconds=1)
@@ -377,7 +378,7 @@ class SQLiteStore(StoreBase):
             if slot is not None:
                 conn.execute(sql.ADVANCE_SCHEDULE, (norm.job, slot, now))
             kept = _Kept(out, created, rows.json_copy(out.params), dict(out.labels))
-            later.runs.append((norm.id, kept))
+            later.keep(norm.id, kept)
             return out
 
         return await self._write("create_run", op)
@@ -452,7 +453,7 @@ class SQLiteStore(StoreBase):
                 raise ConcurrentUpdate(run_id, expected, version)
             if only_if_lapsed and lease is not None and lease > now:
                 raise ConcurrentUpdate(run_id, expected, version)
-            stored, params = self._stored(conn, run_id, version, created)
+            stored, params = self._stored(conn, later, run_id, version, created)
             norm, known = self._admit_successor(conn, stored, run, expected, later)
             tail, events = rows.appended(norm, norm.history[known:])
             hold = (owner, lease) if norm.status in LIVE else (None, None)
@@ -472,18 +473,20 @@ class SQLiteStore(StoreBase):
             out = rows.as_returned(norm, progress)
             # A terminal run never changes again: nothing to keep it for.
             kept = None if out.status in TERMINAL else _Kept(out, created, params, dict(out.labels))
-            later.runs.append((run_id, kept))
+            later.keep(run_id, kept)
             return out
 
         return await self._write("update_run", op)
 
     def _stored(
-        self, conn: sqlite3.Connection, run_id: str, version: int, created: int
+        self, conn: sqlite3.Connection, later: Later, run_id: str, version: int, created: int
     ) -> tuple[Run, Any]:
         """The stored run *run_id* at *version* (writer thread), and a copy of its
         params no caller holds: as kept, if it is that one, else read in the
         transaction."""
-        kept = self._runs.get(run_id)
+        kept = later.kept(run_id, _UNKNOWN)
+        if kept is _UNKNOWN:
+            kept = self._runs.get(run_id)
         if kept is not None:
             run = kept.stored(version, created)
             if run is not None:
@@ -565,7 +568,7 @@ class SQLiteStore(StoreBase):
                     heap = [entry for entry in heap if entry[2] != index]
                     heapq.heapify(heap)
                     continue
-                candidate, fence, params = self._claimable(row)
+                candidate, fence, params = self._claimable(later, row)
                 if plan.offer(candidate) is not None:
                     held[candidate.id] = (fence, params)
             expires = now + lease_us
@@ -579,12 +582,14 @@ class SQLiteStore(StoreBase):
 
         return await self._write("claim", op)
 
-    def _claimable(self, row: Sequence[Any]) -> tuple[Run, int, Any]:
+    def _claimable(self, later: Later, row: Sequence[Any]) -> tuple[Run, int, Any]:
         """The run of a `rows.CLAIMABLE_COLUMNS` row (writer thread), its fence and a
         copy of its params no caller holds. A run this store keeps as it is stored
         is not decoded again: only its item counts are read from the row."""
         run_id, version, created, progress, fence = rows.claimable_state(row)
-        kept = self._runs.get(run_id)
+        kept = later.kept(run_id, _UNKNOWN)
+        if kept is _UNKNOWN:
+            kept = self._runs.get(run_id)
         run = None if kept is None else kept.stored(version, created)
         if kept is None or run is None:
             run = rows.claimable_from_row(row)
@@ -615,7 +620,7 @@ class SQLiteStore(StoreBase):
         kept = _Kept(
             moved, _to_us(moved.created_at), rows.json_copy(moved.params), dict(moved.labels)
         )
-        later.runs.append((old.id, kept))
+        later.keep(old.id, kept)
         return Claim(run=moved, owner=worker, fence=fence, expires_at=_from_us(expires))
 
     async def claim_run(
@@ -634,7 +639,7 @@ class SQLiteStore(StoreBase):
             row = conn.execute(sql.CLAIMABLE_ONE, (run_id,)).fetchone()
             if row is None:
                 raise RunNotFound(run_id)
-            run, fence, params = self._claimable(row)
+            run, fence, params = self._claimable(later, row)
             if run.status not in _CLAIMABLE_ONE:
                 raise ConcurrentUpdate(run_id, run.version, run.version)
             moved = lifecycle.transition(
@@ -973,7 +978,8 @@ class SQLiteStore(StoreBase):
             for statement in sql.PURGE_OWNED:
                 conn.executemany(statement, ids)
             conn.executemany(sql.PURGE_RUN, ids)
-            later.runs.extend((run_id, None) for (run_id,) in ids)
+            for (run_id,) in ids:
+                later.keep(run_id, None)
             return len(ids)
 
         total = 0
