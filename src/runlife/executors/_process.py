@@ -227,14 +227,13 @@ class _Lines:
             end = buffer.find(b"\n", start)
         line = bytes(buffer[:end])
         del buffer[: end + 1]
-        message = json.loads(line)
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
         if not isinstance(message, dict):
-            raise AttemptFailed(
-                ErrorInfo(
-                    type="ChildProcessError",
-                    message=f"the child sent {line[:200]!r}, not a message",
-                )
-            )
+            unread = f"the child process sent {line[:200]!r}, which is not a message of runlife's"
+            raise AttemptFailed(ErrorInfo(type="ChildProcessError", message=unread))
         return message
 
 
