@@ -52,7 +52,7 @@ def flaky(ctx: RunContext) -> None:
     raise PermissionError("denied on core-rtr-01")
 
 
-@runlife.job(executor="process", timeout=Timeout(attempt=1.5))
+@runlife.job(executor="process", timeout=Timeout(attempt=3))
 def sleeps(ctx: RunContext, pidfile: str, cleaned: str) -> str:
     _note_pid(pidfile)
     try:

@@ -220,8 +220,9 @@ async def test_a_raising_child_is_retried_by_its_exceptions_qualified_name(
 
 
 async def test_a_timeout_kills_a_child_stuck_in_sleep(tmp_path: Path) -> None:
-    """In real time: the child gets SIGTERM at the 1.5 s deadline, its finally block
-    runs (it sees ctx.cancelled), and the run ends once the child is gone."""
+    """In real time: the child gets SIGTERM at the 3 s deadline (a deadline the
+    child's start-up fits in on a busy machine), its finally block runs (it sees
+    ctx.cancelled), and the run ends once the child is gone."""
     paths = files(tmp_path)
     async with AsyncRuntime(jobs=[jobs.sleeps], store="memory://", grace=0) as rt:
         started = time.monotonic()
@@ -231,11 +232,11 @@ async def test_a_timeout_kills_a_child_stuck_in_sleep(tmp_path: Path) -> None:
     assert run.error is not None
     assert (run.error.kind, run.error.message) == (
         "timeout",
-        "attempt 1 exceeded its timeout of 1.5 s",
+        "attempt 1 exceeded its timeout of 3 s",
     )
     assert gone(int(Path(paths["pidfile"]).read_text()))
     assert Path(paths["cleaned"]).read_text() == "cancelled=True"
-    assert 1.5 <= took < 5
+    assert 3 <= took < 6
 
 
 async def test_cancel_kills_a_running_child(
