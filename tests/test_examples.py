@@ -20,6 +20,10 @@ EXPECTED = {
         "TRIGGER   -> STARTED",
         "'IDLE' (PENDING) -> 'DONE' (SUCCEEDED) is not a canonical move",
     ],
+    "process_jobs.py": [
+        "count_primes: SUCCEEDED, 9592 primes below 100000",
+        "spin: FAILED (timeout): attempt 1 exceeded its timeout of 1 s",
+    ],
     "retry_timeline.py": [
         "asyncio: attempts at 02:00:00, 02:06:00, 02:12:00; FAILED at 02:17:00 (timeout)",
         "trio: attempts at 02:00:00, 02:06:00, 02:12:00; FAILED at 02:17:00 (timeout)",

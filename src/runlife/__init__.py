@@ -85,6 +85,7 @@ if _typing.TYPE_CHECKING:
     from runlife._runtime.job import Job, job
     from runlife._runtime.runtime import AsyncRuntime
     from runlife.exceptions import (
+        AttemptFailed,
         ConcurrentUpdate,
         Conflict,
         DependencyCycle,
@@ -114,6 +115,7 @@ __all__ = (
     "DEFAULT_LIFECYCLE",
     "AsyncRuntime",
     "Attempt",
+    "AttemptFailed",
     "CatchUp",
     "Claim",
     "ConcurrentUpdate",
@@ -189,6 +191,7 @@ _WHERE: dict[str, str] = {
     "DEFAULT_LIFECYCLE": "runlife._core.lifecycle",
     "AsyncRuntime": "runlife._runtime.runtime",
     "Attempt": "runlife._core.records",
+    "AttemptFailed": "runlife.exceptions",
     "CatchUp": "runlife._core.schedule",
     "Claim": "runlife._core.queries",
     "ConcurrentUpdate": "runlife.exceptions",

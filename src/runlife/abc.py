@@ -1,8 +1,9 @@
 """The ports: the protocols that plugin authors implement.
 
 A store (`Store`) keeps everything durable; a clock (`Clock`) tells the time and
-waits; an executor (`Executor`) runs the function of an attempt. Each is a
-`typing.Protocol`: implement the methods, no base class needed.
+waits; an executor (`Executor`) runs the function of an attempt, which the runtime
+hands it as a `Call`. Each is a `typing.Protocol`: implement the methods, no base
+class needed.
 ``runlife.testing.StoreContract`` checks a store against this page.
 """
 
@@ -22,7 +23,7 @@ from runlife._core.records import Event, Item, LogLine
 from runlife._core.run import Run
 from runlife._core.status import Status
 
-__all__ = ("Clock", "Executor", "Store")
+__all__ = ("Call", "Clock", "Executor", "Store")
 
 
 @runtime_checkable
@@ -57,31 +58,69 @@ class Clock(Protocol):
         ...
 
 
+class Call(Protocol):
+    """One attempt's call, as the runtime hands it to `Executor.run`.
+
+    Calling it runs the job's function with the attempt's context and params
+    (``fn(ctx, **params)``; for an async function, the coroutine to await). An
+    executor that runs the function elsewhere, where a Python object cannot go
+    (a child process), reads its parts instead.
+    """
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        """The job's function, as given to ``@runlife.job``."""
+        ...
+
+    @property
+    def ctx(self) -> Any:
+        """The attempt's `runlife.RunContext`."""
+        ...
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        """The run's params (JSON values, checked at submit)."""
+        ...
+
+    def __call__(self) -> Any:
+        """``fn(ctx, **params)``."""
+        ...
+
+
 @runtime_checkable
 class Executor(Protocol):
-    """Runs the function of one attempt: on the event loop, in a thread, elsewhere.
+    """Runs the function of one attempt: on the event loop, in a thread, in a child
+    process.
 
-    The runtime hands `run` a call with the job's context and params bound, inside
-    the attempt's cancel scope; when the attempt is cut (its timeout, a cancel, a
-    shutdown), the scope is cancelled. An executor that can stop the work then
-    (``can_interrupt``) does; one that cannot returns control at once and leaves
-    the work running, and the runtime records that in the attempt's error.
-    ``runlife.executors`` has the built-in ones.
+    The runtime hands `run` the attempt's `Call` inside the attempt's cancel
+    scope; when the attempt is cut (its timeout, a cancel, a shutdown), the scope
+    is cancelled. An executor that can stop the work then (``can_interrupt``)
+    does, and returns (by cancellation) once the work has stopped; one that cannot
+    returns control at once and leaves the work running, and the runtime records
+    that in the attempt's error.
+
+    The function's exception is raised by `run` as it is. An executor that ran the
+    function where its exception cannot be handed over raises
+    `runlife.exceptions.AttemptFailed` with the exception's `ErrorInfo` instead:
+    the runtime records that info as the attempt's error, and the retry policy
+    matches its type by name. ``runlife.executors`` has the built-in executors.
     """
 
     can_interrupt: bool
     """Whether cancelling `run` stops the work (True for async functions on the
-    loop; False for threads, which can only be asked through ``ctx.cancelled``)."""
+    loop and for child processes; False for threads, which can only be asked
+    through ``ctx.cancelled``)."""
 
     def accepts(self, fn: Callable[..., Any]) -> bool:
         """Whether this executor can run *fn* (an async executor needs an async
-        function, a thread executor a sync one)."""
+        function, a thread executor a sync one, a process executor one it can
+        import by name)."""
         ...
 
-    async def run(self, call: Callable[[], Any], *, clock: Clock) -> Any:
-        """Run *call* (the job's function with its arguments bound) and return its
-        result (an async call's is awaited). Work done outside the event loop is
-        marked with ``clock.busy()``, so that a virtual clock does not jump under it."""
+    async def run(self, call: Call, *, clock: Clock) -> Any:
+        """Run *call* and return its result (an async call's is awaited). Work done
+        outside the event loop is marked with ``clock.busy()``, so that a virtual
+        clock does not jump under it."""
         ...
 
 

@@ -21,6 +21,7 @@
     │   ├── ConcurrentUpdate                ... a compare-and-set on a run's version lost
     │   └── LeaseLost                       ... a worker write whose lease was taken over
     ├── QuotaExceeded                       a submit over a quota
+    ├── AttemptFailed                       a job function failed out of reach (a child process)
     └── StoreError                          the storage backend failed
         └── SchemaMismatch                  a database runlife cannot (or must not) use
 
@@ -33,8 +34,13 @@ from __future__ import annotations
 import reprlib
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runlife._core.records import ErrorInfo
 
 __all__ = (
+    "AttemptFailed",
     "ConcurrentUpdate",
     "Conflict",
     "DependencyCycle",
@@ -227,6 +233,27 @@ class QuotaExceeded(RunlifeError):
         self.frees_at = frees_at
         when = frees_at.isoformat() if frees_at is not None else "when a run ends"
         super().__init__(f"job {job!r} is over its quota ({quota}); it frees up at {when}")
+
+
+class AttemptFailed(RunlifeError):
+    """A job function failed where its exception could not be handed over as it is
+    (in a child process); ``error`` is its `runlife.ErrorInfo`: the exception's
+    qualified type name, message and traceback text.
+
+    Executors raise it (see `runlife.abc.Executor`); the runtime records ``error`` as
+    the attempt's error, and the retry policy matches ``error.type`` by name, as it
+    would match the exception itself.
+
+    >>> from runlife import ErrorInfo
+    >>> raise AttemptFailed(ErrorInfo(type="ConnectionRefusedError", message="no route"))
+    Traceback (most recent call last):
+    ...
+    runlife.exceptions.AttemptFailed: ConnectionRefusedError: no route
+    """
+
+    def __init__(self, error: ErrorInfo) -> None:
+        self.error = error
+        super().__init__(f"{error.type}: {error.message}" if error.message else error.type)
 
 
 class LeaseLost(Conflict):

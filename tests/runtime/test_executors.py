@@ -167,3 +167,27 @@ def test_a_thread_executor_runs_on_either_backend() -> None:
             backend=backend,
         )
         assert result != threading.current_thread().name
+
+
+async def test_max_threads_bounds_the_threads_at_once() -> None:
+    executor = ThreadExecutor(max_threads=1)
+    lock = threading.Lock()
+    inside: list[int] = []
+    most = 0
+
+    def work() -> None:
+        nonlocal most
+        with lock:
+            inside.append(1)
+            most = max(most, len(inside))
+        time.sleep(0.05)
+        with lock:
+            inside.pop()
+
+    async def one() -> None:
+        await executor.run(work, clock=SystemClock())
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(one)
+    assert most == 1

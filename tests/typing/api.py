@@ -26,7 +26,7 @@ from runlife import (
     open_store,
 )
 from runlife.abc import Clock, Executor, Store
-from runlife.executors import AsyncExecutor, ThreadExecutor
+from runlife.executors import AsyncExecutor, ProcessExecutor, ThreadExecutor
 from runlife.stores import MemoryStore, PostgresStore, SQLiteStore
 from runlife.testing import VirtualClock
 
@@ -40,7 +40,7 @@ def clocks_satisfy_the_port() -> list[Clock]:
 
 
 def executors_satisfy_the_port() -> list[Executor]:
-    return [AsyncExecutor(), ThreadExecutor()]
+    return [AsyncExecutor(), ThreadExecutor(), ProcessExecutor()]
 
 
 async def the_runtime_keeps_its_types() -> None:

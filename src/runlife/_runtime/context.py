@@ -39,7 +39,10 @@ class RunContext:
 
     Sync job functions run in worker threads: `warn`, `heartbeat` and
     `cancelled` work there as they are; `set_state` is async, so a thread calls
-    it through anyio: ``anyio.from_thread.run(ctx.set_state, "STARTED")``.
+    it through anyio: ``anyio.from_thread.run(ctx.set_state, "STARTED")``. A job
+    run in a child process (``executor="process"``) gets a context with
+    ``run_id``, ``job``, ``attempt``, ``params``, ``log``, `warn`, `heartbeat` and
+    `cancelled`, relayed to this one (see `runlife.executors.ProcessExecutor`).
 
     >>> import anyio, runlife
     >>> from runlife.stores import MemoryStore

@@ -16,10 +16,11 @@ from runlife._core.spec import JobSpec
 from runlife._core.values import check_json, check_labels, check_text
 from runlife.abc import Executor
 from runlife.exceptions import InvalidPolicy, InvalidValue
+from runlife.executors._process import ProcessExecutor, check_importable
 
 __all__ = ("EXECUTOR_NAMES", "Job", "job")
 
-EXECUTOR_NAMES: Final = ("async", "thread")
+EXECUTOR_NAMES: Final = ("async", "thread", "process")
 """The executors a job may name (see `runlife.executors`)."""
 
 _KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -42,13 +43,18 @@ def _is_async(fn: Callable[..., Any]) -> bool:
     )
 
 
-def _check_executor(fn: Callable[..., Any], executor: str | Executor | None) -> None:
+def _check_executor(name: str, fn: Callable[..., Any], executor: str | Executor | None) -> None:
     if executor is None:
+        return
+    if executor == "process" or isinstance(executor, ProcessExecutor):
+        check_importable(name, fn, executor)
         return
     if isinstance(executor, str):
         if executor not in EXECUTOR_NAMES:
             raise InvalidPolicy(
-                "executor", executor, "'async', 'thread', an Executor, or None (by the function)"
+                "executor",
+                executor,
+                "'async', 'thread', 'process', an Executor, or None (by the function)",
             )
         if (executor == "async") != _is_async(fn):
             kind = "an async" if _is_async(fn) else "a sync"
@@ -60,7 +66,9 @@ def _check_executor(fn: Callable[..., Any], executor: str | Executor | None) -> 
             )
         return
     if not isinstance(executor, Executor):
-        raise InvalidPolicy("executor", executor, "'async', 'thread', an Executor, or None")
+        raise InvalidPolicy(
+            "executor", executor, "'async', 'thread', 'process', an Executor, or None"
+        )
     if not executor.accepts(fn):
         raise InvalidPolicy("executor", executor, f"an executor that can run {fn!r}")
 
@@ -103,8 +111,9 @@ class Job:
         spec: its policy, a `JobSpec` (lifecycle, retry, timeout, schedule,
             limits, item policy, queued).
         labels: labels every run of the job gets (a submit's labels win).
-        executor: the executor it names, or None (async functions run on the
-            event loop, sync ones on the runtime's thread executor).
+        executor: the executor it names (``"async"``, ``"thread"``, ``"process"``
+            or an Executor), or None (async functions run on the event loop,
+            sync ones on the runtime's executor for them).
     """
 
     name: str
@@ -120,7 +129,7 @@ class Job:
             raise InvalidPolicy("fn", self.fn, "a function (ctx, **params)")
         object.__setattr__(self, "_signature", _check_signature(self.name, self.fn))
         object.__setattr__(self, "labels", check_labels("labels", self.labels))
-        _check_executor(self.fn, self.executor)
+        _check_executor(self.name, self.fn, self.executor)
         if self.spec.schedule is not None:
             required = [
                 p.name
@@ -252,13 +261,17 @@ def job(
             that submits them, instead of waiting in QUEUED for capacity.
         items_fail_run: None (failed items only warn) or the fraction of failed
             items above which a run fails.
-        executor: ``"async"``, ``"thread"``, an `runlife.abc.Executor`, or None:
-            async functions on the event loop, sync ones in worker threads.
+        executor: ``"async"``, ``"thread"``, ``"process"`` (a child process per
+            attempt, for a function importable by name), an
+            `runlife.abc.Executor`, or None: async functions on the event loop,
+            sync ones in worker threads.
         lifecycle: the job's `Lifecycle`.
 
     Raises:
         InvalidPolicy: a bad policy value, an executor that cannot run the
-            function, or a function that cannot take ``(ctx, **params)``.
+            function (for ``"process"``: a function a child process cannot import
+            by name, such as a lambda or a nested function), or a function that
+            cannot take ``(ctx, **params)``.
 
     >>> import runlife
     >>> @runlife.job(retry=runlife.Retry(max_attempts=3, delay=60), labels={"kind": "backup"})

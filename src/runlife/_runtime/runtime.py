@@ -33,7 +33,8 @@ from runlife._runtime.wake import Pulse, nap
 from runlife._runtime.worker import Worker
 from runlife.abc import Clock, Executor, Store
 from runlife.exceptions import ConcurrentUpdate, Conflict, InvalidPolicy, InvalidValue, StoreError
-from runlife.executors import AsyncExecutor, ThreadExecutor
+from runlife.executors import AsyncExecutor, ProcessExecutor, ThreadExecutor
+from runlife.executors._process import check_importable
 from runlife.stores import MemoryStore, open_store
 
 __all__ = ("AsyncRuntime",)
@@ -65,9 +66,12 @@ class AsyncRuntime:
             as a value is the host's to close. A ``memory://`` store tells the
             runtime's clock's time.
         clock: `SystemClock` unless given (``runlife.testing.VirtualClock`` in tests).
-        executor: the executor of sync job functions that name none (a
+        executor: the executor of sync job functions that name none: a
             `runlife.executors.ThreadExecutor` of *concurrency* threads unless
-            given); async functions run on the event loop.
+            given, ``"process"`` for a `runlife.executors.ProcessExecutor` of
+            *concurrency* children, or an Executor; async functions run on the
+            event loop. A job that names ``"thread"`` or ``"process"`` runs on
+            this executor if it is of that kind, else on one of *concurrency*.
         worker_id: the owner name of this runtime's claims (host, pid and a
             random part unless given).
         lease: seconds a claim holds without a heartbeat (renewed every third of it).
@@ -130,8 +134,18 @@ class AsyncRuntime:
             )
         else:
             self.store = store
-        self._async = AsyncExecutor()
         self._sync = _sync_executor(executor, concurrency)
+        sync = self._sync
+        self._named: dict[str, Executor] = {
+            "async": AsyncExecutor(),
+            "thread": sync
+            if isinstance(sync, ThreadExecutor)
+            else ThreadExecutor(max_threads=concurrency),
+            "process": sync if isinstance(sync, ProcessExecutor) else ProcessExecutor(concurrency),
+        }
+        for job in self.jobs.values():
+            if isinstance(self._executor_for(job), ProcessExecutor):
+                check_importable(job.name, job.fn, executor)
         self.guard = StoreGuard(self.store, self.clock)
         self.book = JobBook(self.jobs, self.guard)
         self.changed = Pulse()
@@ -180,10 +194,10 @@ class AsyncRuntime:
     def _executor_for(self, job: Job) -> Executor:
         chosen = job.executor
         if isinstance(chosen, str):
-            return self._async if chosen == "async" else self._sync
+            return self._named[chosen]
         if chosen is not None:
             return chosen
-        return self._async if job.is_async else self._sync
+        return self._named["async"] if job.is_async else self._sync
 
     def _retrying(self, run: Run) -> None:
         if run.due_at is not None:
@@ -685,8 +699,10 @@ def _by_name(jobs: Iterable[Job]) -> dict[str, Job]:
 def _sync_executor(executor: str | Executor | None, concurrency: int) -> Executor:
     if executor is None or executor == "thread":
         return ThreadExecutor(max_threads=concurrency)
+    if executor == "process":
+        return ProcessExecutor(concurrency)
     if isinstance(executor, str) or not isinstance(executor, Executor):
-        raise InvalidPolicy("executor", executor, "'thread', an Executor, or None")
+        raise InvalidPolicy("executor", executor, "'thread', 'process', an Executor, or None")
     return executor
 
 

@@ -22,7 +22,6 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import timedelta
-from functools import partial
 from typing import Any, Literal
 
 import anyio
@@ -45,6 +44,7 @@ from runlife._runtime.jobs import apply_decision, to_queue
 from runlife._runtime.wake import Pulse, nap
 from runlife.abc import Clock, Executor
 from runlife.exceptions import (
+    AttemptFailed,
     ConcurrentUpdate,
     InvalidTransition,
     LeaseLost,
@@ -62,17 +62,17 @@ _FINISH_TRIES = 3
 
 
 class _Tracked:
-    """The attempt's call, remembering whether it has returned."""
+    """The attempt's call (a `runlife.abc.Call`), remembering whether it has returned."""
 
-    __slots__ = ("done", "fn")
+    __slots__ = ("ctx", "done", "fn", "params")
 
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        self.fn = fn
+    def __init__(self, fn: Callable[..., Any], ctx: RunContext, params: Mapping[str, Any]) -> None:
+        self.fn, self.ctx, self.params = fn, ctx, params
         self.done = False
 
     def __call__(self) -> Any:
         try:
-            return self.fn()
+            return self.fn(self.ctx, **self.params)
         finally:
             self.done = True
 
@@ -82,7 +82,7 @@ class _TrackedAsync(_Tracked):
 
     async def __call__(self) -> Any:
         try:
-            return await self.fn()
+            return await self.fn(self.ctx, **self.params)
         finally:
             self.done = True
 
@@ -151,7 +151,7 @@ class Held:
 @attrs.frozen(kw_only=True)
 class _Outcome:
     result: Any = None
-    error: BaseException | None = None
+    error: BaseException | ErrorInfo | None = None
     timed_out: Deadline | None = None
     still_running: bool = False
 
@@ -391,13 +391,12 @@ class Worker:
         held.ctx = ctx
         held.started = True
         executor = self.executor_for(job)
-        bound = partial(job.fn, ctx, **run.params)
-        call = _TrackedAsync(bound) if job.is_async else _Tracked(bound)
+        call = (_TrackedAsync if job.is_async else _Tracked)(job.fn, ctx, run.params)
         deadline = next((d for d in timeout.deadlines(run) if d.kind in ("attempt", "run")), None)
         if timeout.heartbeat is not None and self._tg is not None:
             self._tg.start_soon(self._watch, held, timeout.heartbeat)
         result: Any = None
-        error: BaseException | None = None
+        error: BaseException | ErrorInfo | None = None
         returned = False
         with held.scope:
             timer: AbstractContextManager[anyio.CancelScope] = (
@@ -407,6 +406,8 @@ class Worker:
                 try:
                     result = await executor.run(call, clock=self.clock)
                     returned = True
+                except AttemptFailed as failed:
+                    error = failed.error  # raised out of the executor's reach
                 except Exception as exc:
                     error = exc
         held.watch.cancel()

@@ -6,12 +6,11 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-import anyio
-import anyio.lowlevel
 import anyio.to_thread
 
 from runlife.abc import Clock
 from runlife.exceptions import InvalidPolicy
+from runlife.executors._limits import LoopLimiter
 
 __all__ = ("ThreadExecutor",)
 
@@ -51,8 +50,7 @@ class ThreadExecutor:
         if type(max_threads) is not int or max_threads < 1:
             raise InvalidPolicy("max_threads", max_threads, "an int >= 1")
         self.max_threads = max_threads
-        # A limiter belongs to one event loop: made on first use in each.
-        self._limiter: tuple[object, anyio.CapacityLimiter] | None = None
+        self._limiter = LoopLimiter(max_threads)
 
     def __repr__(self) -> str:
         return f"ThreadExecutor(max_threads={self.max_threads})"
@@ -64,16 +62,10 @@ class ThreadExecutor:
             or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
         )
 
-    def _limiter_here(self) -> anyio.CapacityLimiter:
-        token = anyio.lowlevel.current_token()
-        if self._limiter is None or self._limiter[0] is not token:
-            self._limiter = (token, anyio.CapacityLimiter(self.max_threads))
-        return self._limiter[1]
-
     async def run(self, call: Callable[[], Any], *, clock: Clock) -> Any:
         """Run *call* in a worker thread and return its result; if cancelled,
         return control at once and leave the thread running."""
         with clock.busy():
             return await anyio.to_thread.run_sync(
-                call, limiter=self._limiter_here(), abandon_on_cancel=True
+                call, limiter=self._limiter.here(), abandon_on_cancel=True
             )

@@ -1,0 +1,233 @@
+"""The child side of `ProcessExecutor`: one attempt of a job function, in a fresh
+interpreter.
+
+The parent starts ``sys.executable -c BOOT`` and writes one JSON line to its
+stdin: the parent's ``sys.path``, where the function is (module and qualified
+name, or the parent's main script), the run's facts and its params. The child
+answers on its original stdout, one JSON object a line:
+
+============================  ===========================================
+``{"log": {...}}``            a line of ``ctx.log`` (level, event, fields)
+``{"warn": "..."}``           ``ctx.warn(message)``
+``{"beat": true}``            ``ctx.heartbeat()``
+``{"result": value}``         the function returned *value* (the last line)
+``{"error": {...}}``          it raised: type, message, traceback (the last line)
+============================  ===========================================
+
+The function's own prints go to stderr, so that nothing it writes can be taken
+for a message: file descriptor 1 is moved to 2 before it is imported.
+
+SIGTERM (how the parent cuts an attempt) sets ``ctx.cancelled`` and raises
+`SystemExit` in the main thread, so that ``finally`` blocks run and a function in
+``time.sleep`` stops at once; what does not stop is killed by the parent.
+SIGINT is ignored: the parent decides when its children end (a Ctrl-C in a
+terminal reaches the whole process group). When the parent goes away (stdin
+closes), the child ends at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from types import FrameType, ModuleType
+from typing import IO, Any
+
+import structlog
+
+from runlife._core.values import check_json, check_text
+
+__all__ = ("BOOT", "ProcessContext", "main")
+
+BOOT = (
+    "import json, sys\n"
+    "init = json.loads(sys.stdin.readline())\n"
+    "sys.path[:] = init['path']\n"
+    "from runlife.executors._child import main\n"
+    "main(init)\n"
+)
+"""The ``-c`` program of a child: it takes the parent's ``sys.path`` before it
+imports runlife, so that the child imports what the parent would."""
+
+# The exit code of a child that ended on SIGTERM (the shell's convention).
+_TERMINATED = 128 + signal.SIGTERM
+_MAIN = "__mp_main__"
+
+
+class _Channel:
+    """The child's half of the pipe: one JSON object a line, from any thread."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        line = json.dumps(message, allow_nan=False, separators=(",", ":"), default=repr)
+        with self._lock:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+
+class ProcessContext:
+    """What a job function running in a child process gets as its ``ctx``.
+
+    It offers what works across the pipe: ``run_id``, ``job``, ``attempt``,
+    ``params``, ``log`` (a structlog logger whose lines are handed to the
+    parent's ``ctx.log``), `warn`, `heartbeat` and `cancelled`. ``set_state``
+    and ``state`` are not offered in a child process.
+    """
+
+    __slots__ = ("_cancelled", "_channel", "attempt", "job", "log", "params", "run_id")
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        job: str,
+        attempt: int,
+        params: Mapping[str, Any],
+        channel: _Channel,
+    ) -> None:
+        self.run_id = run_id
+        self.job = job
+        self.attempt = attempt
+        self.params = dict(params)
+        self._channel = channel
+        self._cancelled = False
+        self.log = structlog.wrap_logger(
+            _Nowhere(),
+            processors=[
+                structlog.processors.add_log_level,
+                structlog.processors.format_exc_info,
+                self._relay_log,
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
+        )
+
+    def __repr__(self) -> str:
+        return f"<ProcessContext {self.job} run {self.run_id} attempt {self.attempt}>"
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the attempt was told to stop (true from the SIGTERM on)."""
+        return self._cancelled
+
+    def warn(self, message: str) -> None:
+        """Record a warning in ``run.warnings`` (sent to the parent at once).
+
+        Raises:
+            InvalidValue: *message* is not text.
+        """
+        check_text("message", message)
+        self._channel.send({"warn": message})
+
+    def heartbeat(self) -> None:
+        """Say the job is alive (for ``Timeout(heartbeat=...)``; sent to the parent)."""
+        self._channel.send({"beat": True})
+
+    def _relay_log(self, _logger: object, _method: str, event: Any) -> Any:
+        self._channel.send({"log": event})
+        raise structlog.DropEvent
+
+
+class _Nowhere:
+    """The logger under the relay: never reached (the relay drops every event)."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None
+
+
+def main(init: Mapping[str, Any]) -> None:
+    """Run the attempt *init* describes and report its outcome on the pipe."""
+    channel = _Channel(os.fdopen(os.dup(1), "w", encoding="utf-8"))
+    os.dup2(2, 1)
+    ctx = ProcessContext(
+        run_id=init["run_id"],
+        job=init["job"],
+        attempt=init["attempt"],
+        params=init["params"],
+        channel=channel,
+    )
+
+    def terminate(_signum: int, _frame: FrameType | None) -> None:
+        ctx._cancelled = True
+        raise SystemExit(_TERMINATED)
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_end_with_parent, name="runlife-parent-watch", daemon=True).start()
+    try:
+        fn = _function(init["module"], init["qualname"], init.get("main"))
+        result = fn(ctx, **init["params"])
+        if inspect.isawaitable(result):
+            result = _await(result, init.get("backend") or "asyncio")
+        check_json(result, "result")
+    except Exception as exc:
+        channel.send({"error": _describe(exc)})
+        return
+    channel.send({"result": result})
+
+
+def _end_with_parent() -> None:
+    # The parent holds stdin open while the attempt runs: its end is the parent's.
+    sys.stdin.read()
+    os._exit(_TERMINATED)
+
+
+def _function(module_name: str, qualname: str, main_file: str | None) -> Callable[..., Any]:
+    try:
+        module = _main_module(main_file) if main_file else importlib.import_module(module_name)
+        found: Any = module
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except Exception as exc:
+        where = main_file or module_name
+        raise ImportError(
+            f"job function {qualname} of {where} cannot be imported in a child process: "
+            f"{type(exc).__qualname__}: {exc}"
+        ) from exc
+    from runlife._runtime.job import Job
+
+    # A module binds a decorated function's name to its Job: run the function.
+    return found.fn if isinstance(found, Job) else found
+
+
+def _main_module(path: str) -> ModuleType:
+    # The parent's main script, imported under another name (as multiprocessing
+    # does) so that its ``if __name__ == "__main__":`` block does not run again.
+    spec = importlib.util.spec_from_file_location(_MAIN, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_MAIN] = sys.modules["__main__"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _await(awaitable: Any, backend: str) -> Any:
+    import anyio
+
+    async def wait() -> Any:
+        return await awaitable
+
+    return anyio.run(wait, backend=backend)
+
+
+def _describe(exc: BaseException) -> dict[str, Any]:
+    try:
+        message = str(exc)
+    except Exception:
+        message = repr(exc)
+    return {
+        "type": type(exc).__qualname__,
+        "message": message,
+        "traceback": "".join(traceback.format_exception(exc)),
+    }

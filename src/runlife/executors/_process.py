@@ -1,0 +1,308 @@
+"""`ProcessExecutor`: job functions in child processes, which can be stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.abc
+import attrs
+
+from runlife._core.records import ErrorInfo
+from runlife._runtime.context import RunContext
+from runlife.abc import Call, Clock
+from runlife.exceptions import AttemptFailed, InvalidPolicy
+from runlife.executors._child import BOOT
+from runlife.executors._limits import LoopLimiter
+
+__all__ = ("ProcessExecutor", "check_importable")
+
+_LEVELS = frozenset({"debug", "info", "warning", "error", "critical"})
+
+
+class ProcessExecutor:
+    """Runs job functions in child processes, at most *max_processes* at once.
+
+    Each attempt starts a fresh interpreter (``sys.executable``, with this
+    process's ``sys.path``), which imports the function by its module and
+    qualified name, calls it with a context and the run's params, and sends its
+    result back as JSON. So the function must be importable by name (defined at
+    the top level of a module, or of the main script); its params and its result
+    must be JSON. An exception it raises comes back as the attempt's error, with
+    its type's qualified name, its message and its traceback text, and the retry
+    policy matches it by name.
+
+    It can interrupt: when an attempt is cut (its timeout, a cancel, a shutdown),
+    the child gets SIGTERM, which raises `SystemExit` in it (its ``finally``
+    blocks run; a function in ``time.sleep`` stops at once), then SIGKILL if it
+    has not ended *grace* seconds later. `run` returns only once the child has
+    ended.
+
+    In the child, ``ctx`` offers ``run_id``, ``job``, ``attempt``, ``params``,
+    ``log`` (its lines go to the parent's ``ctx.log``), ``warn()``,
+    ``heartbeat()`` and ``cancelled``, each relayed to the parent over a pipe;
+    ``set_state`` is not offered. The function's stdout and stderr go to this
+    process's stderr.
+
+    Each child is marked ``clock.busy()``: under a virtual clock, time stands
+    still while a child works. Its *grace* is real time.
+
+    Args:
+        max_processes: how many children may run at once (further attempts wait
+            for one to end); the number of CPUs unless given.
+        grace: real seconds a child gets to end after SIGTERM before SIGKILL.
+
+    Raises:
+        InvalidPolicy: *max_processes* is not an int >= 1, or *grace* is not a
+            number of seconds >= 0.
+
+    >>> executor = ProcessExecutor(max_processes=2, grace=1)
+    >>> executor, executor.can_interrupt
+    (ProcessExecutor(max_processes=2, grace=1), True)
+    >>> executor.accepts(lambda ctx: 1)
+    False
+    """
+
+    can_interrupt = True
+
+    def __init__(self, max_processes: int | None = None, *, grace: float = 5) -> None:
+        if max_processes is None:
+            max_processes = os.cpu_count() or 1
+        if type(max_processes) is not int or max_processes < 1:
+            raise InvalidPolicy("max_processes", max_processes, "an int >= 1")
+        if isinstance(grace, bool) or not isinstance(grace, int | float) or not grace >= 0:
+            raise InvalidPolicy("grace", grace, "seconds >= 0")
+        self.max_processes = max_processes
+        self.grace = float(grace)
+        self._limiter = LoopLimiter(max_processes)
+
+    def __repr__(self) -> str:
+        return f"ProcessExecutor(max_processes={self.max_processes}, grace={self.grace:g})"
+
+    def accepts(self, fn: Callable[..., Any]) -> bool:
+        """Whether a child process can import *fn* by name (sync or async)."""
+        return callable(fn) and isinstance(_locate(fn), _Place)
+
+    async def run(self, call: Call, *, clock: Clock) -> Any:
+        """Run *call*'s function in a child process and return its result.
+
+        Raises:
+            AttemptFailed: the function raised (its `runlife.ErrorInfo`), its
+                result is not JSON, or the child ended without a result.
+            InvalidPolicy: the function cannot be imported by name.
+        """
+        ctx: RunContext = call.ctx
+        place = _locate(call.fn)
+        if not isinstance(place, _Place):
+            raise _refusal(ctx.job, call.fn, self, place)
+        init = {
+            "path": [entry for entry in sys.path if isinstance(entry, str)],
+            "module": place.module,
+            "qualname": place.qualname,
+            "main": place.main,
+            "run_id": ctx.run_id,
+            "job": ctx.job,
+            "attempt": ctx.attempt,
+            "params": dict(call.params),
+            "backend": _backend(),
+        }
+        line = (json.dumps(init, allow_nan=False) + "\n").encode()
+        async with self._limiter.here():
+            with clock.busy():
+                return await self._in_child(line, ctx)
+
+    async def _in_child(self, init: bytes, ctx: RunContext) -> Any:
+        # Shielded: a child started is a child this call ends.
+        with anyio.CancelScope(shield=True):
+            process = await anyio.open_process(
+                [sys.executable, "-c", BOOT],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=None,
+            )
+        done = False
+        try:
+            outcome = await _talk(process, init, ctx)
+            done = True
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._end(process, done=done)
+        if outcome.error is not None:
+            raise AttemptFailed(outcome.error)
+        if not outcome.returned:
+            code = process.returncode
+            assert code is not None
+            raise AttemptFailed(
+                ErrorInfo(
+                    type="ChildProcessError",
+                    message=f"the child process (pid {process.pid}) of attempt {ctx.attempt} "
+                    f"{_exit_text(code)} before it returned a result",
+                )
+            )
+        return outcome.result
+
+    async def _end(self, process: anyio.abc.Process, *, done: bool) -> None:
+        """End *process* and wait until it is gone: after its outcome, let it exit
+        for *grace* seconds; when cut, SIGTERM first. SIGKILL what is left."""
+        try:
+            if process.returncode is None and not done:
+                _send(process.terminate)
+            if process.returncode is None:
+                with anyio.move_on_after(self.grace):
+                    await process.wait()
+            if process.returncode is None:
+                _send(process.kill)
+                await process.wait()
+        finally:
+            await process.aclose()
+
+
+@attrs.frozen
+class _Outcome:
+    returned: bool = False
+    result: Any = None
+    error: ErrorInfo | None = None
+
+
+async def _talk(process: anyio.abc.Process, init: bytes, ctx: RunContext) -> _Outcome:
+    """Hand the child its attempt, relay what it says, and return its outcome (an
+    empty one if it ended without one)."""
+    assert process.stdin is not None
+    assert process.stdout is not None
+    # A child that ended at once refuses its attempt: its exit code says how.
+    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+        await process.stdin.send(init)
+    lines = _Lines(process.stdout)
+    while (message := await lines.next()) is not None:
+        if "result" in message:
+            return _Outcome(returned=True, result=message["result"])
+        if "error" in message:
+            raised = message["error"]
+            return _Outcome(
+                error=ErrorInfo(
+                    type=raised["type"], message=raised["message"], traceback=raised["traceback"]
+                )
+            )
+        _relay(message, ctx)
+    await process.wait()
+    return _Outcome()
+
+
+def _relay(message: dict[str, Any], ctx: RunContext) -> None:
+    if "log" in message:
+        fields = dict(message["log"])
+        level, event = fields.pop("level", "info"), fields.pop("event", "")
+        getattr(ctx.log, level if level in _LEVELS else "info")(event, **fields)
+    elif "warn" in message:
+        ctx.warn(message["warn"])
+    elif "beat" in message:
+        ctx.heartbeat()
+
+
+class _Lines:
+    """The child's messages: one JSON object a line."""
+
+    def __init__(self, stream: anyio.abc.ByteReceiveStream) -> None:
+        self._stream = stream
+        self._buffer = bytearray()
+
+    async def next(self) -> dict[str, Any] | None:
+        """The next message, or None at the end of the stream."""
+        buffer = self._buffer
+        end = buffer.find(b"\n")
+        while end < 0:
+            try:
+                chunk = await self._stream.receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return None
+            start = len(buffer)
+            buffer += chunk
+            end = buffer.find(b"\n", start)
+        line = bytes(buffer[:end])
+        del buffer[: end + 1]
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            unread = f"the child process sent {line[:200]!r}, which is not a message of runlife's"
+            raise AttemptFailed(ErrorInfo(type="ChildProcessError", message=unread))
+        return message
+
+
+@attrs.frozen
+class _Place:
+    """Where a child finds a function: its module and qualified name, and the file
+    of the main script for a function of ``__main__``."""
+
+    module: str
+    qualname: str
+    main: str | None = None
+
+
+def _locate(fn: Callable[..., Any]) -> _Place | str:
+    """Where a child process finds *fn*, or why it cannot."""
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str):
+        return "has no module and qualified name (a functools.partial or a callable object)"
+    if "<lambda>" in qualname:
+        return "is a lambda"
+    if "<locals>" in qualname:
+        return f"is defined inside {qualname.split('.<locals>')[0]}() (a nested function)"
+    loaded = sys.modules.get(module)
+    if loaded is None:
+        return f"comes from {module!r}, which is not a module imported by name"
+    if module != "__main__":
+        return _Place(module, qualname)
+    spec = getattr(loaded, "__spec__", None)
+    if spec is not None and spec.name and spec.name != "__main__":
+        return _Place(spec.name, qualname)  # python -m package.module
+    main = getattr(loaded, "__file__", None)
+    if not main:
+        return "comes from __main__, which has no file (an interactive session, python -c)"
+    return _Place(module, qualname, os.path.abspath(main))
+
+
+def check_importable(job: str, fn: Callable[..., Any], executor: object = "process") -> None:
+    """Raise `InvalidPolicy` naming *job* if a child process cannot import *fn*."""
+    place = _locate(fn)
+    if not isinstance(place, _Place):
+        raise _refusal(job, fn, executor, place)
+
+
+def _refusal(job: str, fn: Callable[..., Any], executor: object, why: str) -> InvalidPolicy:
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    return InvalidPolicy(
+        "executor",
+        executor,
+        f"a function a child process can import by name, for job {job!r}: its function "
+        f"{name} {why}; define it at the top level of a module (or of the main script)",
+    )
+
+
+def _send(signal_it: Callable[[], None]) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it has ended meanwhile
+        signal_it()
+
+
+def _exit_text(code: int) -> str:
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was killed by signal {-code}"
+
+
+def _backend() -> str:
+    # An async function runs in the child on the event loop this process runs.
+    trio = sys.modules.get("trio")
+    return "trio" if trio is not None and trio.lowlevel.in_trio_run() else "asyncio"

@@ -1,0 +1,96 @@
+"""Jobs for the process executor's tests: a child process imports them by name."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import runlife
+from runlife import Retry, RunContext, Timeout
+from runlife.executors import ProcessExecutor
+
+
+class Unreachable(Exception):
+    """A failure of the tests' own, matched by name in the parent."""
+
+
+def _note_pid(pidfile: str) -> None:
+    # Written whole, then renamed: the test never reads half a number.
+    part = Path(pidfile + ".part")
+    part.write_text(str(os.getpid()))
+    part.rename(pidfile)
+
+
+@runlife.job(executor="process")
+def square(ctx: RunContext, n: int) -> dict[str, Any]:
+    ctx.warn(f"squaring {n} at attempt {ctx.attempt}")
+    ctx.heartbeat()
+    ctx.log.info("squared", n=n, run=ctx.run_id)
+    return {"square": n * n, "pid": os.getpid(), "run_id": ctx.run_id, "params": ctx.params}
+
+
+@runlife.job(executor="process")
+async def square_async(ctx: RunContext, n: int) -> int:
+    return n * n
+
+
+@runlife.job(
+    executor="process",
+    retry=Retry(
+        max_attempts=5, delay=30, retry_on=(Unreachable, OSError), give_up_on=(PermissionError,)
+    ),
+)
+def flaky(ctx: RunContext) -> None:
+    if ctx.attempt == 1:
+        raise Unreachable("no route to core-rtr-01")
+    if ctx.attempt == 2:
+        raise ConnectionRefusedError("core-rtr-01 refused")
+    raise PermissionError("denied on core-rtr-01")
+
+
+@runlife.job(executor="process", timeout=Timeout(attempt=3))
+def sleeps(ctx: RunContext, pidfile: str, cleaned: str) -> str:
+    _note_pid(pidfile)
+    try:
+        time.sleep(60)
+    finally:
+        Path(cleaned).write_text(f"cancelled={ctx.cancelled}")
+    return "woke up"
+
+
+@runlife.job(executor=ProcessExecutor(grace=0.2))
+def stubborn(ctx: RunContext, pidfile: str) -> str:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _note_pid(pidfile)
+    time.sleep(60)
+    return "woke up"
+
+
+@runlife.job(executor="process")
+def not_json(ctx: RunContext) -> dict[str, Any]:
+    return {"at": datetime(2026, 3, 10, tzinfo=UTC)}
+
+
+@runlife.job(executor="process")
+def dies(ctx: RunContext) -> None:
+    os._exit(3)
+
+
+def nowhere(ctx: RunContext) -> int:
+    return 1
+
+
+# A function whose name leads nowhere in its module: the child cannot find it.
+nowhere.__qualname__ = "moved_away"
+lost = runlife.job(nowhere, name="lost", executor="process")
+
+
+@runlife.job(executor="process")
+def naps(ctx: RunContext, n: int) -> tuple[float, float]:
+    started = time.time()
+    time.sleep(0.2)
+    return started, time.time()
