@@ -622,6 +622,7 @@ class AsyncRuntime:
         self._check_running()
         await self.guard.get_run(run_id)
         await self.guard.send_signal(run_id, name, payload)
+        self.store_changed.pulse()  # a run of this process waiting for it looks now
 
     async def pause(self, job: Job | str) -> JobRecord:
         """Pause a job's schedule (it fires nothing until unpaused); its record.
