@@ -12,7 +12,7 @@ import anyio.from_thread
 import pytest
 
 import runlife
-from runlife import AsyncRuntime, Retry, Run, RunContext, Status, Timeout
+from runlife import AsyncRuntime, Lifecycle, Retry, Run, RunContext, Status, Timeout
 from runlife.exceptions import StoreError
 from runlife.stores import MemoryStore
 from runlife.testing import VirtualClock
@@ -320,6 +320,95 @@ async def test_a_waiting_run_of_a_lost_worker_is_retried_and_its_wait_returns_at
     assert waits == [(run.id, 2)]
     assert await store.get_run(run.id) == done
     assert held == {}
+
+
+async def test_a_shutdown_requeues_a_waiting_run_and_the_next_attempt_finds_its_signal(
+    clock: VirtualClock, store: MemoryStore
+) -> None:
+    """Leaving the runtime interrupts a waiting attempt like a running one
+    (WAITING -> RETRYING -> QUEUED, no budget spent: one attempt allowed); the next
+    runtime's attempt finds the signal sent meanwhile at once."""
+
+    @runlife.job(retry=Retry(max_attempts=1))
+    async def deploy(ctx: RunContext) -> Any:
+        return await ctx.wait_for("approved")
+
+    async with AsyncRuntime(jobs=[deploy], store=store, clock=clock, grace=10) as rt:
+        run = await rt.submit(deploy)
+        await until(clock, rt, run.id, lambda r: r.status is Status.WAITING)
+    requeued = await store.get_run(run.id)
+    await store.send_signal(run.id, "approved", "yes")
+    async with AsyncRuntime(jobs=[deploy], store=store, clock=clock) as rt:
+        done = await rt.wait(run.id)
+
+    assert states(requeued) == [
+        Status.QUEUED,
+        Status.RUNNING,
+        Status.WAITING,
+        Status.RETRYING,
+        Status.QUEUED,
+    ]
+    assert (done.status, done.result) == (Status.SUCCEEDED, "yes")
+    assert [a.outcome for a in done.attempts] == ["interrupted", "succeeded"]
+    assert states(done)[5:] == [Status.RUNNING, Status.SUCCEEDED]
+
+
+PROMOTE = Lifecycle(
+    "promote",
+    {
+        "IDLE": "PENDING",
+        "NEW": "QUEUED",
+        "STARTED": "RUNNING",
+        "CHECKING": "RUNNING",
+        "ON_HOLD": "WAITING",
+        "DONE": "SUCCEEDED",
+        "BROKEN": "FAILED",
+        "STOPPED": "CANCELLED",
+    },
+    {
+        "IDLE": ["NEW"],
+        "NEW": ["STARTED", "STOPPED"],
+        "STARTED": ["CHECKING", "BROKEN", "STOPPED"],
+        "CHECKING": ["ON_HOLD", "DONE", "BROKEN", "STOPPED"],
+        "ON_HOLD": ["STARTED", "CHECKING", "BROKEN", "STOPPED"],
+    },
+)
+NO_WAITING = Lifecycle(
+    "plain",
+    {"IDLE": "PENDING", "NEW": "QUEUED", "ON": "RUNNING", "OK": "SUCCEEDED", "KO": "FAILED"},
+    {"IDLE": ["NEW"], "NEW": ["ON"], "ON": ["OK", "KO"]},
+)
+
+
+async def test_a_custom_lifecycle_returns_to_the_state_it_left(
+    clock: VirtualClock, store: MemoryStore
+) -> None:
+    """In a custom lifecycle the run waits in its WAITING state and comes back to
+    the RUNNING state it left; a lifecycle without WAITING cannot wait."""
+
+    @runlife.job(lifecycle=PROMOTE)
+    async def promote(ctx: RunContext) -> str:
+        await ctx.set_state("CHECKING")
+        await ctx.wait_for("go")
+        return ctx.state
+
+    @runlife.job(lifecycle=NO_WAITING)
+    async def plain(ctx: RunContext) -> None:
+        await ctx.wait_for("go")
+
+    async with AsyncRuntime(jobs=[promote, plain], store=store, clock=clock) as rt:
+        run = await rt.submit(promote)
+        refused = await rt.wait((await rt.submit(plain)).id)
+        await clock.sleep(60)
+        await rt.signal(run.id, "go")
+        done = await rt.wait(run.id)
+
+    assert done.result == "CHECKING"
+    assert states(done) == ["NEW", "STARTED", "CHECKING", "ON_HOLD", "CHECKING", "DONE"]
+    assert refused.error is not None
+    assert refused.error.type == "InvalidTransition"
+    assert refused.error.message.endswith("cannot move from ON to WAITING; allowed from ON: KO, OK")
+    assert states(refused) == ["NEW", "ON", "KO"]
 
 
 async def test_a_sync_job_waits_from_its_thread(clock: VirtualClock, store: MemoryStore) -> None:

@@ -412,7 +412,7 @@ class Worker:
         call = _TrackedAsync(bound) if job.is_async else _Tracked(bound)
         limited = (timeout.attempt, timeout.run, timeout.heartbeat) != (None, None, None)
         if limited and self._tg is not None:
-            self._tg.start_soon(self._watch, held)
+            await self._tg.start(self._watch, held)  # a deadline passed already cuts now
         result: Any = None
         error: BaseException | None = None
         with held.scope:
@@ -425,9 +425,11 @@ class Worker:
         still = not executor.can_interrupt and not call.done and not held.waits.stopped
         return _Outcome(result=result, error=error, still_running=still)
 
-    async def _watch(self, held: Held) -> None:
+    async def _watch(
+        self, held: Held, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Cut the attempt at its first deadline; the deadlines move as the run
-        waits for signals (`Timeout.deadlines`)."""
+        waits for signals (`Timeout.deadlines`). Started once it has looked."""
         timeout = held.job.spec.timeout
         with held.watch:
             while held.ctx is not None and not held.closed:
@@ -435,14 +437,17 @@ class Worker:
                 deadline = timeout.next_deadline(
                     held.run, last_beat=held.ctx.last_beat, waited=held.waits.waited
                 )
-                if deadline is None:
-                    await held.waits.moved.wait(seen)
-                    continue
-                if self.clock.now() >= deadline.at:
+                if deadline is not None and self.clock.now() >= deadline.at:
                     kind: CutKind = "heartbeat" if deadline.kind == "heartbeat" else "timeout"
                     held.cut(kind, deadline=deadline)
-                    return
-                await nap(self.clock, deadline.at, pulses=[(held.waits.moved, seen)])
+                    break
+                task_status.started()
+                task_status = anyio.TASK_STATUS_IGNORED
+                if deadline is None:
+                    await held.waits.moved.wait(seen)
+                else:
+                    await nap(self.clock, deadline.at, pulses=[(held.waits.moved, seen)])
+        task_status.started()
 
     async def _finish(self, held: Held, outcome: _Outcome) -> None:
         held.finishing = True
