@@ -47,7 +47,9 @@ __all__ = (
     "Retry",
     "Timeout",
     "decide_failure",
+    "decide_wait_timeout",
     "items_outcome",
+    "wait_limit",
 )
 
 # The longest delay runlife hands out (about 31 years): an exponential backoff
@@ -522,10 +524,13 @@ class Timeout:
     """Time limits of a run, in seconds (or timedeltas); None means no limit.
 
     Args:
-        attempt: per attempt, from its start (RUNNING and WAITING both count).
-        run: for the whole run across attempts, from its first start.
+        attempt: per attempt, from its start; time the attempt spends WAITING
+            for a signal does not count (an approval may take hours).
+        run: for the whole run across attempts, from its first start (WAITING
+            counts: it bounds the run's whole life).
         queued: for each wait in QUEUED, from entering it.
-        heartbeat: heartbeat silence after which a running attempt is abandoned.
+        heartbeat: heartbeat silence after which a running attempt is abandoned
+            (none while it waits for a signal: its runtime holds it meanwhile).
 
     Raises:
         InvalidPolicy: a value that is not None, positive seconds or a timedelta.
@@ -610,13 +615,33 @@ class Timeout:
         """When an attempt last heard from at *last_beat* counts as abandoned."""
         return self._after(last_beat, self.heartbeat)
 
-    def deadlines(self, run: Run, *, last_beat: datetime | None = None) -> tuple[Deadline, ...]:
+    def deadlines(
+        self,
+        run: Run,
+        *,
+        last_beat: datetime | None = None,
+        waited: timedelta = timedelta(0),
+    ) -> tuple[Deadline, ...]:
         """Every deadline that applies to *run* in its current status, earliest first.
 
         QUEUED: the queue wait and the run limit (once the run has started);
-        RUNNING and WAITING: the attempt, run and heartbeat limits (the heartbeat
-        counting from *last_beat*, or from the attempt's start); RETRYING: the run
-        limit; PENDING and terminal: none.
+        RUNNING: the attempt limit (pushed back by *waited*, the time the attempt
+        has spent WAITING for signals), the run limit and the heartbeat limit
+        (counting from *last_beat*, or from the attempt's start); WAITING: the
+        run limit only (the attempt's clock stands still while it waits);
+        RETRYING: the run limit; PENDING and terminal: none.
+
+        >>> from datetime import datetime, UTC, timedelta
+        >>> from runlife import DEFAULT_LIFECYCLE as lc, Run, Status
+        >>> t0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+        >>> run = lc.transition(Run.create(job="deploy", at=t0, initial=Status.QUEUED),
+        ...                     Status.RUNNING, at=t0)
+        >>> limits = Timeout(attempt=300, run=6 * 3600)
+        >>> [f"{d.kind} {d.at:%H:%M}" for d in limits.deadlines(run, waited=timedelta(hours=2))]
+        ['attempt 04:05', 'run 08:00']
+        >>> waiting = lc.transition(run, Status.WAITING, at=t0)
+        >>> [d.kind for d in limits.deadlines(waiting)]
+        ['run']
         """
         status = run.status
         found: list[Deadline] = []
@@ -625,11 +650,13 @@ class Timeout:
             if start is not None and limit is not None:
                 found.append(Deadline(kind=kind, at=aware(start) + limit, limit=limit))
 
-        if status in (Status.RUNNING, Status.WAITING):
+        if status is Status.RUNNING:
             started = run.attempts[-1].started_at if run.attempts else run.started_at
-            add("attempt", started, self.attempt)
+            add("attempt", None if started is None else aware(started) + waited, self.attempt)
             add("run", run.started_at, self.run)
             add("heartbeat", last_beat or started, self.heartbeat)
+        elif status is Status.WAITING:
+            add("run", run.started_at, self.run)
         elif status is Status.QUEUED:
             add("queued", run.queued_at, self.queued)
             add("run", run.started_at, self.run)
@@ -638,7 +665,9 @@ class Timeout:
         found.sort(key=lambda d: (d.at, _DEADLINE_ORDER[d.kind]))
         return tuple(found)
 
-    def next_deadline(self, run: Run, *, last_beat: datetime | None = None) -> Deadline | None:
+    def next_deadline(
+        self, run: Run, *, last_beat: datetime | None = None, waited: timedelta = timedelta(0)
+    ) -> Deadline | None:
         """The earliest deadline of *run* in its current status (see `deadlines`).
 
         >>> from datetime import datetime, UTC
@@ -650,7 +679,7 @@ class Timeout:
         >>> d.kind, d.at.time()
         ('attempt', datetime.time(2, 5))
         """
-        found = self.deadlines(run, last_beat=last_beat)
+        found = self.deadlines(run, last_beat=last_beat, waited=waited)
         return found[0] if found else None
 
     def expired(
@@ -772,6 +801,53 @@ def decide_failure(
         reason=f"{what}; retrying in {_fmt_seconds(delay)}",
         due_at=due,
         delay=delay,
+    )
+
+
+def wait_limit(timeout: float | timedelta | None) -> timedelta | None:
+    """The timeout of a wait for a signal: None (no limit), or seconds > 0 (or a
+    timedelta) up to a century.
+
+    Raises:
+        InvalidPolicy: any other value; its field is ``timeout``.
+
+    >>> wait_limit(3600)
+    datetime.timedelta(seconds=3600)
+    """
+    return _to_limit("timeout", timeout)
+
+
+def decide_wait_timeout(
+    run: Run, signal: str, limit: timedelta, *, at: datetime
+) -> FailureDecision:
+    """What follows a wait for *signal* that lasted its whole *limit*: the run
+    FAILED, error kind ``"timeout"``, not retried.
+
+    A wait's timeout is the time its job gave the outside world to answer; a retry
+    would redo the attempt's work before asking again, and wait as long once more
+    (as an Airflow sensor's timeout fails its task without retries).
+
+    >>> from datetime import datetime, UTC, timedelta
+    >>> from runlife import DEFAULT_LIFECYCLE as lc, Run, Status
+    >>> t0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+    >>> run = lc.transition(Run.create(job="deploy", at=t0, initial=Status.QUEUED),
+    ...                     Status.RUNNING, at=t0)
+    >>> d = decide_wait_timeout(run, "approved", timedelta(hours=1), at=t0)
+    >>> d.status, d.error.kind, d.error.message
+    (<Status.FAILED: 'FAILED'>, 'timeout', "attempt 1 waited 3600 s for signal 'approved', which did not come")
+    """  # noqa: E501
+    seconds = _fmt_seconds(limit.total_seconds())
+    info = ErrorInfo(
+        kind="timeout",
+        type="SignalTimeout",
+        message=f"attempt {run.attempt} waited {seconds} for signal {signal!r}, which did not come",
+    )
+    return FailureDecision(
+        status=Status.FAILED,
+        at=aware(at),
+        error=info,
+        reason=f"no signal {signal!r} within its wait's timeout of {seconds}; "
+        "a wait's timeout is not retried",
     )
 
 

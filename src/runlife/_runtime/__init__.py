@@ -12,6 +12,7 @@ One small module per service, assembled by `runtime.AsyncRuntime`:
 * `scheduler` — fires cron and interval schedules, once per slot across processes.
 
 `job` holds the ``@runlife.job`` decorator, `context` the `RunContext` a job
-function receives, `jobs` what a runtime knows of its own jobs and of the others'
-stored specs, and `wake` the wake-ups the services wait on.
+function receives, `waiting` how an attempt waits for a signal (``ctx.wait_for``,
+the WAITING status), `jobs` what a runtime knows of its own jobs and of the
+others' stored specs, and `wake` the wake-ups the services wait on.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -23,6 +23,8 @@ class _Holder(Protocol):
 
     async def set_state(self, name: str) -> None: ...
 
+    async def wait_for(self, name: str, timeout: float | timedelta | None) -> Any: ...
+
 
 class RunContext:
     """The first argument of a job function: the run, its attempt, and the means
@@ -38,8 +40,10 @@ class RunContext:
             stored with the run yet).
 
     Sync job functions run in worker threads: `warn`, `heartbeat` and
-    `cancelled` work there as they are; `set_state` is async, so a thread calls
-    it through anyio: ``anyio.from_thread.run(ctx.set_state, "STARTED")``. A job
+    `cancelled` work there as they are; `set_state` and `wait_for` are async, so
+    a thread calls them through anyio:
+    ``anyio.from_thread.run(ctx.set_state, "STARTED")``,
+    ``anyio.from_thread.run(ctx.wait_for, "approved", 3600)``. A job
     run in a child process (``executor="process"``) gets a context with
     ``run_id``, ``job``, ``attempt``, ``params``, ``log``, `warn`, `heartbeat` and
     `cancelled`, relayed to this one (see `runlife.executors.ProcessExecutor`).
@@ -146,6 +150,52 @@ class RunContext:
                 of another status.
         """
         await self._holder.set_state(name)
+
+    async def wait_for(self, signal: str, timeout: float | timedelta | None = None) -> Any:
+        """Wait for signal *signal* of this run (``rt.signal(run_id, signal,
+        payload)``, from any process) and return its payload.
+
+        A signal sent already (signals are stored with the run, and stay) is
+        returned at once, and the run stays RUNNING. Otherwise the run moves to
+        WAITING until the signal comes, then back to RUNNING; its attempt stays
+        alive meanwhile (held, leased, heartbeated), and the time it waits does not
+        count against ``Timeout(attempt=...)`` or ``heartbeat=`` (``run=`` keeps
+        counting). After *timeout* seconds without the signal (of the runtime's
+        clock; None waits as long as it takes) the attempt is cut and the run ends
+        FAILED with error kind ``timeout``, not retried. A cancel while waiting
+        ends the run CANCELLED at once.
+
+        A sync job waits through anyio, blocking its thread:
+        ``anyio.from_thread.run(ctx.wait_for, "approved", 3600)``; if the attempt
+        is stopped meanwhile, that call raises (a `BaseException`): let it pass.
+
+        Raises:
+            InvalidValue: *signal* is empty or not text, or *timeout* is not None
+                or positive seconds.
+            InvalidTransition: the job's lifecycle has no move to WAITING from the
+                run's state.
+
+        >>> import anyio, runlife
+        >>> from datetime import datetime, UTC
+        >>> from runlife.stores import MemoryStore
+        >>> from runlife.testing import VirtualClock
+        >>> @runlife.job
+        ... async def deploy(ctx, version):
+        ...     approval = await ctx.wait_for("approved", timeout=24 * 3600)
+        ...     return f"{version} deployed, approved by {approval['by']}"
+        >>> clock = VirtualClock(start=datetime(2026, 3, 10, 9, tzinfo=UTC))
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[deploy], store=MemoryStore(clock=clock),
+        ...                                     clock=clock) as rt:
+        ...         run = await rt.submit(deploy, params={"version": "v2"})
+        ...         await clock.sleep(3 * 3600)  # an operator takes three hours
+        ...         await rt.signal(run.id, "approved", {"by": "ana"})
+        ...         return await rt.wait(run.id)
+        >>> run = anyio.run(main)
+        >>> run.result, [f"{t.to} {t.at:%H:%M}" for t in run.history]
+        ('v2 deployed, approved by ana', ['QUEUED 09:00', 'RUNNING 09:00', 'WAITING 09:00', 'RUNNING 12:00', 'SUCCEEDED 12:00'])
+        """  # noqa: E501
+        return await self._holder.wait_for(signal, timeout)
 
     def _cancel(self) -> None:
         self._cancelled.set()

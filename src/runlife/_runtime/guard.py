@@ -224,6 +224,10 @@ class StoreGuard:
         """Store a signal for a run."""
         await self._call("send_signal", self.store.send_signal, run_id, name, payload)
 
+    async def signals(self, run_id: str) -> Mapping[str, Any]:
+        """A run's delivered signals, by name."""
+        return await self._call("signals", self.store.signals, run_id)
+
     async def wait_changed(self, timeout: float) -> None:
         """The store's change hint, not marked busy (it is a wait) and not retried:
         a failing store raises `StoreError` to the caller, who waits on its clock."""

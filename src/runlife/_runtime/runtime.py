@@ -626,16 +626,20 @@ class AsyncRuntime:
         return await self._create(run, spec)
 
     async def signal(self, run_id: str, name: str, payload: Any = None) -> None:
-        """Deliver signal *name* (with a JSON *payload*) to a run; it is stored, so a
-        later ``wait_for`` of the run finds it.
+        """Deliver signal *name* (with a JSON *payload*) to a run: a run WAITING for
+        it (``ctx.wait_for(name)``) in any process resumes with the payload. The
+        signal is stored, so a later ``wait_for`` of the run finds it at once; a
+        later signal of the same name replaces it.
 
         Raises:
             RunNotFound: no such run.
+            InvalidValue: *name* is empty or not text.
             NotSerializable: *payload* is not JSON.
         """
         self._check_running()
         await self.guard.get_run(run_id)
         await self.guard.send_signal(run_id, name, payload)
+        self.store_changed.pulse()  # a run of this process waiting for it looks now
 
     async def pause(self, job: Job | str) -> JobRecord:
         """Pause a job's schedule (it fires nothing until unpaused); its record.

@@ -5,8 +5,10 @@
   become claimable in this process (a `Pulse`), when the store changed, or
   after ``poll`` seconds of clock time.
 * **Running.** A fixed pool of ``concurrency`` tasks takes the claimed runs
-  and runs each attempt on its executor, inside a cancel scope and under the
-  clock's deadline for its ``Timeout(attempt=...)`` (and ``run=``).
+  and runs each attempt on its executor, inside a cancel scope that a watch
+  cancels at the attempt's deadlines: its ``Timeout(attempt=...)`` (which stands
+  still while the run waits for a signal, see `waiting`), ``run=`` and
+  ``heartbeat=``.
 * **Leases.** One loop renews the lease of every held run, every ``lease / 3``
   seconds. A renewal refused with `LeaseLost` (the run was reaped, cancelled in
   another process, or claimed elsewhere) stops the attempt without writing.
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -31,7 +32,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from runlife._core.claiming import LIVE
 from runlife._core.lifecycle import Lifecycle
-from runlife._core.policy import Deadline, decide_failure, items_outcome
+from runlife._core.policy import Deadline, decide_failure, decide_wait_timeout, items_outcome
 from runlife._core.queries import Claim
 from runlife._core.records import ErrorInfo
 from runlife._core.run import Run
@@ -41,6 +42,7 @@ from runlife._runtime.context import RunContext
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.job import Job
 from runlife._runtime.jobs import apply_decision, to_queue
+from runlife._runtime.waiting import Waits, wait_for_signal
 from runlife._runtime.wake import Pulse, nap
 from runlife.abc import Clock, Executor
 from runlife.exceptions import (
@@ -55,7 +57,7 @@ from runlife.executors import AsyncExecutor, ThreadExecutor
 
 __all__ = ("Worker",)
 
-CutKind = Literal["cancel", "interrupt", "lost", "heartbeat"]
+CutKind = Literal["cancel", "interrupt", "lost", "heartbeat", "timeout", "signal"]
 
 _STILL_RUNNING = "; its thread could not be interrupted and is still running"
 _FINISH_TRIES = 3
@@ -90,7 +92,9 @@ class _TrackedAsync(_Tracked):
 class Held:
     """One claimed run, from its claim to its last write (the worker's record)."""
 
-    def __init__(self, claim: Claim, job: Job, clock: Clock, guard: StoreGuard) -> None:
+    def __init__(
+        self, claim: Claim, job: Job, clock: Clock, guard: StoreGuard, waits: Waits | None = None
+    ) -> None:
         self.claim = claim
         self.run = claim.run
         self.job = job
@@ -105,8 +109,9 @@ class Held:
         self.cut_kind: CutKind | None = None
         self.cut_reason: str | None = None
         self.cut_deadline: Deadline | None = None
+        self.waits = waits if waits is not None else Waits(clock)
+        self.guard = guard
         self._clock = clock
-        self._guard = guard
 
     @property
     def state(self) -> str:
@@ -121,6 +126,7 @@ class Held:
             return
         self.cut_kind, self.cut_reason, self.cut_deadline = kind, reason, deadline
         self.scope.cancel()
+        self.waits.stop()
         if self.ctx is not None:
             self.ctx._cancel()
 
@@ -140,19 +146,29 @@ class Held:
         if name not in lifecycle.states or lifecycle.status_of(name) is not run.status:
             same = {s for s in lifecycle.allowed(run.state) if lifecycle.status_of(s) is run.status}
             raise InvalidTransition(run.id, run.state, name, same)
-        moved = lifecycle.transition(run, name, at=self._clock.now(), reason="set by the job")
+        await self.move(name, "set by the job")
+
+    async def move(self, to: Status | str, reason: str) -> None:
+        """Move the run to *to* (a state, or a status's entry state) and store it."""
+        if self.closed:
+            raise LeaseLost(self.claim.run_id, self.claim.owner, self.claim.fence)
+        run = self.run
+        moved = self.lifecycle.transition(run, to, at=self._clock.now(), reason=reason)
         # Shielded: a write that happened is known, so the outcome is written after it.
         with anyio.CancelScope(shield=True):
-            self.run = await self._guard.update_run(
+            self.run = await self.guard.update_run(
                 moved, expected_version=run.version, claim=self.claim
             )
+
+    async def wait_for(self, name: str, timeout: float | timedelta | None) -> Any:
+        """Wait for signal *name* of the run and return its payload (`waiting`)."""
+        return await wait_for_signal(self, name, timeout)
 
 
 @attrs.frozen(kw_only=True)
 class _Outcome:
     result: Any = None
     error: BaseException | ErrorInfo | None = None
-    timed_out: Deadline | None = None
     still_running: bool = False
 
 
@@ -287,7 +303,8 @@ class Worker:
     def adopt(self, claim: Claim) -> None:
         """Run the attempt of *claim* (a run this worker holds) on the pool."""
         job = self.jobs[claim.run.job]
-        held = Held(claim, job, self.clock, self.guard)
+        waits = Waits(self.clock, wake=(self.store_changed,), poll=self.poll)
+        held = Held(claim, job, self.clock, self.guard, waits)
         if self._send is None:
             raise RuntimeError("the worker is not serving: start Worker.serve first")
         self.held[claim.run_id] = held
@@ -392,41 +409,46 @@ class Worker:
         held.started = True
         executor = self.executor_for(job)
         call = (_TrackedAsync if job.is_async else _Tracked)(job.fn, ctx, run.params)
-        deadline = next((d for d in timeout.deadlines(run) if d.kind in ("attempt", "run")), None)
-        if timeout.heartbeat is not None and self._tg is not None:
-            self._tg.start_soon(self._watch, held, timeout.heartbeat)
+        limited = (timeout.attempt, timeout.run, timeout.heartbeat) != (None, None, None)
+        if limited and self._tg is not None:
+            await self._tg.start(self._watch, held)  # a deadline passed already cuts now
         result: Any = None
         error: BaseException | ErrorInfo | None = None
-        returned = False
         with held.scope:
-            timer: AbstractContextManager[anyio.CancelScope] = (
-                self.clock.move_on_at(deadline.at) if deadline else anyio.CancelScope()
-            )
-            with timer as scope:
-                try:
-                    result = await executor.run(call, clock=self.clock)
-                    returned = True
-                except AttemptFailed as failed:
-                    error = failed.error  # raised out of the executor's reach
-                except Exception as exc:
-                    error = exc
+            try:
+                result = await executor.run(call, clock=held.waits.attempt_clock)
+            except AttemptFailed as failed:
+                error = failed.error  # raised out of the executor's reach
+            except Exception as exc:
+                error = exc
         held.watch.cancel()
-        still = not executor.can_interrupt and not call.done
-        if scope.cancel_called and not returned and held.cut_kind is None:
-            ctx._cancel()
-            return _Outcome(timed_out=deadline, still_running=still)
+        # A thread stopped in ctx.wait_for was told so there, and unwinds.
+        still = not executor.can_interrupt and not call.done and not held.waits.stopped
         return _Outcome(result=result, error=error, still_running=still)
 
-    async def _watch(self, held: Held, limit: timedelta) -> None:
+    async def _watch(
+        self, held: Held, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Cut the attempt at its first deadline; the deadlines move as the run
+        waits for signals (`Timeout.deadlines`). Started once it has looked."""
+        timeout = held.job.spec.timeout
         with held.watch:
             while held.ctx is not None and not held.closed:
-                deadline = held.ctx.last_beat + limit
-                if self.clock.now() >= deadline:
-                    held.cut(
-                        "heartbeat", deadline=Deadline(kind="heartbeat", at=deadline, limit=limit)
-                    )
-                    return
-                await self.clock.sleep_until(deadline)
+                seen = held.waits.moved.count
+                deadline = timeout.next_deadline(
+                    held.run, last_beat=held.ctx.last_beat, waited=held.waits.waited
+                )
+                if deadline is not None and self.clock.now() >= deadline.at:
+                    kind: CutKind = "heartbeat" if deadline.kind == "heartbeat" else "timeout"
+                    held.cut(kind, deadline=deadline)
+                    break
+                task_status.started()
+                task_status = anyio.TASK_STATUS_IGNORED
+                if deadline is None:
+                    await held.waits.moved.wait(seen)
+                else:
+                    await nap(self.clock, deadline.at, pulses=[(held.waits.moved, seen)])
+        task_status.started()
 
     async def _finish(self, held: Held, outcome: _Outcome) -> None:
         held.finishing = True
@@ -473,8 +495,16 @@ class Worker:
                     return moved
                 return to_queue(moved, spec, at=now, reason="requeued: " + why)
 
-        elif kind == "heartbeat" or outcome.timed_out is not None:
-            deadline = held.cut_deadline if kind == "heartbeat" else outcome.timed_out
+        elif kind == "signal":
+            assert held.waits.timed_out is not None
+            signal, limit = held.waits.timed_out
+
+            async def build(run: Run) -> Run:
+                decision = decide_wait_timeout(run, signal, limit, at=self.clock.now())
+                return apply_decision(decision, _warned(run, warnings), held.lifecycle)
+
+        elif kind == "heartbeat" or kind == "timeout":
+            deadline = held.cut_deadline
             assert deadline is not None
             info = deadline.error(held.run.attempt)
             info = attrs.evolve(info, message=info.message + note)

@@ -500,6 +500,36 @@ class StoreContract(HostileCallers):
             await store.save_item(Item(run_id=run.id, key="late"), claim=claim)
         assert await store.abandoned() == ()
 
+    async def test_a_waiting_run_keeps_its_hold(self, store: Store) -> None:
+        """RUNNING -> WAITING with the claim keeps owner and lease (a run waiting for
+        a signal is still its worker's): heartbeats renew it, the claim moves it
+        back to RUNNING in the same attempt, and once its lease lapses it is
+        abandoned and the reaper's write moves it WAITING -> RETRYING."""
+        claim = await self.claimed(store, lease=self.lease)
+        waiting = await self.advance(store, claim.run, S.WAITING, claim=claim)
+        await store.heartbeat(claim, lease=LONG)
+        await anyio.sleep(self.lease + 0.1)
+        assert await store.abandoned() == ()
+        back = await self.advance(store, waiting, S.RUNNING, claim=claim)
+        assert (back.status, back.attempt) == (S.RUNNING, 1)
+        again = await self.advance(store, back, S.WAITING, claim=claim)
+        await store.heartbeat(claim, lease=self.lease)
+        await anyio.sleep(self.lease + 0.1)
+        (lapsed,) = await store.abandoned()
+        assert (lapsed.id, lapsed.status, lapsed.version) == (again.id, S.WAITING, again.version)
+        reaped = await store.update_run(
+            moved(lapsed, S.RETRYING), expected_version=lapsed.version, only_if_lapsed=True
+        )
+        assert [t.to for t in reaped.history] == [
+            S.RUNNING,
+            S.WAITING,
+            S.RUNNING,
+            S.WAITING,
+            S.RETRYING,
+        ]
+        with pytest.raises(LeaseLost):
+            await store.heartbeat(claim, lease=LONG)
+
     async def test_only_if_lapsed_refuses_a_live_lease(self, store: Store) -> None:
         """only_if_lapsed (the reaper) is refused with ConcurrentUpdate while the
         lease holds, and goes through once it lapsed by store time."""
