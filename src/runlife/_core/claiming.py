@@ -147,10 +147,10 @@ def claim_moves(run: Run, worker: str) -> tuple[Transition, ...]:
     >>> from datetime import datetime, UTC
     >>> from runlife import DEFAULT_LIFECYCLE, Run, Status
     >>> t0 = datetime(2026, 3, 10, 2, tzinfo=UTC)
-    >>> queued = DEFAULT_LIFECYCLE.transition(Run.create(job="backup", at=t0), Status.QUEUED, at=t0)
+    >>> queued = Run.create(job="backup", at=t0, initial=Status.QUEUED)
     >>> moved = claim_move(queued, DEFAULT_LIFECYCLE, "w1", t0)
-    >>> [(t.from_, t.to) for t in claim_moves(moved, "w1")]
-    [('QUEUED', 'RUNNING')]
+    >>> [(str(t.from_), str(t.to), t.reason) for t in claim_moves(moved, "w1")]
+    [('QUEUED', 'RUNNING', 'claimed by w1')]
     """
     reason = claim_reason(worker)
     history = run.history
