@@ -2,14 +2,15 @@
 
 A store (`Store`) keeps everything durable; a clock (`Clock`) tells the time and
 waits; an executor (`Executor`) runs the function of an attempt, which the runtime
-hands it as a `Call`. Each is a `typing.Protocol`: implement the methods, no base
-class needed.
+hands it as a `Call`; hooks (`Hooks`) hear of every change a runtime makes to a run.
+Each is a `typing.Protocol`: implement the methods, no base class needed (a `Hooks`
+subclass may implement only some).
 ``runlife.testing.StoreContract`` checks a store against this page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
@@ -19,11 +20,11 @@ import anyio
 
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
-from runlife._core.records import Event, Item, LogLine
+from runlife._core.records import Event, Item, LogLine, Transition
 from runlife._core.run import Run
 from runlife._core.status import Status
 
-__all__ = ("Call", "Clock", "Executor", "Store")
+__all__ = ("Call", "Clock", "Executor", "Hooks", "Store")
 
 
 @runtime_checkable
@@ -122,6 +123,47 @@ class Executor(Protocol):
         outside the event loop is marked with ``clock.busy()``, so that a virtual
         clock does not jump under it."""
         ...
+
+
+class Hooks(Protocol):
+    """What a runtime tells the host about its runs, once each change is stored.
+
+    Pass hooks to ``AsyncRuntime(hooks=[...])``. Subclass `Hooks` and override the
+    methods you need (the others do nothing), or give any object with some of them.
+    Each may be a plain method, called in a worker thread, or an async one, called
+    on the event loop. A hook is told after the write is durable, for every write
+    of its runtime that moves a run (a submit, a claim, an attempt's end, a retry,
+    the mover's and the reaper's moves, a cancel, ``ctx.set_state``), and only
+    then; what it does or raises never changes a run.
+
+    >>> from runlife import Run, Transition
+    >>> class Notify(Hooks):
+    ...     async def on_failure(self, run: Run) -> None:
+    ...         print(f"{run.job} failed: {run.error.message}")
+    ...     def on_transition(self, run: Run, transition: Transition) -> None:
+    ...         print(f"{run.id}: {transition.from_} -> {transition.to}")
+    """
+
+    def on_transition(self, run: Run, transition: Transition) -> Awaitable[None] | None:
+        """One move of *run*: called for each move of a write, in order. *run* is
+        the run as that write stored it (a walk through a custom lifecycle's
+        states is one write of several moves)."""
+        return None
+
+    def on_success(self, run: Run) -> Awaitable[None] | None:
+        """*run* SUCCEEDED (after its `on_transition` calls)."""
+        return None
+
+    def on_failure(self, run: Run) -> Awaitable[None] | None:
+        """*run* FAILED: ``run.error`` says why (after its `on_transition` calls)."""
+        return None
+
+    def on_retry(self, run: Run) -> Awaitable[None] | None:
+        """An attempt of *run* failed and it waits to be tried again: it is RETRYING
+        until ``run.due_at`` (after its `on_transition` calls). An attempt
+        interrupted by a shutdown is requeued at once, not retried: only
+        `on_transition` hears of it."""
+        return None
 
 
 @runtime_checkable

@@ -104,31 +104,28 @@ class LifecycleWalk(RuleBasedStateMachine):
         self._moved(new, target, at, before)
 
     def _status_targets(self) -> list[Status]:
-        allowed = self.lc.allowed(self.run.state)
-        return [s for s in Status if self._entry(s) in allowed]
-
-    def _entry(self, status: Status) -> str | None:
-        return (
-            self.lc.entry(status) if status in set(map(self.lc.status_of, self.lc.states)) else None
-        )
+        return [s for s in Status if self.lc.path(self.run.state, s)]
 
     @precondition(lambda self: bool(self._status_targets()))
     @rule(data=st.data(), step=st.integers(0, 600))
     def move_to_status(self, data: st.DataObject, step: int) -> None:
-        """Move by canonical status, as the runtime does: into its entry state."""
+        """Move by canonical status, as the runtime does: along the run's way there,
+        each step recorded."""
         status = data.draw(st.sampled_from(self._status_targets()))
+        way = self.lc.path(self.run.state, status)
         at = self._latest() + timedelta(seconds=step)
-        before = snapshot(self.run)
+        before, known = snapshot(self.run), len(self.run.history)
         new = self.lc.transition(self.run, status, at=at)
         assert new.status is status
-        self._moved(new, self.lc.entry(status), at, before)
+        assert tuple(t.to for t in new.history[known:]) == way
+        self._moved(new, way[-1], at, before)
 
     @rule(data=st.data())
     def refused_move(self, data: st.DataObject) -> None:
         """A move the lifecycle does not allow raises and leaves the run untouched."""
         allowed = self.lc.allowed(self.run.state)
         outside: list[str] = [s for s in self.lc.states if s not in allowed]
-        outside += [s for s in Status if self._entry(s) not in allowed]
+        outside += [s for s in Status if not self.lc.path(self.run.state, s)]
         target = data.draw(st.sampled_from(outside))
         before = snapshot(self.run)
         with pytest.raises(InvalidTransition) as info:

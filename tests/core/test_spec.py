@@ -196,7 +196,7 @@ def test_job_spec_of_a_job_without_policy_means_one_attempt_and_no_limits() -> N
 
 
 def test_job_spec_writes_its_version() -> None:
-    assert JobSpec().to_spec()["version"] == SPEC_VERSION == 1
+    assert JobSpec().to_spec()["version"] == SPEC_VERSION == 2
 
 
 def test_workflows_are_equal_whatever_their_mapping_order_and_unequal_otherwise() -> None:
@@ -279,12 +279,12 @@ def test_retry_naming_a_missing_class_of_an_importable_module_decides_by_its_nam
 
 
 def test_a_spec_from_a_newer_runlife_is_refused_with_advice_to_upgrade() -> None:
-    newer = {**JobSpec().to_spec(), "version": 2, "a_key_of_version_2": {}}
+    newer = {**JobSpec().to_spec(), "version": 3, "a_key_of_version_3": {}}
     with pytest.raises(
-        InvalidPolicy, match="spec version 2 is newer than this runlife's 1; upgrade runlife"
+        InvalidPolicy, match="spec version 3 is newer than this runlife's 2; upgrade runlife"
     ) as err:
         JobSpec.from_spec(newer)
-    assert (err.value.field, err.value.value) == ("version", 2)
+    assert (err.value.field, err.value.value) == ("version", 3)
     with pytest.raises(InvalidPolicy, match="upgrade runlife"):
         lifecycle_of(newer)
 

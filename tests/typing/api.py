@@ -21,11 +21,12 @@ from runlife import (
     RunQuery,
     Status,
     SystemClock,
+    Transition,
     Workflow,
     job,
     open_store,
 )
-from runlife.abc import Clock, Executor, Store
+from runlife.abc import Clock, Executor, Hooks, Store
 from runlife.executors import AsyncExecutor, ProcessExecutor, ThreadExecutor
 from runlife.stores import MemoryStore, PostgresStore, SQLiteStore
 from runlife.testing import VirtualClock
@@ -43,6 +44,18 @@ def executors_satisfy_the_port() -> list[Executor]:
     return [AsyncExecutor(), ThreadExecutor(), ProcessExecutor()]
 
 
+class Pager(Hooks):
+    """Overrides some of the hooks, sync and async: still a `Hooks`."""
+
+    async def on_failure(self, run: Run) -> None: ...
+
+    def on_transition(self, run: Run, transition: Transition) -> None: ...
+
+
+def hooks_satisfy_the_port() -> AsyncRuntime:
+    return AsyncRuntime(store="memory://", hooks=[Pager()], hook_timeout=5)
+
+
 async def the_runtime_keeps_its_types() -> None:
     @job
     async def backup(ctx: object) -> None: ...
@@ -58,6 +71,7 @@ async def values_keep_their_types(store: Store, claim: Claim) -> None:
     t0 = datetime(2026, 3, 10, 2, tzinfo=UTC)
     run = Run.create(job="backup", at=t0)
     assert_type(DEFAULT_LIFECYCLE.transition(run, Status.QUEUED, at=t0), Run)
+    assert_type(DEFAULT_LIFECYCLE.path(run.state, Status.QUEUED), tuple[str, ...])
     assert_type(await store.list_runs(RunQuery(status=Status.FAILED)), Page)
     assert_type(await store.heartbeat(claim, lease=30), datetime)
     assert_type(Retry().next_delay(1, ValueError("boom"), None), float | None)

@@ -3,9 +3,10 @@
 A store finds the candidates (QUEUED runs of the worker's jobs, by priority, then
 age, then id) and the live runs of the limited jobs; `ClaimPlan` decides, one
 candidate at a time, which to take within the jobs' capacity, and moves each
-taken run into RUNNING through its job's lifecycle. The store then writes the
-moves with the owner, the lease and the fence. Every store takes the same runs
-in the same order.
+taken run into RUNNING through its job's lifecycle (walking its way there: a
+custom lifecycle may pass through more QUEUED states first). The store then
+writes the moves with the owner, the lease and the fence. Every store takes the
+same runs in the same order.
 
 >>> from datetime import datetime, UTC
 >>> from runlife import DEFAULT_LIFECYCLE, Run, Status
@@ -26,11 +27,21 @@ import attrs
 
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import JobRecord
+from runlife._core.records import Transition
 from runlife._core.run import Run
 from runlife._core.status import Status
 from runlife.exceptions import InvalidLifecycle
 
-__all__ = ("LIVE", "Capacity", "ClaimPlan", "JobLimits", "claim_move", "claim_order")
+__all__ = (
+    "LIVE",
+    "Capacity",
+    "ClaimPlan",
+    "JobLimits",
+    "claim_move",
+    "claim_moves",
+    "claim_order",
+    "claim_reason",
+)
 
 LIVE: Final = frozenset({Status.RUNNING, Status.WAITING})
 """The statuses of a held run: they count against a job's capacity."""
@@ -111,15 +122,42 @@ def claim_order(run: Run) -> tuple[int, datetime, str]:
     return (-run.priority, run.created_at, run.id)
 
 
+def claim_reason(worker: str) -> str:
+    """The reason recorded on each move of a claim by *worker*."""
+    return f"claimed by {worker}"
+
+
 def claim_move(run: Run, lifecycle: Lifecycle, worker: str, now: datetime) -> Run | None:
-    """*run* moved into RUNNING by *worker*'s claim at *now*, or None if its state
-    has no such move (then it is not claimable and is passed over)."""
+    """*run* moved into RUNNING by *worker*'s claim at *now* (along its way there,
+    see `Lifecycle.path`), or None if it has none (then it is not claimable and is
+    passed over)."""
     try:
-        if lifecycle.entry(Status.RUNNING) not in lifecycle.allowed(run.state):
+        if not lifecycle.path(run.state, Status.RUNNING):
             return None
-    except InvalidLifecycle:  # a lifecycle without RUNNING, or a state not of it
+    except InvalidLifecycle:  # a state not of this lifecycle
         return None
-    return lifecycle.transition(run, Status.RUNNING, at=now, reason=f"claimed by {worker}")
+    return lifecycle.transition(run, Status.RUNNING, at=now, reason=claim_reason(worker))
+
+
+def claim_moves(run: Run, worker: str) -> tuple[Transition, ...]:
+    """The moves that *worker*'s claim made, read from the claimed *run*: its last
+    moves, those with the claim's reason (a claim always starts from a move that
+    is not a claim's, the one that put the run where it was claimed).
+
+    >>> from datetime import datetime, UTC
+    >>> from runlife import DEFAULT_LIFECYCLE, Run, Status
+    >>> t0 = datetime(2026, 3, 10, 2, tzinfo=UTC)
+    >>> queued = Run.create(job="backup", at=t0, initial=Status.QUEUED)
+    >>> moved = claim_move(queued, DEFAULT_LIFECYCLE, "w1", t0)
+    >>> [(str(t.from_), str(t.to), t.reason) for t in claim_moves(moved, "w1")]
+    [('QUEUED', 'RUNNING', 'claimed by w1')]
+    """
+    reason = claim_reason(worker)
+    history = run.history
+    start = len(history)
+    while start and history[start - 1].reason == reason:
+        start -= 1
+    return history[start:]
 
 
 class ClaimPlan:

@@ -4,6 +4,11 @@ A lifecycle is data. Each named state maps onto one canonical `Status`; moves be
 states of different statuses must be moves the canonical table allows, so that every
 store and the runtime can reason in canonical statuses whatever the host calls its
 states. Moves between states of one status are the host's own (``ctx.set_state``).
+
+When a run is moved to a status its state has no direct move to, it walks: through
+states of its status, then of the target status, along the lifecycle's one way
+there (the only shortest way to the target's entry state, or the way the lifecycle
+declares with ``paths=``), and each step is recorded.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from runlife.exceptions import InvalidLifecycle, InvalidTransition
 if TYPE_CHECKING:
     from runlife._core.run import Run
 
-__all__ = ("CANONICAL_MOVES", "DEFAULT_LIFECYCLE", "Lifecycle")
+__all__ = ("CANONICAL_MOVES", "DEFAULT_LIFECYCLE", "Lifecycle", "shortest_ways")
 
 S = Status
 CANONICAL_MOVES: Mapping[Status, frozenset[Status]] = {
@@ -61,13 +66,20 @@ class Lifecycle:
         initial: the state new runs start in; by default the entry state of
             ``PENDING`` (or the first state, if no state is pending).
         entries: overrides of the entry state per status.
+        paths: for a state, the way a run in it takes when moved to a status (see
+            `path`): ``{state: {status: [state, ...]}}``, the states after *state*
+            in order. Needed where the entry state of that status is not a move
+            of *state* and several shortest ways lead there; given elsewhere, it
+            replaces the way the lifecycle would take.
 
     Raises:
         InvalidLifecycle: naming the state at fault, when a state maps onto an
             unknown status, a move names an unknown state, a move between statuses
             is not a canonical one, a state is unreachable from *initial*, a
-            non-terminal state cannot reach a terminal one, or a terminal state
-            has an exit.
+            non-terminal state cannot reach a terminal one, a terminal state has
+            an exit, a QUEUED state has no way to RUNNING, two shortest ways lead
+            from a state to a status and *paths* does not say which, or a path of
+            *paths* is not a way (see `path`).
 
     >>> lc = Lifecycle(
     ...     "tasks",
@@ -82,9 +94,20 @@ class Lifecycle:
     ('STARTED', <Status.RUNNING: 'RUNNING'>)
     >>> sorted(lc.allowed("STARTED"))
     ['FAILED', 'RUNNING', 'TERMINATED']
+    >>> lc.path("STARTED", Status.SUCCEEDED)  # no direct move: the one way there
+    ('RUNNING', 'SUCCESS')
     """
 
-    __slots__ = ("_entries", "_moves", "_status", "initial", "name", "states")
+    __slots__ = (
+        "_declared",
+        "_entries",
+        "_moves",
+        "_status",
+        "_ways",
+        "initial",
+        "name",
+        "states",
+    )
 
     name: str
     states: tuple[str, ...]
@@ -92,6 +115,8 @@ class Lifecycle:
     _status: dict[str, Status]
     _moves: dict[str, frozenset[str]]
     _entries: dict[Status, str]
+    _declared: dict[str, dict[Status, tuple[str, ...]]]
+    _ways: dict[str, dict[Status, tuple[str, ...]]]
 
     def __init__(
         self,
@@ -101,6 +126,7 @@ class Lifecycle:
         *,
         initial: str | None = None,
         entries: Mapping[Status | str, str] | None = None,
+        paths: Mapping[str, Mapping[Status | str, Iterable[str]]] | None = None,
     ) -> None:
         self.name = name
         self._status = {}
@@ -175,6 +201,8 @@ class Lifecycle:
                 state=initial,
             )
         self.initial = initial
+        self._declared = self._read_paths(paths or {})
+        self._ways = self._find_ways()
         self._check_shape()
 
     def _check_move(self, source: str, target: str) -> None:
@@ -198,6 +226,106 @@ class Lifecycle:
                 state=source,
             )
 
+    def _read_paths(
+        self, paths: Mapping[str, Mapping[Status | str, Iterable[str]]]
+    ) -> dict[str, dict[Status, tuple[str, ...]]]:
+        declared: dict[str, dict[Status, tuple[str, ...]]] = {}
+        for source, ways in paths.items():
+            if source not in self._status:
+                raise InvalidLifecycle(
+                    f"lifecycle {self.name!r}: paths name unknown state {source!r}",
+                    state=str(source),
+                )
+            if not isinstance(ways, Mapping):
+                raise InvalidLifecycle(
+                    f"lifecycle {self.name!r}: the paths of {source!r} must map a status "
+                    f"to a list of states, not {ways!r}",
+                    state=source,
+                )
+            for status_name, steps in ways.items():
+                status = _as_status(status_name) if isinstance(status_name, str) else None
+                if status is None:
+                    raise InvalidLifecycle(
+                        f"lifecycle {self.name!r}: a path of {source!r} is given for unknown "
+                        f"status {status_name!r}; statuses: {', '.join(Status)}",
+                        state=source,
+                    )
+                if isinstance(steps, str):
+                    raise InvalidLifecycle(
+                        f"lifecycle {self.name!r}: the path of {source!r} to {status} must be "
+                        f"a list of state names, not the string {steps!r}",
+                        state=source,
+                    )
+                way = tuple(steps)
+                self._check_way(source, status, way)
+                declared.setdefault(source, {})[status] = way
+        return declared
+
+    def _check_way(self, source: str, status: Status, way: tuple[str, ...]) -> None:
+        """Refuse *way* as the path of *source* to *status* unless it is a way: moves
+        of this lifecycle through states of the source's status, then of *status*."""
+        here = self._status[source]
+        where = f"lifecycle {self.name!r}: the path of {source!r} ({here}) to {status}"
+        if status is here or status not in CANONICAL_MOVES[here]:
+            raise InvalidLifecycle(
+                f"{where} is not a way to another status: {here} moves to "
+                f"{', '.join(sorted(CANONICAL_MOVES[here])) or 'nothing'}",
+                state=source,
+            )
+        if not way:
+            raise InvalidLifecycle(f"{where} is empty", state=source)
+        seen, previous = {source}, source
+        for step in way:
+            if step not in self._status:
+                raise InvalidLifecycle(f"{where} names unknown state {step!r}", state=source)
+            if step not in self._moves[previous]:
+                raise InvalidLifecycle(
+                    f"{where} moves {previous!r} -> {step!r}, which is not one of its moves",
+                    state=source,
+                )
+            at = self._status[step]
+            if at is not status and (at is not here or self._status[previous] is status):
+                raise InvalidLifecycle(
+                    f"{where} passes through {step!r} ({at}); a path goes through states "
+                    f"of {here}, then of {status}",
+                    state=source,
+                )
+            if step in seen:
+                raise InvalidLifecycle(f"{where} passes through {step!r} twice", state=source)
+            seen.add(step)
+            previous = step
+        if self._status[previous] is not status:
+            raise InvalidLifecycle(
+                f"{where} ends in {previous!r} ({here}), not in a state of {status}",
+                state=source,
+            )
+
+    def _find_ways(self) -> dict[str, dict[Status, tuple[str, ...]]]:
+        """Each state's way to each status it may move to (see `path`)."""
+        found: dict[str, dict[Status, tuple[str, ...]]] = {}
+        for state in self.states:
+            here = self._status[state]
+            ways = found[state] = dict(self._declared.get(state, {}))
+            for status in CANONICAL_MOVES[here]:
+                entry = self._entries.get(status)
+                if entry is None or status in ways:
+                    continue
+                if entry in self._moves[state]:
+                    ways[status] = (entry,)
+                    continue
+                shortest = shortest_ways(self._status, self._moves, state, status, entry)
+                if len(shortest) > 1:
+                    first, second = (" -> ".join((state, *way)) for way in shortest)
+                    raise InvalidLifecycle(
+                        f"lifecycle {self.name!r}: {state!r} has two shortest ways to "
+                        f"{status} ({entry!r}), {first} and {second}; say which with "
+                        f"paths={{{state!r}: {{{str(status)!r}: [...]}}}}",
+                        state=state,
+                    )
+                if shortest:
+                    ways[status] = shortest[0]
+        return found
+
     def _check_shape(self) -> None:
         reached = reachable([self.initial], self._moves)
         for state in self.states:
@@ -215,11 +343,11 @@ class Lifecycle:
         running = self._entries.get(S.RUNNING)
         if running is not None:
             for state in self.states:
-                if self._status[state] is S.QUEUED and running not in self._moves[state]:
+                if self._status[state] is S.QUEUED and S.RUNNING not in self._ways[state]:
                     raise InvalidLifecycle(
-                        f"lifecycle {self.name!r}: QUEUED state {state!r} has no move to "
-                        f"{running!r}, the entry state of RUNNING: a worker claims a "
-                        "queued run by that move",
+                        f"lifecycle {self.name!r}: QUEUED state {state!r} has no way to "
+                        f"{running!r}, the entry state of RUNNING, through QUEUED and "
+                        "RUNNING states: a worker claims a queued run by moving it there",
                         state=state,
                     )
         can_end = reachable((s for s in self.states if self._status[s] in TERMINAL), incoming)
@@ -237,12 +365,20 @@ class Lifecycle:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Lifecycle):
             return NotImplemented
-        return (self.name, self._status, self._moves, self.initial, self._entries) == (
+        return (
+            self.name,
+            self._status,
+            self._moves,
+            self.initial,
+            self._entries,
+            self._declared,
+        ) == (
             other.name,
             other._status,
             other._moves,
             other.initial,
             other._entries,
+            other._declared,
         )
 
     def __hash__(self) -> int:
@@ -285,6 +421,38 @@ class Lifecycle:
         if target.__class__ is not Status and target in self._status:
             return target
         return self.entry(target)
+
+    def path(self, state: str, to: Status | str) -> tuple[str, ...]:
+        """The states a run in *state* passes through, in order, when it is moved to
+        *to*; empty when it cannot be.
+
+        *to* is read as `transition` reads it. A state's name is reached by its
+        own move only. A status is reached by the run's **way** there: the path
+        declared for *state* with ``paths=``; else the entry state of that status
+        when it is a move of *state*; else the only shortest way to that entry
+        state through states of *state*'s status, then of the target status (the
+        lifecycle refuses a table in which there are two). A status of the run's
+        own status is reached only by a move to its entry state.
+
+        Raises:
+            InvalidLifecycle: *state* is not a state of this lifecycle.
+
+        >>> DEFAULT_LIFECYCLE.path(Status.QUEUED, Status.RUNNING)
+        (<Status.RUNNING: 'RUNNING'>,)
+        >>> DEFAULT_LIFECYCLE.path(Status.QUEUED, Status.SUCCEEDED)
+        ()
+        """
+        moves = self.allowed(state)
+        if to.__class__ is not Status and to in self._status:
+            return (to,) if to in moves else ()
+        status = to if to.__class__ is Status else _as_status(to)
+        if status is None:
+            return ()
+        way = self._ways[state].get(status)
+        if way is not None:
+            return way
+        entry = self._entries.get(status)
+        return (entry,) if entry is not None and entry in moves else ()
 
     @property
     def terminal_states(self) -> frozenset[str]:
@@ -329,9 +497,12 @@ class Lifecycle:
         """Return *run* moved to *to* at *at*.
 
         *to* is a state of this lifecycle or a canonical `Status`, which stands for
-        that status's entry state (see `resolve`).
+        that status's entry state (see `resolve`). A status the run's state has no
+        direct move to is reached by the run's way there (see `path`): the run
+        walks through each state of it, and each step is a move of its own, with
+        *reason*, at *at* (*error* and *due_at* are those of the whole move).
 
-        The old value is untouched. The move is recorded in ``history``; entering
+        The old value is untouched. Each move is recorded in ``history``; entering
         a live status (RUNNING) from a waiting one starts a new `Attempt`, leaving
         the live statuses ends it with its outcome; ``queued_at`` is the latest
         entry into QUEUED, ``started_at`` the first entry into RUNNING, ``ended_at``
@@ -359,16 +530,39 @@ class Lifecycle:
         moves = self._moves.get(source)
         if moves is None:
             raise self._unknown(source)
-        state: str | None
+        status: Status | None
         if to.__class__ is Status:
-            state = self._entries.get(to)
+            status = to
         elif to in self._status:
-            state = to
+            status = None  # a state's name: that state, by its own move
         else:
-            status_named = _as_status(to)
-            state = None if status_named is None else self._entries.get(status_named)
+            status = _as_status(to)
+        state: str | None = to if status is None and to in self._status else None
+        if status is not None:
+            way = self._ways[source].get(status)
+            if way is None:
+                state = self._entries.get(status)
+            elif len(way) == 1:
+                state = way[0]
+            else:
+                for step in way:
+                    run = self._move(run, step, at, reason, error, due_at)
+                return run
         if state is None or state not in moves:
             raise InvalidTransition(run.id, source, to if state is None else state, moves)
+        return self._move(run, state, at, reason, error, due_at)
+
+    def _move(
+        self,
+        run: Run,
+        state: str,
+        at: datetime,
+        reason: str | None,
+        error: ErrorInfo | None,
+        due_at: datetime | None,
+    ) -> Run:
+        """*run* moved by one move of this lifecycle, to *state* (checked by the caller)."""
+        source = run.state
         status = self._status[state]
         old = run.status
 
@@ -424,7 +618,8 @@ class Lifecycle:
 
     def to_spec(self) -> dict[str, Any]:
         """This lifecycle as JSON: its states in order with their statuses, its
-        moves, its initial state and the entry state of each status it uses.
+        moves, its initial state, the entry state of each status it uses, and the
+        paths it declares (``{state: {status: [state, ...]}}``).
 
         >>> spec = DEFAULT_LIFECYCLE.to_spec()
         >>> spec["states"][:2], spec["transitions"]["QUEUED"], spec["initial"]
@@ -439,14 +634,21 @@ class Lifecycle:
             },
             "initial": str(self.initial),
             "entries": {st.value: str(entries[st]) for st in Status if st in entries},
+            "paths": {
+                str(s): {st.value: [str(t) for t in ways[st]] for st in Status if st in ways}
+                for s in self.states
+                if (ways := self._declared.get(s))
+            },
         }
 
     @classmethod
-    def from_spec(cls, data: Mapping[str, Any]) -> Lifecycle:
+    def from_spec(cls, data: Mapping[str, Any], *, version: int | None = None) -> Lifecycle:
         """Read a lifecycle written by `to_spec`.
 
         The spec of `DEFAULT_LIFECYCLE` reads as `DEFAULT_LIFECYCLE` itself (whose
         states are the `Status` members), and so does any spec equal to it.
+        *version* is the version of the job spec it is part of (the newest unless
+        given): the lifecycles of version 1 have no ``"paths"``.
 
         Raises:
             InvalidPolicy: a missing or unknown key, or a value of the wrong type;
@@ -466,10 +668,11 @@ class Lifecycle:
             under,
         )
 
+        keys: tuple[str, ...] = ("name", "states", "transitions", "initial", "entries")
+        if version is None or version >= _PATHS_SINCE:
+            keys = (*keys, "paths")
         with under("lifecycle"):
-            fields = read_object(
-                data, ("name", "states", "transitions", "initial", "entries"), "a lifecycle spec"
-            )
+            fields = read_object(data, keys, "a lifecycle spec")
             name = read_str(fields["name"], "name")
             states: dict[str, str] = {}
             listed = read_list(fields["states"], "states", "a list of {name, status} objects")
@@ -491,7 +694,15 @@ class Lifecycle:
             entries = read_str_map(fields["entries"], "entries", "an object of status to state")
             for status_name, state_name in entries.items():
                 read_str(state_name, f"entries[{status_name!r}]", "a state name")
-            lifecycle = cls(name, states, transitions, initial=initial, entries=entries)
+            ways = "an object of state name to an object of status to a list of states"
+            paths = read_str_map(fields.get("paths", {}), "paths", ways)
+            for source, by_status in paths.items():
+                field = f"paths[{source!r}]"
+                for status_name, steps in read_str_map(by_status, field, ways).items():
+                    read_strs(steps, f"{field}[{status_name!r}]", "a list of state names")
+            lifecycle = cls(
+                name, states, transitions, initial=initial, entries=entries, paths=paths
+            )
         return DEFAULT_LIFECYCLE if lifecycle == DEFAULT_LIFECYCLE else lifecycle
 
 
@@ -500,6 +711,60 @@ def _as_status(name: str) -> Status | None:
         return Status(name)
     except ValueError:
         return None
+
+
+def shortest_ways(
+    status_of: Mapping[str, Status],
+    moves: Mapping[str, Iterable[str]],
+    source: str,
+    status: Status,
+    end: str,
+    *,
+    limit: int = 2,
+) -> list[tuple[str, ...]]:
+    """Up to *limit* of the shortest ways from *source* to *end* (a state of
+    *status*): paths of *moves* through states of *source*'s status, then of
+    *status*, without the source. Empty when there is none.
+
+    >>> S = Status
+    >>> status_of = {"Q": S.QUEUED, "A": S.QUEUED, "B": S.QUEUED, "R": S.RUNNING}
+    >>> shortest_ways(status_of, {"Q": ["A", "B"], "A": ["R"], "B": ["R"], "R": []},
+    ...               "Q", S.RUNNING, "R")
+    [('A', 'R'), ('B', 'R')]
+    """
+    here = status_of[source]
+    distance = {source: 0}
+    queue = deque([source])
+    while queue and end not in distance:
+        state = queue.popleft()
+        crossed = status_of[state] is status
+        for nxt in sorted(moves[state]):
+            at = status_of[nxt]
+            if nxt not in distance and (at is status or (at is here and not crossed)):
+                distance[nxt] = distance[state] + 1
+                queue.append(nxt)
+    if end not in distance:
+        return []
+    before: dict[str, list[str]] = {state: [] for state in distance}
+    for state, d in distance.items():
+        crossed = status_of[state] is status
+        for nxt in sorted(moves[state]):
+            at = status_of[nxt]
+            if distance.get(nxt) == d + 1 and (at is status or (at is here and not crossed)):
+                before[nxt].append(state)
+    found: list[tuple[str, ...]] = []
+
+    def back(state: str, tail: tuple[str, ...]) -> None:
+        if state == source:
+            found.append(tail)
+            return
+        for prev in before[state]:
+            if len(found) >= limit:
+                return
+            back(prev, (state, *tail))
+
+    back(end, ())
+    return sorted(found)
 
 
 def reachable(starts: Iterable[str], moves: Mapping[str, Iterable[str]]) -> set[str]:
@@ -514,6 +779,8 @@ def reachable(starts: Iterable[str], moves: Mapping[str, Iterable[str]]) -> set[
     return seen
 
 
+# The version of the job spec form whose lifecycles have "paths" (see runlife._core.spec).
+_PATHS_SINCE = 2
 _default_moves: dict[str, Iterable[str]] = dict(CANONICAL_MOVES.items())
 DEFAULT_LIFECYCLE = Lifecycle("default", {s: s for s in Status}, _default_moves)
 """The canonical lifecycle: its states are the `Status` members themselves."""

@@ -33,8 +33,10 @@ from runlife.exceptions import InvalidPolicy
 
 __all__ = ("SPEC_VERSION", "JobSpec", "lifecycle_of")
 
-SPEC_VERSION: Final = 1
-"""The version of the spec form this runlife writes (and the newest it reads)."""
+SPEC_VERSION: Final = 2
+"""The version of the spec form this runlife writes (and the newest it reads).
+
+Version 2 added the lifecycle's ``"paths"`` (the ways it declares between statuses)."""
 
 _KEYS = (
     "version",
@@ -123,7 +125,7 @@ class JobSpec:
 
         >>> spec = JobSpec().to_spec()
         >>> spec["version"], spec["retry"]["max_attempts"], spec["schedule"], spec["queued"]
-        (1, 1, None, True)
+        (2, 1, None, True)
         """
         return {
             "version": SPEC_VERSION,
@@ -150,18 +152,19 @@ class JobSpec:
 
         >>> JobSpec.from_spec(JobSpec().to_spec()) == JobSpec()
         True
-        >>> JobSpec.from_spec({**JobSpec().to_spec(), "version": 2})
+        >>> JobSpec.from_spec({**JobSpec().to_spec(), "version": 3})
         Traceback (most recent call last):
         ...
-        runlife.exceptions.InvalidPolicy: version=2 is invalid: expected a version up to 1; spec version 2 is newer than this runlife's 1; upgrade runlife
+        runlife.exceptions.InvalidPolicy: version=3 is invalid: expected a version up to 2; spec version 3 is newer than this runlife's 2; upgrade runlife
         """  # noqa: E501
+        version = SPEC_VERSION
         if isinstance(data, Mapping):
-            _check_version(data.get("version", ABSENT))
+            version = _check_version(data.get("version", ABSENT))
         fields = read_object(data, _KEYS, "a job spec", name="spec")
         schedule = fields["schedule"]
         workflow = fields["workflow"]
         return cls(
-            lifecycle=Lifecycle.from_spec(fields["lifecycle"]),
+            lifecycle=Lifecycle.from_spec(fields["lifecycle"], version=version),
             retry=Retry.from_spec(fields["retry"]),
             timeout=Timeout.from_spec(fields["timeout"]),
             schedule=None if schedule is None else schedule_from_spec(schedule),
@@ -230,7 +233,7 @@ def lifecycle_of(spec: Mapping[str, Any] | None) -> Lifecycle:
                 return lifecycle
     if part is None and "lifecycle" not in spec:
         raise InvalidPolicy("lifecycle", ABSENT, "the job's lifecycle (see Lifecycle.to_spec)")
-    lifecycle = Lifecycle.from_spec(spec["lifecycle"])
+    lifecycle = Lifecycle.from_spec(spec["lifecycle"], version=version)
     if name.__class__ is str:
         if sum(len(b) for b in _LIFECYCLES.values()) >= _LIFECYCLES_MAX:
             _LIFECYCLES.clear()

@@ -9,7 +9,9 @@ One small module per service, assembled by `runtime.AsyncRuntime`:
 * `mover` — moves runs whose wait is over (a retry delay, a start time) and
   cancels runs that waited in QUEUED past their limit;
 * `reaper` — fails (or retries) the attempts of workers that were lost;
-* `scheduler` — fires cron and interval schedules, once per slot across processes.
+* `scheduler` — fires cron and interval schedules, once per slot across processes;
+* `hooks` — calls the host's hooks for each move the guard saw stored, from a task
+  and a bounded queue of its own, each call cut at its timeout.
 
 `job` holds the ``@runlife.job`` decorator, `context` the `RunContext` a job
 function receives, `waiting` how an attempt waits for a signal (``ctx.wait_for``,

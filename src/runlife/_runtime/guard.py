@@ -13,6 +13,11 @@ Two duties, for every call:
   (it was stored, then the connection failed) is recognised on the retry and
   not written twice. `SchemaMismatch` is not an outage and is raised at once, as
   is every other error (a refused value, a lost lease, a version conflict).
+
+It is also where the runtime learns what it wrote: after each write that moved a
+run (a created run's history, an update, a claim) is stored, the guard tells
+``on_moves`` the run as stored and the moves that write made (the runtime's hooks
+hear of them from there).
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from typing import Any, ParamSpec, TypeVar
 
 import structlog
 
+from runlife._core.claiming import claim_moves
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import Claim, JobRecord, Page, RunQuery
+from runlife._core.records import Transition
 from runlife._core.run import Run
 from runlife._core.status import Status
 from runlife.abc import Clock, Store
@@ -47,6 +54,9 @@ class StoreGuard:
         clock: the runtime's clock: busy marking and the waits between tries.
         first_delay: seconds before the first retry; each next one doubles.
         max_delay: the cap on the delay between tries.
+        on_moves: told ``(run, moves)`` after each stored write that moved a run:
+            the run as stored and the moves of that write, in order. It must
+            not block or raise.
 
     >>> import anyio
     >>> from datetime import datetime, UTC
@@ -63,10 +73,17 @@ class StoreGuard:
     """
 
     def __init__(
-        self, store: Store, clock: Clock, *, first_delay: float = 0.1, max_delay: float = 30.0
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        first_delay: float = 0.1,
+        max_delay: float = 30.0,
+        on_moves: Callable[[Run, tuple[Transition, ...]], None] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
+        self.on_moves = on_moves
         self.first_delay = first_delay
         self.max_delay = max_delay
         self.outages = 0
@@ -151,9 +168,16 @@ class StoreGuard:
         """Pause or unpause a job's schedule."""
         return await self._call("set_paused", self.store.set_paused, name, paused)
 
+    def _moved(self, run: Run, moves: tuple[Transition, ...]) -> None:
+        if moves and self.on_moves is not None:
+            self.on_moves(run, moves)
+
     async def create_run(self, run: Run) -> Run:
         """Create a run (idempotent by id, so a retry after a lost reply is safe)."""
-        return await self._call("create_run", self.store.create_run, run)
+        stored = await self._call("create_run", self.store.create_run, run)
+        if stored.id == run.id:  # not a run that existed (an idempotent repeat)
+            self._moved(stored, stored.history)
+        return stored
 
     async def get_run(self, run_id: str) -> Run:
         """A run; `RunNotFound`."""
@@ -180,7 +204,12 @@ class StoreGuard:
                 return stored
             return None
 
-        return await self._write_once("update_run", write, landed)
+        stored = await self._write_once("update_run", write, landed)
+        # One version per move (the store's successor rule); the runtime makes no
+        # write without a move.
+        added = min(stored.version - expected_version, len(stored.history))
+        self._moved(stored, stored.history[len(stored.history) - added :])
+        return stored
 
     async def claim(
         self, worker: str, jobs: Mapping[str, Lifecycle], *, limit: int, lease: float
@@ -190,15 +219,20 @@ class StoreGuard:
         A claim whose reply was lost leaves its runs RUNNING under *worker* without
         anyone running them; their lease lapses and the reaper retries them.
         """
-        return await self._call("claim", self.store.claim, worker, jobs, limit=limit, lease=lease)
+        claims = await self._call("claim", self.store.claim, worker, jobs, limit=limit, lease=lease)
+        for claim in claims:
+            self._moved(claim.run, claim_moves(claim.run, worker))
+        return claims
 
     async def claim_run(
         self, run_id: str, worker: str, lifecycle: Lifecycle, *, lease: float
     ) -> Claim:
         """Claim one PENDING or QUEUED run, ignoring limits."""
-        return await self._call(
+        claim = await self._call(
             "claim_run", self.store.claim_run, run_id, worker, lifecycle, lease=lease
         )
+        self._moved(claim.run, claim_moves(claim.run, worker))
+        return claim
 
     async def heartbeat(self, claim: Claim, *, lease: float) -> datetime:
         """Extend a claim's lease; `LeaseLost`."""

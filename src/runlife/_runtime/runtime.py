@@ -24,6 +24,7 @@ from runlife._core.spec import JobSpec
 from runlife._core.status import Status, Trigger
 from runlife._core.values import MAX_PAGE, check_lease, check_moment
 from runlife._runtime.guard import StoreGuard
+from runlife._runtime.hooks import HookRunner
 from runlife._runtime.job import Job
 from runlife._runtime.jobs import JobBook, to_queue
 from runlife._runtime.mover import Mover
@@ -31,7 +32,7 @@ from runlife._runtime.reaper import Reaper
 from runlife._runtime.scheduler import Scheduler
 from runlife._runtime.wake import Pulse, nap
 from runlife._runtime.worker import Worker
-from runlife.abc import Clock, Executor, Store
+from runlife.abc import Clock, Executor, Hooks, Store
 from runlife.exceptions import ConcurrentUpdate, Conflict, InvalidPolicy, InvalidValue, StoreError
 from runlife.executors import AsyncExecutor, ProcessExecutor, ThreadExecutor
 from runlife.executors._process import check_importable
@@ -79,6 +80,10 @@ class AsyncRuntime:
         grace: seconds running attempts get to end when the runtime stops.
         poll: seconds of clock time between two looks at the store for what
             other processes did (changes in this process wake the services at once).
+        hooks: `runlife.abc.Hooks` told of every move this runtime stores, after
+            it is stored, by a task of their own (see docs/runtime.md, "Hooks").
+        hook_timeout: seconds of clock time each hook call may take before it is
+            cut (and logged).
 
     Raises:
         InvalidPolicy: a bad argument, or two jobs with one name.
@@ -108,8 +113,11 @@ class AsyncRuntime:
         concurrency: int = 16,
         grace: float = 10,
         poll: float = 5,
+        hooks: Iterable[Hooks] = (),
+        hook_timeout: float = 10,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self.hooks = HookRunner(hooks, self.clock, timeout=hook_timeout)
         self.jobs: Mapping[str, Job] = _by_name(jobs)
         check_lease("lease", lease)
         if type(concurrency) is not int or concurrency < 1:
@@ -146,7 +154,7 @@ class AsyncRuntime:
         for job in self.jobs.values():
             if isinstance(self._executor_for(job), ProcessExecutor):
                 check_importable(job.name, job.fn, executor)
-        self.guard = StoreGuard(self.store, self.clock)
+        self.guard = StoreGuard(self.store, self.clock, on_moves=self.hooks.tell)
         self.book = JobBook(self.jobs, self.guard)
         self.changed = Pulse()
         self.store_changed = Pulse()
@@ -232,6 +240,7 @@ class AsyncRuntime:
                 changed=self.changed,
             )
             tg = await stack.enter_async_context(anyio.create_task_group())
+            await tg.start(self.hooks.serve)
             await tg.start(self.worker.serve)
             services = anyio.CancelScope()
             tg.start_soon(self._serve, services)
@@ -280,10 +289,12 @@ class AsyncRuntime:
                 # After an error (or a cancellation) of the host, no grace: the
                 # attempts are interrupted at once, and still requeued.
                 await self.worker.drain(self.grace if exc_type is None else 0)
+                await self.hooks.drain()
         finally:
             self._state = "closed"
             self._services.cancel()
             self.worker.abort()
+            self.hooks.abort()
             # The host's own exception is not the task group's: it propagates from
             # the host's block as it is.
             await self._stack.__aexit__(None, None, None)

@@ -21,7 +21,7 @@ import attrs
 from runlife._clock import SystemClock
 from runlife._core import admission as admit
 from runlife._core import codec
-from runlife._core.claiming import LIVE, ClaimPlan, JobLimits, claim_order
+from runlife._core.claiming import LIVE, ClaimPlan, JobLimits, claim_order, claim_reason
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
 from runlife._core.records import Event, Item, ItemCounts, LogLine, Transition
@@ -410,7 +410,7 @@ class MemoryStore(StoreBase):
             if run.status not in _CLAIMABLE_ONE:
                 raise ConcurrentUpdate(run_id, run.version, run.version)
             now = self._now()
-            moved = lifecycle.transition(run, Status.RUNNING, at=now, reason=f"claimed by {worker}")
+            moved = lifecycle.transition(run, Status.RUNNING, at=now, reason=claim_reason(worker))
             claim = self._hold(run, moved, worker, now + span)
             self._notify()
             return claim

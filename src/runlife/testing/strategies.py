@@ -19,7 +19,13 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 
-from runlife._core.lifecycle import CANONICAL_MOVES, DEFAULT_LIFECYCLE, Lifecycle, reachable
+from runlife._core.lifecycle import (
+    CANONICAL_MOVES,
+    DEFAULT_LIFECYCLE,
+    Lifecycle,
+    reachable,
+    shortest_ways,
+)
 from runlife._core.run import Run
 from runlife._core.spec import JobSpec
 from runlife._core.status import TERMINAL, Status, Trigger
@@ -121,9 +127,11 @@ def lifecycles(draw: st.DrawFn, *, max_states: int = 12) -> Lifecycle:
 
     Moves go within one status or along a canonical move; every state is reachable
     from the initial state (of status PENDING or QUEUED) and every state can reach
-    a terminal one, and every QUEUED state can move to RUNNING's entry state.
-    Entry states and state order vary, and state names may collide with status
-    names.
+    a terminal one, and every QUEUED state has a way to RUNNING (a move to its
+    entry state, or a walk through other QUEUED states). Entry states and state
+    order vary, state names may collide with status names, and the ways between
+    statuses are declared with ``paths=`` where they must be (two shortest ways)
+    and sometimes where they need not be (ending in any state of the status).
 
     >>> from hypothesis import given
     >>> @given(lifecycles())
@@ -180,14 +188,38 @@ def lifecycles(draw: st.DrawFn, *, max_states: int = 12) -> Lifecycle:
     for status in set(states.values()):
         if draw(st.booleans()):
             entries[status] = draw(st.sampled_from([n for n in order if states[n] is status]))
-    running = entries.get(Status.RUNNING) or next(
-        (n for n in order if states[n] is Status.RUNNING), None
-    )
+    entry: dict[Status, str] = {}
+    for state in order:
+        entry.setdefault(states[state], state)
+    for named, state in entries.items():
+        entry[Status(named)] = state
+    running = entry.get(Status.RUNNING)
     if running is not None:
-        # Workers claim a queued run by moving it to RUNNING's entry state.
+        # Workers claim a queued run by walking it to RUNNING's entry state.
         for state in order:
-            if states[state] is Status.QUEUED:
-                edges.setdefault(state, set()).add(running)
+            if states[state] is Status.QUEUED and (
+                not shortest_ways(states, edges, state, Status.RUNNING, running, limit=1)
+                or draw(st.booleans())
+            ):
+                edges[state].add(running)
+    paths: dict[str, dict[Status | str, list[str]]] = {}
+    for state in order:
+        for status in sorted(CANONICAL_MOVES[states[state]] & entry.keys()):
+            if entry[status] in edges[state] and not draw(st.booleans()):
+                continue
+            shortest = shortest_ways(states, edges, state, status, entry[status], limit=4)
+            if len(shortest) < 2 and draw(st.booleans()):
+                # A way need not end in the entry state when it is declared.
+                shortest = [
+                    way
+                    for end in order
+                    if states[end] is status
+                    for way in shortest_ways(states, edges, state, status, end, limit=2)
+                ]
+            elif len(shortest) < 2:
+                continue
+            if shortest:
+                paths.setdefault(state, {})[status] = list(draw(st.sampled_from(shortest)))
     name = draw(st.sampled_from(("custom", "tasks", "deploy")))
     return Lifecycle(
         name,
@@ -195,6 +227,7 @@ def lifecycles(draw: st.DrawFn, *, max_states: int = 12) -> Lifecycle:
         {source: sorted(targets) for source, targets in edges.items() if targets},
         initial=initial,
         entries=entries,
+        paths=paths,
     )
 
 

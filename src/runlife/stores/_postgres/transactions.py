@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from runlife._core import codec
-from runlife._core.claiming import ClaimPlan, JobLimits
+from runlife._core.claiming import ClaimPlan, JobLimits, claim_reason
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page
 from runlife._core.records import Event, Item, ItemCounts, LogLine
@@ -342,7 +342,7 @@ def claim_run(
         raise ConcurrentUpdate(run_id, run.version, run.version)
     at = yield (sql.STATEMENT_TIME, None)
     start = rows.moment(_value(at))
-    moved = lifecycle.transition(run, Status.RUNNING, at=start, reason=f"claimed by {worker}")
+    moved = lifecycle.transition(run, Status.RUNNING, at=start, reason=claim_reason(worker))
     expires = start + lease
     (taken,) = yield from _write_claims(worker, [(run, moved)], expires)
     hit("claim.before_commit")

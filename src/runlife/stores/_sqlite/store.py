@@ -23,7 +23,7 @@ import attrs
 
 from runlife._core import admission as admit
 from runlife._core import codec
-from runlife._core.claiming import LIVE, ClaimPlan, JobLimits
+from runlife._core.claiming import LIVE, ClaimPlan, JobLimits, claim_reason
 from runlife._core.lifecycle import DEFAULT_LIFECYCLE, Lifecycle
 from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
 from runlife._core.records import Event, Item, LogLine
@@ -643,7 +643,7 @@ class SQLiteStore(StoreBase):
             if run.status not in _CLAIMABLE_ONE:
                 raise ConcurrentUpdate(run_id, run.version, run.version)
             moved = lifecycle.transition(
-                run, Status.RUNNING, at=_from_us(now), reason=f"claimed by {worker}"
+                run, Status.RUNNING, at=_from_us(now), reason=claim_reason(worker)
             )
             writes: list[tuple[Any, ...]] = []
             claim = self._hold(later, writes, run, moved, fence, params, worker, now + lease_us)
