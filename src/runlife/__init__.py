@@ -52,6 +52,7 @@ if _typing.TYPE_CHECKING:
         items_outcome,
     )
     from runlife._core.queries import (
+        CancelRequest,
         Claim,
         JobRecord,
         LogPage,
@@ -114,6 +115,7 @@ __all__ = (
     "DEFAULT_LIFECYCLE",
     "AsyncRuntime",
     "Attempt",
+    "CancelRequest",
     "CatchUp",
     "Claim",
     "ConcurrentUpdate",
@@ -189,6 +191,7 @@ _WHERE: dict[str, str] = {
     "DEFAULT_LIFECYCLE": "runlife._core.lifecycle",
     "AsyncRuntime": "runlife._runtime.runtime",
     "Attempt": "runlife._core.records",
+    "CancelRequest": "runlife._core.queries",
     "CatchUp": "runlife._core.schedule",
     "Claim": "runlife._core.queries",
     "ConcurrentUpdate": "runlife.exceptions",

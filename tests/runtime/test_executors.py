@@ -108,11 +108,11 @@ async def test_cancelling_a_thread_is_cooperative_and_said(
         run = await rt.submit(waits)
         while not started.is_set():
             await anyio.sleep(0.005)
-        cancelled = await rt.cancel(run.id, reason="operator")
+        cancelled = await rt.cancel(run.id, reason="operator", by="ops:ana")
     assert cancelled.status is Status.CANCELLED
     assert cancelled.error is not None
     assert cancelled.error.message == (
-        "operator; its thread could not be interrupted and is still running"
+        "cancelled by ops:ana: operator; its thread could not be interrupted and is still running"
     )
     assert release.wait(2)
 
