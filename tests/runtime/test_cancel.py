@@ -284,8 +284,9 @@ async def test_a_queued_run_is_cancelled_at_once_over_a_shared_store(url: str) -
 
 async def test_a_thread_attempt_held_elsewhere_stops_through_ctx_cancelled(url: str) -> None:
     """A thread cannot be interrupted: the holder tells it through ctx.cancelled,
-    records the run CANCELLED at once, and says the thread may still be running."""
-    started, saw_cancel = threading.Event(), threading.Event()
+    records the run CANCELLED at once, and says the thread is still running (it
+    is: it finishes its step only after the cancel returned)."""
+    started, saw_cancel, step_done = threading.Event(), threading.Event(), threading.Event()
 
     @runlife.job
     def copy_files(ctx: RunContext) -> str:
@@ -294,6 +295,7 @@ async def test_a_thread_attempt_held_elsewhere_stops_through_ctx_cancelled(url: 
         while time.monotonic() < deadline:
             if ctx.cancelled:
                 saw_cancel.set()
+                step_done.wait(10)  # the step under way ends, then the function stops
                 return "stopped"
             time.sleep(0.01)
         return "copied"
@@ -306,7 +308,10 @@ async def test_a_thread_attempt_held_elsewhere_stops_through_ctx_cancelled(url: 
                 await anyio.sleep(0.01)
         async with AsyncRuntime(store=url, lease=LEASE, poll=0.1) as other:
             started_at = time.monotonic()
-            cancelled = await other.cancel(run.id, "disk full", by="ops:ana")
+            try:
+                cancelled = await other.cancel(run.id, "disk full", by="ops:ana")
+            finally:
+                step_done.set()
             took = time.monotonic() - started_at
     assert cancelled.status is Status.CANCELLED
     assert cancelled.error is not None
