@@ -20,9 +20,11 @@ from urllib.parse import quote
 import anyio
 import psycopg  # noqa: TID251 - the PostgreSQL cases make a schema of their own
 import pytest
+from structlog.testing import capture_logs
 
 import runlife
 from runlife import DEFAULT_LIFECYCLE, AsyncRuntime, Retry, RunContext, Status
+from runlife._runtime.jobs import to_cancelled
 from runlife.exceptions import InvalidValue
 from runlife.stores import MemoryStore
 from runlife.testing import VirtualClock
@@ -191,6 +193,35 @@ async def test_a_run_that_succeeded_before_its_holder_saw_the_request_stays_succ
         done = await rt.wait(run.id)
         assert await rt.cancel(run.id) == done
     assert (done.status, done.result) == (Status.SUCCEEDED, "done")
+
+
+async def test_an_outcome_of_a_run_cancelled_over_its_holder_is_not_written(
+    clock: VirtualClock, store: MemoryStore
+) -> None:
+    """A run ended CANCELLED by another writer (its hold is gone) while its attempt
+    was finishing: the attempt's result is not written, and the worker says the run
+    was cancelled elsewhere (no warning)."""
+
+    @runlife.job
+    async def quick(ctx: RunContext) -> str:
+        await clock.sleep(5)
+        return "done"
+
+    with capture_logs() as logs:
+        async with AsyncRuntime(jobs=[quick], store=store, clock=clock, lease=30) as rt:
+            run = await rt.submit(quick)
+            await clock.sleep(1)
+            running = await store.get_run(run.id)
+            ended = to_cancelled(running, DEFAULT_LIFECYCLE, at=clock.now(), message="by x")
+            cancelled = await store.update_run(ended, expected_version=running.version)
+            await clock.sleep(10)
+            final = await rt.get_run(run.id)
+    assert final == cancelled
+    assert final.result is None
+    said = [(e["event"], e["log_level"]) for e in logs if e.get("run_id") == run.id]
+    assert said == [
+        ("the run was cancelled elsewhere; the attempt's outcome was not written", "info")
+    ]
 
 
 async def test_cancel_refuses_a_reason_or_asker_that_is_not_text(

@@ -547,9 +547,10 @@ class AsyncRuntime:
           process reads it within one heartbeat round (a third of its lease),
           cancels the attempt the same way and records CANCELLED; if that process
           is gone, the reaper of any runtime ends the run once its lease has
-          lapsed: CANCELLED, where it would have retried it. With ``wait=False`` the run is returned as soon as the request
-          is stored (still RUNNING); otherwise this waits for the end. A request
-          stays with its run: stopping the wait does not withdraw it.
+          lapsed: CANCELLED, where it would have retried it. With ``wait=False``
+          the run is returned as soon as the request is stored (still RUNNING);
+          otherwise this waits for the end. A request stays with its run:
+          stopping the wait does not withdraw it.
 
         Raises:
             RunNotFound: no such run.
