@@ -52,6 +52,7 @@ if _typing.TYPE_CHECKING:
         items_outcome,
     )
     from runlife._core.queries import (
+        CancelRequest,
         Claim,
         JobRecord,
         LogPage,
@@ -116,6 +117,7 @@ __all__ = (
     "AsyncRuntime",
     "Attempt",
     "AttemptFailed",
+    "CancelRequest",
     "CatchUp",
     "Claim",
     "ConcurrentUpdate",
@@ -192,6 +194,7 @@ _WHERE: dict[str, str] = {
     "AsyncRuntime": "runlife._runtime.runtime",
     "Attempt": "runlife._core.records",
     "AttemptFailed": "runlife.exceptions",
+    "CancelRequest": "runlife._core.queries",
     "CatchUp": "runlife._core.schedule",
     "Claim": "runlife._core.queries",
     "ConcurrentUpdate": "runlife.exceptions",

@@ -19,7 +19,15 @@ from typing import Any, Protocol, Self, runtime_checkable
 import anyio
 
 from runlife._core.lifecycle import Lifecycle
-from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
+from runlife._core.queries import (
+    CancelRequest,
+    Claim,
+    JobRecord,
+    LogPage,
+    LogQuery,
+    Page,
+    RunQuery,
+)
 from runlife._core.records import Event, Item, LogLine, Transition
 from runlife._core.run import Run
 from runlife._core.status import Status
@@ -183,6 +191,9 @@ class Store(Protocol):
     - **Idempotent creation.** A run whose ``(job, idempotency_key)`` is stored,
       or a SCHEDULED run whose ``(job, scheduled_for)`` is stored, is not created
       again: the stored run is returned.
+    - **Cancel requests.** A RUNNING or WAITING run may carry one stored cancel
+      request (`request_cancel`), for the process that holds it; it is kept with
+      the run and purged with it.
     - **Progress is the store's.** ``save_item`` maintains ``run.progress``;
       ``update_run`` does not write it, and every read returns current counts.
     - **JSON only.** Params, results, item outputs and log fields must be JSON;
@@ -303,6 +314,27 @@ class Store(Protocol):
     async def abandoned(self, *, limit: int = 100) -> tuple[Run, ...]:
         """RUNNING or WAITING runs whose lease has lapsed by store time (or that
         have none), oldest lapse first."""
+        ...
+
+    async def request_cancel(
+        self, run_id: str, *, by: str, reason: str | None = None
+    ) -> CancelRequest | None:
+        """Store a request to cancel the RUNNING or WAITING run *run_id*, for the
+        process that holds it (which reads it with `cancel_requests`).
+
+        Returns the run's request: the first one stands, and a later call stores
+        nothing and returns it. A run in any other status gets no request: the
+        call stores nothing and returns None (nobody holds a PENDING, QUEUED or
+        RETRYING run: cancel it by compare-and-set with `update_run`; a terminal
+        run is never cancelled). A request is kept with its run, whatever the run
+        does next, until the run is purged. Raises `RunNotFound`.
+        """
+        ...
+
+    async def cancel_requests(self, run_ids: Collection[str]) -> Mapping[str, CancelRequest]:
+        """The stored cancel requests of *run_ids*, by run id; runs without one
+        (and unknown ids) are left out. One call answers for every run a process
+        holds."""
         ...
 
     async def due(self, statuses: Collection[Status], *, limit: int = 100) -> tuple[Run, ...]:

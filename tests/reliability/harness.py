@@ -28,6 +28,7 @@ from runlife.stores import open_store
 T = TypeVar("T")
 
 WORKER = Path(__file__).with_name("worker.py")
+RUNTIME_WORKER = Path(__file__).with_name("runtime_worker.py")
 
 ACTIVE = frozenset(s for s in Status if not s.is_terminal)
 
@@ -115,8 +116,11 @@ class Workers:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.kills: dict[str, float] = {}
 
-    def start(self, url: str, worker_id: str, job: str, *options: str, **env: str) -> None:
-        argv = [sys.executable, str(WORKER), "--url", url, "--worker-id", worker_id]
+    def start(
+        self, url: str, worker_id: str, job: str, *options: str, script: Path = WORKER, **env: str
+    ) -> None:
+        """Start *script* (``worker.py`` unless given) as worker *worker_id*."""
+        argv = [sys.executable, str(script), "--url", url, "--worker-id", worker_id]
         argv += ["--job", job, "--out", str(self.out), *options]
         # stderr to a file: a pipe nobody reads could fill up and stall the worker.
         stderr = (self.out / f"{worker_id}.stderr").open("wb")

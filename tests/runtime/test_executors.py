@@ -95,24 +95,30 @@ async def test_a_thread_that_outlives_its_timeout_is_recorded_as_still_running()
 async def test_cancelling_a_thread_is_cooperative_and_said(
     clock: VirtualClock, store: MemoryStore
 ) -> None:
-    started, release = threading.Event(), threading.Event()
+    started, release, step_done = threading.Event(), threading.Event(), threading.Event()
 
     @runlife.job
     def waits(ctx: RunContext) -> None:
         started.set()
         while not ctx.cancelled:
             time.sleep(0.005)
+        # The step under way ends after the cancel returned: the thread is still
+        # running when the run is recorded (a thread that returned first is not).
+        step_done.wait(10)
         release.set()
 
     async with AsyncRuntime(jobs=[waits], store=store, clock=clock) as rt:
         run = await rt.submit(waits)
         while not started.is_set():
             await anyio.sleep(0.005)
-        cancelled = await rt.cancel(run.id, reason="operator")
+        try:
+            cancelled = await rt.cancel(run.id, reason="operator", by="ops:ana")
+        finally:
+            step_done.set()
     assert cancelled.status is Status.CANCELLED
     assert cancelled.error is not None
     assert cancelled.error.message == (
-        "operator; its thread could not be interrupted and is still running"
+        "cancelled by ops:ana: operator; its thread could not be interrupted and is still running"
     )
     assert release.wait(2)
 

@@ -252,7 +252,10 @@ async def test_cancel_kills_a_running_child(
         assert gone(pid)
     assert cancelled.status is Status.CANCELLED
     assert cancelled.error is not None
-    assert (cancelled.error.kind, cancelled.error.message) == ("cancelled", "operator")
+    assert (cancelled.error.kind, cancelled.error.message) == (
+        "cancelled",
+        f"cancelled by {rt.worker_id}: operator",
+    )
     assert Path(paths["cleaned"]).read_text() == "cancelled=True"
 
 

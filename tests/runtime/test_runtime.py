@@ -172,12 +172,16 @@ async def test_cancel_a_queued_run(clock: VirtualClock, store: MemoryStore) -> N
         await store.save_job(backup.to_record())
         run = await rt.submit("backup", params={"devices": []})  # nobody runs it
         assert run.status is Status.QUEUED
-        cancelled = await rt.cancel(run.id, reason="not needed")
+        cancelled = await rt.cancel(run.id, reason="not needed", by="ops:ana")
         assert await rt.cancel(run.id) == cancelled  # a terminal run stays as it is
     assert cancelled.status is Status.CANCELLED
     assert cancelled.attempts == ()
     assert cancelled.error is not None
-    assert (cancelled.error.kind, cancelled.error.message) == ("cancelled", "not needed")
+    assert (cancelled.error.kind, cancelled.error.message) == (
+        "cancelled",
+        "cancelled by ops:ana: not needed",
+    )
+    assert cancelled.history[-1].reason == "cancelled by ops:ana: not needed"
 
 
 async def test_retry_makes_a_linked_new_run(clock: VirtualClock, store: MemoryStore) -> None:

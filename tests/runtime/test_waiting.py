@@ -203,15 +203,18 @@ async def test_cancel_while_waiting_ends_the_run_at_once(
     async with AsyncRuntime(jobs=[deploy], store=store, clock=clock) as rt:
         run = await rt.submit(deploy)
         await clock.sleep(600)
-        cancelled = await rt.cancel(run.id, reason="release withdrawn")
+        cancelled = await rt.cancel(run.id, reason="release withdrawn", by="ops:ana")
         held = dict(rt.worker.held)
 
     assert cancelled.status is Status.CANCELLED
     assert cancelled.error is not None
-    assert (cancelled.error.kind, cancelled.error.message) == ("cancelled", "release withdrawn")
+    assert (cancelled.error.kind, cancelled.error.message) == (
+        "cancelled",
+        "cancelled by ops:ana: release withdrawn",
+    )
     assert moves(cancelled)[2:] == [
         (Status.WAITING, at(0), "waiting for signal 'approved' (timeout 86400 s)"),
-        (Status.CANCELLED, at(600), "release withdrawn"),
+        (Status.CANCELLED, at(600), "cancelled by ops:ana: release withdrawn"),
     ]
     assert [a.outcome for a in cancelled.attempts] == ["cancelled"]
     assert cleaned == [at(600)]
@@ -455,13 +458,13 @@ async def test_a_sync_job_stopped_while_waiting(clock: VirtualClock, store: Memo
         first = await rt.submit(approve, params={"timeout": None})
         second = await rt.submit(approve, params={"timeout": HOUR})
         await clock.sleep(600)
-        cancelled = await rt.cancel(first.id, reason="withdrawn")
+        cancelled = await rt.cancel(first.id, reason="withdrawn", by="ops:ana")
         timed_out = await rt.wait(second.id)
         await until(clock, rt, second.id, lambda r: len(stopped) == 2)
 
     assert cancelled.status is Status.CANCELLED
     assert cancelled.error is not None
-    assert cancelled.error.message == "withdrawn"
+    assert cancelled.error.message == "cancelled by ops:ana: withdrawn"
     assert states(cancelled)[-2:] == [Status.WAITING, Status.CANCELLED]
     assert timed_out.status is Status.FAILED
     assert timed_out.error is not None

@@ -7,9 +7,20 @@ from datetime import UTC, datetime
 
 import anyio
 import pytest
+from structlog.testing import capture_logs
 
 import runlife
-from runlife import AsyncRuntime, Cron, Retry, RunContext, Status, Timeout, Trigger
+from runlife import (
+    DEFAULT_LIFECYCLE,
+    AsyncRuntime,
+    Cron,
+    Retry,
+    RunContext,
+    Status,
+    Timeout,
+    Trigger,
+)
+from runlife._runtime.jobs import to_cancelled
 from runlife.stores import MemoryStore
 from runlife.testing import VirtualClock
 
@@ -273,13 +284,13 @@ async def test_cancelling_a_running_async_attempt(clock: VirtualClock, store: Me
         run = await rt.submit(long)
         await clock.sleep(90)
         assert (await rt.get_run(run.id)).status is Status.RUNNING
-        cancelled = await rt.cancel(run.id, reason="change window closed")
+        cancelled = await rt.cancel(run.id, reason="change window closed", by="ops:ana")
     assert cleaned == [at(90)]
     assert cancelled.status is Status.CANCELLED
     assert cancelled.ended_at == at(90)
     assert cancelled.error is not None
     assert cancelled.error.kind == "cancelled"
-    assert cancelled.error.message == "change window closed"
+    assert cancelled.error.message == "cancelled by ops:ana: change window closed"
     assert [a.outcome for a in cancelled.attempts] == ["cancelled"]
 
 
@@ -335,8 +346,9 @@ async def test_a_queued_false_job_starts_running_at_submit(
 
 
 async def test_a_stale_worker_is_refused(clock: VirtualClock, store: MemoryStore) -> None:
-    """A worker whose run was taken from it (cancelled in another process) writes
-    nothing: its next heartbeat finds the lease gone and stops the attempt."""
+    """A worker whose run was taken from it (another writer ended it without its
+    claim: the hold is gone) writes nothing: its next heartbeat finds the lease
+    gone, stops the attempt and says the run was cancelled elsewhere."""
     stopped: list[datetime] = []
 
     @runlife.job
@@ -347,16 +359,20 @@ async def test_a_stale_worker_is_refused(clock: VirtualClock, store: MemoryStore
             stopped.append(clock.now())
         return "never"
 
-    async with AsyncRuntime(jobs=[held], store=store, clock=clock, lease=30) as rt:
-        run = await rt.submit(held)
-        await clock.sleep(1)
-        async with AsyncRuntime(store=store, clock=clock) as other:
-            cancelled = await other.cancel(run.id, reason="from another process")
-        assert cancelled.status is Status.CANCELLED
-        await clock.sleep(20)
-        final = await rt.get_run(run.id)
+    with capture_logs() as logs:
+        async with AsyncRuntime(jobs=[held], store=store, clock=clock, lease=30) as rt:
+            run = await rt.submit(held)
+            await clock.sleep(1)
+            running = await store.get_run(run.id)
+            cancelled = await store.update_run(
+                to_cancelled(running, DEFAULT_LIFECYCLE, at=clock.now(), message="cancelled by x"),
+                expected_version=running.version,
+            )
+            await clock.sleep(20)
+            final = await rt.get_run(run.id)
     assert stopped == [at(10)]  # the first heartbeat after the cancel
-    assert final.status is Status.CANCELLED
-    assert final.version == cancelled.version
+    assert final == cancelled
     assert final.error is not None
-    assert final.error.message == "from another process"
+    assert final.error.message == "cancelled by x"
+    said = [e for e in logs if e["event"].startswith("the run was cancelled elsewhere")]
+    assert [(e["log_level"], e["run_id"]) for e in said] == [("info", run.id)]

@@ -129,7 +129,7 @@ async def test_many_stores_opening_at_once_migrate_once(pg_schema_url: str) -> N
             await store.aclose()
     with psycopg.connect(pg_schema_url) as conn:
         versions = conn.execute("SELECT version FROM runlife_schema").fetchall()
-    assert versions == [(1,)]
+    assert versions == [(1,), (2,)]
 
 
 @pytest.mark.anyio
@@ -156,6 +156,33 @@ async def test_an_older_schema_is_migrated_forward_keeping_its_runs(
         versions = conn.execute("SELECT version FROM runlife_schema ORDER BY 1").fetchall()
         assert conn.execute("SELECT to_regclass('runlife_probe') IS NOT NULL").fetchone() == (True,)
     assert [v for (v,) in versions] == list(range(1, future + 1))
+
+
+@pytest.mark.anyio
+async def test_a_version_1_database_gets_cancel_requests(
+    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database made by the first schema (before cancel requests) is migrated to
+    version 2 on opening: its running run keeps running and can be asked to cancel."""
+    from runlife.stores._postgres import schema
+
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "SCHEMA_VERSION", 1)
+        async with PostgresStore(pg_schema_url) as store:
+            await store.create_run(queued())
+            (claim,) = await store.claim("w1", {"backup": LC}, limit=1, lease=3600)
+    with psycopg.connect(pg_schema_url) as conn:
+        assert conn.execute("SELECT max(version) FROM runlife_schema").fetchone() == (1,)
+        found = conn.execute("SELECT to_regclass('runlife_cancel_requests') IS NULL").fetchone()
+        assert found == (True,)
+    async with PostgresStore(pg_schema_url) as store:
+        assert (await store.get_run(claim.run_id)).status is Status.RUNNING
+        request = await store.request_cancel(claim.run_id, by="ops:ana", reason="stop")
+        assert request is not None
+        assert await store.cancel_requests([claim.run_id]) == {claim.run_id: request}
+    with psycopg.connect(pg_schema_url) as conn:
+        versions = conn.execute("SELECT version FROM runlife_schema ORDER BY 1").fetchall()
+    assert [v for (v,) in versions] == [1, 2]
 
 
 @pytest.mark.anyio

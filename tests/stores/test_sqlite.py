@@ -124,6 +124,32 @@ async def test_an_older_database_is_migrated_forward_keeping_its_runs(
     assert versions == list(range(1, future + 1))
 
 
+async def test_a_version_1_database_gets_cancel_requests(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file made by the first schema (before cancel requests) is migrated to
+    version 2 on opening: its running run keeps running and can be asked to cancel."""
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "SCHEMA_VERSION", 1)
+        async with SQLiteStore(db) as store:
+            await store.create_run(queued())
+            (claim,) = await store.claim("w1", {"backup": LC}, limit=1, lease=3600)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT max(version) FROM runlife_schema").fetchone() == (1,)
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'cancel_requests'")
+        assert tables.fetchone() == (0,)
+    conn.close()
+    async with SQLiteStore(db) as store:
+        assert (await store.get_run(claim.run_id)).status is Status.RUNNING
+        request = await store.request_cancel(claim.run_id, by="ops:ana", reason="stop")
+        assert request is not None
+        assert await store.cancel_requests([claim.run_id]) == {claim.run_id: request}
+    with sqlite3.connect(db) as conn:
+        versions = [v for (v,) in conn.execute("SELECT version FROM runlife_schema ORDER BY 1")]
+    conn.close()
+    assert versions == [1, 2]
+
+
 async def test_newer_schema_is_refused_untouched(db: Path) -> None:
     """A database migrated by a newer runlife raises SchemaMismatch and is not modified."""
     async with SQLiteStore(db) as store:

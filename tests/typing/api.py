@@ -7,12 +7,14 @@ code. The public values keep precise types.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import assert_type
 
 from runlife import (
     DEFAULT_LIFECYCLE,
     AsyncRuntime,
+    CancelRequest,
     Claim,
     Cron,
     Page,
@@ -65,6 +67,7 @@ async def the_runtime_keeps_its_types() -> None:
         assert_type(await rt.submit(backup), Run)
         assert_type(await rt.wait("id"), Run)
         assert_type(await rt.list_runs(status=Status.FAILED), Page)
+        assert_type(await rt.cancel("id", "wrong site", by="ops:ana", wait=False), Run)
 
 
 async def values_keep_their_types(store: Store, claim: Claim) -> None:
@@ -74,6 +77,8 @@ async def values_keep_their_types(store: Store, claim: Claim) -> None:
     assert_type(DEFAULT_LIFECYCLE.path(run.state, Status.QUEUED), tuple[str, ...])
     assert_type(await store.list_runs(RunQuery(status=Status.FAILED)), Page)
     assert_type(await store.heartbeat(claim, lease=30), datetime)
+    assert_type(await store.request_cancel("id", by="ops:ana"), CancelRequest | None)
+    assert_type(await store.cancel_requests(["id"]), Mapping[str, CancelRequest])
     assert_type(Retry().next_delay(1, ValueError("boom"), None), float | None)
     assert_type(Cron("0 2 * * *").next_after(t0), datetime)
     assert_type(Workflow("w", {"a": [], "b": ["a"]}).upstream("b"), tuple[str, ...])

@@ -34,6 +34,7 @@ from runlife._core.status import TERMINAL, Status, Trigger
 from runlife._core.values import (
     INT32,
     INT64,
+    MAX_PAGE,
     check_count,
     check_int,
     check_json,
@@ -55,9 +56,11 @@ __all__ = (
     "admit_new",
     "admit_run_query",
     "admit_successor",
+    "check_cancel_request",
     "check_claim_args",
     "check_events_args",
     "check_purge_args",
+    "check_run_ids",
     "check_search",
     "check_statuses",
     "check_timeout",
@@ -544,6 +547,28 @@ def check_claim_args(worker: object, jobs: object, limit: object, lease: object)
             raise InvalidValue(f"jobs[{name!r}]", lifecycle, "a Lifecycle")
     check_count("limit", limit)
     return check_lease("lease", lease)
+
+
+def check_cancel_request(run_id: object, by: object, reason: object) -> None:
+    """Check the arguments of ``request_cancel``: a run id, who asks (text, not
+    empty) and why (text, or None)."""
+    check_text("run_id", run_id, empty=False)
+    check_text("by", by, empty=False)
+    check_text("reason", reason, optional=True)
+
+
+def check_run_ids(field: str, run_ids: object) -> tuple[str, ...]:
+    """A collection of run ids (at most `MAX_PAGE`), as a tuple without repeats."""
+    expected = f"a collection of at most {MAX_PAGE} run ids"
+    if isinstance(run_ids, str) or not isinstance(run_ids, Iterable):
+        raise InvalidValue(field, run_ids, expected)
+    given = tuple(run_ids)
+    for index, run_id in enumerate(given):
+        check_text(f"{field}[{index}]", run_id, empty=False)
+    out = tuple(dict.fromkeys(given))
+    if len(out) > MAX_PAGE:
+        raise InvalidValue(field, f"{len(out)} ids", expected)
+    return out
 
 
 def check_events_args(after: object, run_id: object, limit: object) -> int:

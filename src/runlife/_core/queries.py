@@ -13,7 +13,16 @@ from runlife._core.run import Run
 from runlife._core.status import Status, Trigger
 from runlife.exceptions import InvalidValue
 
-__all__ = ("Claim", "JobRecord", "LogPage", "LogQuery", "Page", "RunQuery")
+__all__ = (
+    "CancelRequest",
+    "Claim",
+    "JobRecord",
+    "LogPage",
+    "LogQuery",
+    "Page",
+    "RunQuery",
+    "cancel_message",
+)
 
 
 def _members(kind: type[Status] | type[Trigger], field: str, value: object) -> frozenset[Any]:
@@ -77,6 +86,46 @@ class Claim:
     def run_id(self) -> str:
         """The id of the claimed run."""
         return self.run.id
+
+
+def cancel_message(by: str, reason: str | None = None) -> str:
+    """How a cancelled run says who cancelled it and why: the reason of its
+    CANCELLED move and the message of its error.
+
+    >>> cancel_message("ops:ana", "change window closed")
+    'cancelled by ops:ana: change window closed'
+    >>> cancel_message("ops:ana")
+    'cancelled by ops:ana'
+    """
+    return f"cancelled by {by}: {reason}" if reason else f"cancelled by {by}"
+
+
+@attrs.frozen(kw_only=True)
+class CancelRequest:
+    """A stored request to cancel a run that a process holds (RUNNING or WAITING).
+
+    The process that holds the run reads the requests of its runs once per
+    heartbeat round (``Store.cancel_requests``), cancels the attempt, and ends
+    the run CANCELLED with `message`. ``by`` is who asked, ``reason`` why (None:
+    no reason given), ``at`` when the store took the request (store time). A
+    run keeps its first request until it is purged.
+
+    >>> from datetime import datetime, UTC
+    >>> request = CancelRequest(run_id="r1", by="ops:ana", reason="wrong device",
+    ...                         at=datetime(2026, 3, 10, 2, tzinfo=UTC))
+    >>> request.message
+    'cancelled by ops:ana: wrong device'
+    """
+
+    run_id: str
+    by: str
+    reason: str | None = None
+    at: datetime
+
+    @property
+    def message(self) -> str:
+        """What the cancelled run says of it (`cancel_message`)."""
+        return cancel_message(self.by, self.reason)
 
 
 TimeField = Literal["created", "started", "ended"]

@@ -30,7 +30,7 @@ import structlog
 
 from runlife._core.claiming import claim_moves
 from runlife._core.lifecycle import Lifecycle
-from runlife._core.queries import Claim, JobRecord, Page, RunQuery
+from runlife._core.queries import CancelRequest, Claim, JobRecord, Page, RunQuery
 from runlife._core.records import Transition
 from runlife._core.run import Run
 from runlife._core.status import Status
@@ -237,6 +237,20 @@ class StoreGuard:
     async def heartbeat(self, claim: Claim, *, lease: float) -> datetime:
         """Extend a claim's lease; `LeaseLost`."""
         return await self._call("heartbeat", self.store.heartbeat, claim, lease=lease)
+
+    async def request_cancel(
+        self, run_id: str, *, by: str, reason: str | None = None
+    ) -> CancelRequest | None:
+        """Ask the holder of a RUNNING or WAITING run to cancel it (None: nobody
+        holds it). A retry after a lost reply finds the request stored, and
+        returns it."""
+        return await self._call(
+            "request_cancel", self.store.request_cancel, run_id, by=by, reason=reason
+        )
+
+    async def cancel_requests(self, run_ids: Collection[str]) -> Mapping[str, CancelRequest]:
+        """The cancel requests of *run_ids*, by run id."""
+        return await self._call("cancel_requests", self.store.cancel_requests, run_ids)
 
     async def abandoned(self, *, limit: int = 100) -> tuple[Run, ...]:
         """Live runs whose lease lapsed."""

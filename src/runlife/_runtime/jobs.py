@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Final
 
 import attrs
 import structlog
 
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.policy import FailureDecision
+from runlife._core.queries import CancelRequest
+from runlife._core.records import ErrorInfo
 from runlife._core.run import Run
 from runlife._core.spec import JobSpec
 from runlife._core.status import Status
@@ -22,7 +25,10 @@ from runlife._runtime.guard import StoreGuard
 from runlife._runtime.job import Job
 from runlife.exceptions import InvalidLifecycle, InvalidPolicy, InvalidTransition, JobNotFound
 
-__all__ = ("JobBook", "apply_decision", "to_queue")
+__all__ = ("GOES_ON", "JobBook", "apply_decision", "honour_cancel", "to_cancelled", "to_queue")
+
+GOES_ON: Final = frozenset({Status.RETRYING, Status.QUEUED})
+"""The statuses in which a run whose attempt ended goes on to another attempt."""
 
 
 def apply_decision(decision: FailureDecision, run: Run, lifecycle: Lifecycle) -> Run:
@@ -78,6 +84,54 @@ def to_queue(run: Run, spec: JobSpec, *, at: datetime, reason: str, new: bool = 
         due_at=None if deadline is None else deadline.at,
         version=run.version if new else moved.version,
     )
+
+
+def to_cancelled(
+    run: Run, lifecycle: Lifecycle, *, at: datetime, message: str, note: str = ""
+) -> Run:
+    """*run* moved to CANCELLED at *at*: *message* (a `cancel_message`) is the
+    move's reason and, with *note* after it, its error's message (kind
+    ``cancelled``; its attempt, if one was running, ends ``cancelled``).
+
+    >>> from datetime import datetime, UTC
+    >>> from runlife import DEFAULT_LIFECYCLE as lc, Status
+    >>> t0 = datetime(2026, 3, 10, 2, tzinfo=UTC)
+    >>> run = Run.create(job="sync", at=t0, initial=Status.QUEUED)
+    >>> done = to_cancelled(run, lc, at=t0, message="cancelled by ops:ana")
+    >>> done.status, done.error.kind, done.error.message, done.history[-1].reason
+    (<Status.CANCELLED: 'CANCELLED'>, 'cancelled', 'cancelled by ops:ana', 'cancelled by ops:ana')
+    """
+    error = ErrorInfo(kind="cancelled", type="Cancelled", message=message + note)
+    return lifecycle.transition(run, Status.CANCELLED, at=at, reason=message, error=error)
+
+
+def honour_cancel(
+    run: Run,
+    moved: Run,
+    request: CancelRequest | None,
+    lifecycle: Lifecycle,
+    *,
+    at: datetime,
+    note: str = "",
+) -> Run:
+    """*moved*, the successor of *run* a service built when its attempt ended,
+    unless it goes on to another attempt (`GOES_ON`) while *request* stands: then
+    *run* CANCELLED as the request says. A run that ends (SUCCEEDED, FAILED) ends
+    as it would have: the request came too late.
+
+    >>> from datetime import datetime, UTC
+    >>> from runlife import DEFAULT_LIFECYCLE as lc, Status
+    >>> t0 = datetime(2026, 3, 10, 2, tzinfo=UTC)
+    >>> run = lc.transition(Run.create(job="sync", at=t0, initial=Status.QUEUED), "RUNNING", at=t0)
+    >>> request = CancelRequest(run_id=run.id, by="ops:ana", at=t0)
+    >>> honour_cancel(run, lc.transition(run, "RETRYING", at=t0), request, lc, at=t0).status
+    <Status.CANCELLED: 'CANCELLED'>
+    >>> honour_cancel(run, lc.transition(run, "SUCCEEDED", at=t0), request, lc, at=t0).status
+    <Status.SUCCEEDED: 'SUCCEEDED'>
+    """
+    if request is None or moved.status not in GOES_ON:
+        return moved
+    return to_cancelled(run, lifecycle, at=at, message=request.message, note=note)
 
 
 class JobBook:

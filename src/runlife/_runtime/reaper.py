@@ -7,6 +7,10 @@ the store for longer than its lease). Each one's attempt ends with error kind
 mover queues it again after the delay) or FAILED once its budget is spent, so a
 run that kills its worker every time (a poison run) cannot loop for ever.
 
+A run that another process asked to cancel (a stored cancel request) and that
+would be retried ends CANCELLED instead, as the request says: its holder was
+lost before it could honour it.
+
 The write is made with ``only_if_lapsed=True``: if the worker renewed its lease
 in the meantime, the store refuses it and the run is left alone. Any live runtime
 reaps any job's runs (the policy of a job it does not import comes from the
@@ -20,11 +24,12 @@ from typing import Final
 import structlog
 
 from runlife._core.policy import decide_failure
+from runlife._core.queries import CancelRequest
 from runlife._core.records import ErrorInfo
 from runlife._core.run import Run
 from runlife._core.status import Status
 from runlife._runtime.guard import StoreGuard
-from runlife._runtime.jobs import JobBook, apply_decision
+from runlife._runtime.jobs import JobBook, apply_decision, honour_cancel
 from runlife._runtime.mover import Mover
 from runlife._runtime.wake import Pulse
 from runlife.abc import Clock
@@ -106,14 +111,15 @@ class Reaper:
         reaped = 0
         while True:
             runs = await self.guard.abandoned(limit=_BATCH)
+            requests = await self.guard.cancel_requests([r.id for r in runs]) if runs else {}
             count = 0
             for run in runs:
-                count += await self._reap(run)
+                count += await self._reap(run, requests.get(run.id))
             reaped += count
             if len(runs) < _BATCH or not count:
                 return reaped
 
-    async def _reap(self, run: Run) -> int:
+    async def _reap(self, run: Run, request: CancelRequest | None) -> int:
         spec = await self.book.spec_or_none(run.job)
         if spec is None:
             return 0
@@ -123,11 +129,11 @@ class Reaper:
             message=f"attempt {run.attempt} was abandoned: its worker's lease lapsed "
             "without a heartbeat",
         )
-        decision = decide_failure(
-            run, error, at=self.clock.now(), retry=spec.retry, timeout=spec.timeout
-        )
+        now = self.clock.now()
+        decision = decide_failure(run, error, at=now, retry=spec.retry, timeout=spec.timeout)
         try:
             moved = apply_decision(decision, run, spec.lifecycle)
+            moved = honour_cancel(run, moved, request, spec.lifecycle, at=now)
             await self.guard.update_run(moved, expected_version=run.version, only_if_lapsed=True)
         except Conflict:
             return 0  # its worker came back, or another reaper was first
@@ -135,7 +141,7 @@ class Reaper:
             self._log.error("could not reap a run", run_id=run.id, error=str(exc))
             return 0
         self._log.warning(
-            "reaped an abandoned run", run_id=run.id, job=run.job, outcome=decision.reason
+            "reaped an abandoned run", run_id=run.id, job=run.job, outcome=moved.history[-1].reason
         )
         if moved.status is Status.RETRYING and moved.due_at is not None:
             self.mover.hint(moved.due_at)

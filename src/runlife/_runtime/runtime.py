@@ -17,16 +17,15 @@ import attrs
 
 from runlife._clock import SystemClock
 from runlife._core.policy import QuotaUsage
-from runlife._core.queries import JobRecord, Page, RunQuery, TimeField
-from runlife._core.records import ErrorInfo
+from runlife._core.queries import JobRecord, Page, RunQuery, TimeField, cancel_message
 from runlife._core.run import Run
 from runlife._core.spec import JobSpec
 from runlife._core.status import Status, Trigger
-from runlife._core.values import MAX_PAGE, check_lease, check_moment
+from runlife._core.values import MAX_PAGE, check_lease, check_moment, check_text
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.hooks import HookRunner
 from runlife._runtime.job import Job
-from runlife._runtime.jobs import JobBook, to_queue
+from runlife._runtime.jobs import JobBook, to_cancelled, to_queue
 from runlife._runtime.mover import Mover
 from runlife._runtime.reaper import Reaper
 from runlife._runtime.scheduler import Scheduler
@@ -548,35 +547,82 @@ class AsyncRuntime:
 
     # -- acting on runs --------------------------------------------------------------
 
-    async def cancel(self, run_id: str, reason: str | None = None) -> Run:
-        """Cancel a run and return it CANCELLED (a terminal run is returned as it is).
+    async def cancel(
+        self,
+        run_id: str,
+        reason: str | None = None,
+        *,
+        by: str | None = None,
+        wait: bool = True,
+    ) -> Run:
+        """Cancel a run and return it CANCELLED (a run that ended first is returned
+        as it ended), whichever process holds it.
 
-        A QUEUED, PENDING, RETRYING or WAITING run is cancelled at once by
-        compare-and-set. A run RUNNING in this runtime has its attempt cancelled
-        (an async function at its next await; a thread is told through
-        ``ctx.cancelled``, and the error says it is still running) and CANCELLED
-        recorded. A run RUNNING in another process is CANCELLED in the store at
-        once; that process finds its lease gone at its next heartbeat and stops
-        the attempt.
+        Who asked (*by*: this runtime's ``worker_id`` unless given) and why
+        (*reason*) are recorded: the CANCELLED move and the run's error say
+        ``"cancelled by <by>: <reason>"``.
+
+        - A PENDING, QUEUED, RETRYING or WAITING run is cancelled at once, by
+          compare-and-set. (A WAITING run held by another process: that process
+          finds its hold gone at its next heartbeat and stops the attempt.)
+        - A run RUNNING here has its attempt cancelled at once: an async function
+          at its next ``await``; a thread is told through ``ctx.cancelled`` and
+          the error says it is still running.
+        - A run RUNNING in another process gets a stored cancel request. That
+          process reads it within one heartbeat round (a third of its lease),
+          cancels the attempt the same way and records CANCELLED; if that process
+          is gone, the reaper of any runtime ends the run once its lease has
+          lapsed: CANCELLED, where it would have retried it. With ``wait=False``
+          the run is returned as soon as the request is stored (still RUNNING);
+          otherwise this waits for the end. A request stays with its run:
+          stopping the wait does not withdraw it.
 
         Raises:
             RunNotFound: no such run.
+            InvalidValue: *reason* or *by* is not text.
+
+        >>> import anyio, runlife
+        >>> @runlife.job
+        ... async def sync_devices(ctx):
+        ...     await anyio.sleep_forever()
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[sync_devices], store="memory://") as rt:
+        ...         run = await rt.submit(sync_devices)
+        ...         return await rt.cancel(run.id, "wrong site", by="ops:ana")
+        >>> run = anyio.run(main)
+        >>> run.status, run.error.message
+        (<Status.CANCELLED: 'CANCELLED'>, 'cancelled by ops:ana: wrong site')
         """
         self._check_running()
-        why = reason or "cancelled"
+        check_text("reason", reason, optional=True)
+        check_text("by", by, empty=False, optional=True)
+        asker = self.worker_id if by is None else by
+        message = cancel_message(asker, reason)
+        requested = False
         while True:
-            if await self.worker.cancel(run_id, why):
-                return await self.guard.get_run(run_id)
+            # Held here: cut at once; once its outcome is written, it is read below
+            # (a hold lost meanwhile leaves the run to the other cases).
+            await self.worker.cancel(run_id, message)
+            seen, hinted = self.changed.count, self.store_changed.count
             run = await self.guard.get_run(run_id)
             if run.is_terminal:
                 return run
             if run.id in self.worker.held:
                 continue  # claimed here meanwhile
+            if run.status is Status.RUNNING:
+                # Held elsewhere (or by a lost process, until it is reaped).
+                if not requested:
+                    if await self.guard.request_cancel(run_id, by=asker, reason=reason) is None:
+                        continue  # it left RUNNING meanwhile
+                    requested = True
+                    if not wait:
+                        return run
+                until = self.clock.now() + timedelta(seconds=self.poll)
+                pulses = [(self.changed, seen), (self.store_changed, hinted)]
+                await nap(self.clock, until, pulses=pulses)
+                continue
             spec = await self.book.spec(run.job)
-            error = ErrorInfo(kind="cancelled", type="Cancelled", message=why)
-            moved = spec.lifecycle.transition(
-                run, Status.CANCELLED, at=self.clock.now(), reason=why, error=error
-            )
+            moved = to_cancelled(run, spec.lifecycle, at=self.clock.now(), message=message)
             try:
                 stored = await self.guard.update_run(moved, expected_version=run.version)
             except ConcurrentUpdate:

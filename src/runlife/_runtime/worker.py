@@ -12,6 +12,11 @@
 * **Leases.** One loop renews the lease of every held run, every ``lease / 3``
   seconds. A renewal refused with `LeaseLost` (the run was reaped, cancelled in
   another process, or claimed elsewhere) stops the attempt without writing.
+* **Cancel requests.** After each round of renewals, one store call reads the
+  cancel requests of the held runs (another process asked: `AsyncRuntime.cancel`);
+  each such attempt is cancelled and its run ends CANCELLED as the request says.
+  An attempt that ends in a retry or a requeue while a request stands ends its
+  run CANCELLED instead.
 * **Outcomes.** A returned value ends the run SUCCEEDED (or as its items
   decide); a failure goes to `decide_failure`, which retries it (RETRYING,
   due after the delay: the mover queues it again) or fails it. Every write
@@ -41,7 +46,7 @@ from runlife._core.values import check_json
 from runlife._runtime.context import RunContext
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.job import Job
-from runlife._runtime.jobs import apply_decision, to_queue
+from runlife._runtime.jobs import GOES_ON, apply_decision, honour_cancel, to_cancelled, to_queue
 from runlife._runtime.waiting import Waits, wait_for_signal
 from runlife._runtime.wake import Pulse, nap
 from runlife.abc import Clock, Executor
@@ -335,13 +340,49 @@ class Worker:
                     await self.guard.heartbeat(held.claim, lease=self.lease)
                 except LeaseLost:
                     if held.lose():
-                        self._log.warning(
-                            "lease lost: the run was reaped, cancelled or claimed elsewhere; "
-                            "its attempt is stopped here without writing",
-                            run_id=held.run.id,
-                        )
+                        await self._lost(held.run.id, "its attempt is stopped here without writing")
                 except RunlifeError as exc:
                     self._log.error("heartbeat failed", run_id=held.run.id, error=str(exc))
+            await self._take_cancel_requests()
+
+    async def _take_cancel_requests(self) -> None:
+        """Cancel the attempts of the held runs another process asked to cancel."""
+        asked = [
+            run_id
+            for run_id, held in self.held.items()
+            if not (held.closed or held.finishing or held.cut_kind is not None)
+        ]
+        if not asked:
+            return
+        try:
+            requests = await self.guard.cancel_requests(asked)
+        except RunlifeError as exc:
+            self._log.error("reading cancel requests failed", error=str(exc))
+            return
+        for run_id, request in requests.items():
+            held = self.held.get(run_id)
+            if held is not None and held.cut_kind is None:
+                self._log.info(
+                    "cancel requested; cancelling the attempt",
+                    run_id=run_id,
+                    by=request.by,
+                    reason=request.reason,
+                )
+                held.cut("cancel", request.message)
+
+    async def _lost(self, run_id: str, outcome: str) -> None:
+        """Say why a held run was lost: cancelled elsewhere (said plainly), or
+        reaped or claimed elsewhere (a warning)."""
+        try:
+            run = await self.guard.get_run(run_id)
+        except RunlifeError:
+            run = None
+        if run is not None and run.status is Status.CANCELLED:
+            self._log.info(f"the run was cancelled elsewhere; {outcome}", run_id=run_id)
+            return
+        self._log.warning(
+            f"lease lost: the run was reaped or claimed elsewhere; {outcome}", run_id=run_id
+        )
 
     # -- stopping ------------------------------------------------------------------
 
@@ -468,17 +509,15 @@ class Worker:
         build: Callable[[Run], Awaitable[Run]]
         kind = held.cut_kind
         if kind == "cancel":
-            error = ErrorInfo(
-                kind="cancelled", type="Cancelled", message=(held.cut_reason or "cancelled") + note
-            )
+            message = held.cut_reason or "cancelled"
 
             async def build(run: Run) -> Run:
-                return held.lifecycle.transition(
+                return to_cancelled(
                     _warned(run, warnings),
-                    Status.CANCELLED,
+                    held.lifecycle,
                     at=self.clock.now(),
-                    reason=held.cut_reason or "cancelled",
-                    error=error,
+                    message=message,
+                    note=note,
                 )
 
         elif kind == "interrupt":
@@ -539,7 +578,23 @@ class Worker:
                     reason=f"attempt {run.attempt} succeeded",
                 )
 
-        stored = await self._write(held, build)
+        async def honoured(run: Run) -> Run:
+            # A run that would go on to another attempt while a cancel request
+            # stands (one came in since the last heartbeat round) ends CANCELLED.
+            moved = await build(run)
+            if moved.status not in GOES_ON:
+                return moved
+            requests = await self.guard.cancel_requests([run.id])
+            return honour_cancel(
+                _warned(run, warnings),
+                moved,
+                requests.get(run.id),
+                held.lifecycle,
+                at=self.clock.now(),
+                note=note,
+            )
+
+        stored = await self._write(held, honoured)
         if stored is not None and stored.status is Status.RETRYING:
             self.on_retry(stored)
         if stored is not None and stored.status is Status.QUEUED:
@@ -557,11 +612,7 @@ class Worker:
                     moved, expected_version=run.version, claim=held.claim
                 )
             except LeaseLost:
-                self._log.warning(
-                    "lease lost before the attempt's outcome was written; the run is "
-                    "another writer's now",
-                    run_id=run.id,
-                )
+                await self._lost(run.id, "the attempt's outcome was not written")
                 return None
             except ConcurrentUpdate:
                 run = await self.guard.get_run(run.id)

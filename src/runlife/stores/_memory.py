@@ -23,7 +23,15 @@ from runlife._core import admission as admit
 from runlife._core import codec
 from runlife._core.claiming import LIVE, ClaimPlan, JobLimits, claim_order, claim_reason
 from runlife._core.lifecycle import Lifecycle
-from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
+from runlife._core.queries import (
+    CancelRequest,
+    Claim,
+    JobRecord,
+    LogPage,
+    LogQuery,
+    Page,
+    RunQuery,
+)
 from runlife._core.records import Event, Item, ItemCounts, LogLine, Transition
 from runlife._core.run import Run
 from runlife._core.status import TERMINAL, Status, Trigger
@@ -68,6 +76,7 @@ class _Row:
     items: dict[str, tuple[Item, str]] = attrs.Factory(dict)
     logs: list[tuple[LogLine, str]] = attrs.Factory(list)
     signals: dict[str, str] = attrs.Factory(dict)
+    cancel: CancelRequest | None = None
 
 
 class MemoryStore(StoreBase):
@@ -440,6 +449,32 @@ class MemoryStore(StoreBase):
             ]
             rows.sort(key=lambda r: (r.expires_at or codec.EPOCH, r.run.id))
             return tuple(self._read(r) for r in rows[:limit])
+
+    async def request_cancel(
+        self, run_id: str, *, by: str, reason: str | None = None
+    ) -> CancelRequest | None:
+        """Store a cancel request for a RUNNING or WAITING run (see the protocol);
+        the run's first request stands; None, storing nothing, for a run in another
+        status; `RunNotFound`."""
+        admit.check_cancel_request(run_id, by, reason)
+        async with await self._use():
+            row = self._row(run_id)
+            if row.run.status not in LIVE:
+                return None
+            if row.cancel is None:
+                row.cancel = CancelRequest(run_id=run_id, by=by, reason=reason, at=self._now())
+                self._notify()
+            return row.cancel
+
+    async def cancel_requests(self, run_ids: Collection[str]) -> Mapping[str, CancelRequest]:
+        """The stored cancel requests of *run_ids* that have one, by run id."""
+        wanted = admit.check_run_ids("run_ids", run_ids)
+        async with await self._use():
+            return {
+                rid: row.cancel
+                for rid in wanted
+                if (row := self._runs.get(rid)) is not None and row.cancel is not None
+            }
 
     async def due(self, statuses: Collection[Status], *, limit: int = 100) -> tuple[Run, ...]:
         """Runs in *statuses* whose ``due_at`` has come, earliest first."""

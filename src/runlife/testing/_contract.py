@@ -888,6 +888,97 @@ class StoreContract(HostileCallers):
         with pytest.raises(RunNotFound):
             await store.send_signal("no-such-run", "approve")
 
+    # -- cancel requests ---------------------------------------------------------
+
+    async def test_a_cancel_request_is_stored_for_a_held_run_and_the_first_stands(
+        self, store: Store
+    ) -> None:
+        """request_cancel of a RUNNING run stores who asked, why and when (store
+        time) and returns it; a later request returns the first unchanged. The
+        run itself is not changed, and its holder keeps its lease."""
+        claim = await self.claimed(store)
+        other = await self.claimed(store, "restore")
+        before = await store.now()
+        request = await store.request_cancel(claim.run_id, by="ops:ana", reason="wrong device")
+        after = await store.now()
+        assert request is not None
+        assert (request.run_id, request.by, request.reason) == (
+            claim.run_id,
+            "ops:ana",
+            "wrong device",
+        )
+        assert utc(request.at)
+        assert before <= request.at <= after
+        again = await store.request_cancel(claim.run_id, by="ops:bob")
+        assert again == request
+        assert await store.cancel_requests([claim.run_id, other.run_id, "no-such-run"]) == {
+            claim.run_id: request
+        }
+        assert await store.cancel_requests([]) == {}
+        assert await store.get_run(claim.run_id) == claim.run
+        await store.heartbeat(claim, lease=LONG)
+        done = await self.advance(store, claim.run, S.CANCELLED, claim=claim)
+        assert done.status is S.CANCELLED
+
+    async def test_a_cancel_request_of_a_run_nobody_holds_stores_nothing(
+        self, store: Store
+    ) -> None:
+        """A PENDING, QUEUED, RETRYING or terminal run gets no request (None, nothing
+        stored); a WAITING run gets one; an unknown run raises RunNotFound."""
+        pending = await self.put(store, new_run())
+        queued_run = await self.put(store, queued("restore"))
+        retrying = await self.put(store, new_run("sync"))
+        retrying = await self.advance(store, retrying, S.RUNNING, S.RETRYING)
+        ended = await self.put(store, new_run("report"))
+        ended = await self.advance(store, ended, S.CANCELLED)
+        unheld = [pending, queued_run, retrying, ended]
+        for run in unheld:
+            assert await store.request_cancel(run.id, by="ops:ana") is None
+        assert await store.cancel_requests([r.id for r in unheld]) == {}
+        for run in unheld:
+            assert await store.get_run(run.id) == run
+        claim = await self.claimed(store, "wait")
+        waiting = await self.advance(store, claim.run, S.WAITING, claim=claim)
+        request = await store.request_cancel(waiting.id, by="ops:ana")
+        assert request is not None
+        assert (request.by, request.reason) == ("ops:ana", None)
+        with pytest.raises(RunNotFound):
+            await store.request_cancel("no-such-run", by="ops:ana")
+
+    async def test_a_cancel_request_stays_with_its_run_until_purged(self, store: Store) -> None:
+        """A request is kept whatever the run does next (so a run that went on to
+        another attempt still carries it), and purge deletes it with its run."""
+        claim = await self.claimed(store)
+        request = await store.request_cancel(claim.run_id, by="ops:ana", reason="stop")
+        assert request is not None
+        run = await self.advance(store, claim.run, S.RETRYING, claim=claim)
+        run = await self.advance(store, run, S.QUEUED)
+        assert await store.request_cancel(run.id, by="ops:bob") is None
+        assert await store.cancel_requests([run.id]) == {run.id: request}
+        (again,) = await store.claim("w2", {"backup": LC}, limit=1, lease=LONG)
+        assert await store.request_cancel(run.id, by="ops:bob") == request
+        ended = await self.advance(store, again.run, S.CANCELLED, claim=again)
+        assert await store.cancel_requests([run.id]) == {run.id: request}
+        assert ended.ended_at is not None
+        assert await store.purge(older_than=ended.ended_at + timedelta(seconds=1)) == 1
+        assert await store.cancel_requests([run.id]) == {}
+
+    async def test_racing_cancel_requests_store_one(self, store: Store) -> None:
+        """Of many concurrent requests for one run, one is stored and every caller
+        gets that one."""
+        claim = await self.claimed(store)
+        got: list[Any] = []
+
+        async def ask(n: int) -> None:
+            got.append(await store.request_cancel(claim.run_id, by=f"ops:{n}", reason=str(n)))
+
+        async with anyio.create_task_group() as tg:
+            for n in range(8):
+                tg.start_soon(ask, n)
+        stored = await store.cancel_requests([claim.run_id])
+        assert len(got) == 8
+        assert all(request == stored[claim.run_id] for request in got)
+
     async def test_events_after_and_by_run(self, store: Store) -> None:
         """events(after=seq) returns later events in order; run_id and limit filter."""
         a = await self.put(store, new_run())

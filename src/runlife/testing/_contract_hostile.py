@@ -389,10 +389,16 @@ class HostileCallers:
             lambda: store.events(limit=0),
             lambda: store.wait_changed(math.nan),
             lambda: store.send_signal(run.id, "a\x00b"),
+            lambda: store.request_cancel(run.id, by=""),
+            lambda: store.request_cancel(run.id, by="ops", reason="a\x00b"),
+            lambda: store.request_cancel("", by="ops"),
+            lambda: store.cancel_requests(run.id),
+            lambda: store.cancel_requests([run.id, 7]),  # type: ignore[list-item]
         ]
         for call in calls:
             await self._unchanged_after(store, InvalidValue, call)
         assert (await store.heartbeat(claim, lease=LONG)) > now
+        assert await store.cancel_requests([run.id]) == {}
 
     async def test_naive_query_moments_are_read_as_utc(self, store: Store) -> None:
         """A naive ``since`` or ``until`` means UTC, on every store."""
@@ -564,10 +570,12 @@ class HostileCallers:
                 await store.save_item(Item(run_id=rid, key=f"k{rng.randrange(5)}", status=status))
             elif kind == "signal" and done_runs:
                 await store.send_signal(rng.choice(done_runs), "go", {"n": 1})
+            elif kind == "cancel" and done_runs:
+                await store.request_cancel(rng.choice(done_runs), by="ops", reason="stop")
             elif kind == "purge":
                 await store.purge(older_than=now + timedelta(days=1), batch=rng.choice((1, 7)))
 
-        kinds = ("create", "logs", "claim", "update", "item", "signal", "purge")
+        kinds = ("create", "logs", "claim", "update", "item", "signal", "cancel", "purge")
         for _ in range(self.cancel_rounds):
             kind = rng.choice(kinds)
             delay = rng.choice(delays)

@@ -22,12 +22,13 @@ from typing import Any, Final
 
 from runlife._core import codec
 from runlife._core.fast import compile_copier, compile_maker
-from runlife._core.queries import JobRecord
+from runlife._core.queries import CancelRequest, JobRecord
 from runlife._core.records import Event, Item, ItemCounts, LogLine
 from runlife._core.run import Run
 from runlife._core.status import Status, Trigger
 
 __all__ = (
+    "CANCEL_COLUMNS",
     "CANDIDATE_COLUMNS",
     "EVENT_COLUMNS",
     "ITEM_COLUMNS",
@@ -35,6 +36,7 @@ __all__ = (
     "LOG_COLUMNS",
     "RUN_COLUMNS",
     "STORED_COLUMNS",
+    "cancel_from_row",
     "candidate_from_row",
     "event_from_row",
     "item_event_body",
@@ -386,3 +388,14 @@ def event_from_row(row: Sequence[Any]) -> Event:
         item=codec.item_from_json(data) if kind == "item" else None,
         seq=seq,
     )
+
+
+# -- cancel requests ---------------------------------------------------------------------
+
+CANCEL_COLUMNS: Final = ("run_id", "requested_by", "reason", "at")
+
+
+def cancel_from_row(row: Sequence[Any]) -> CancelRequest:
+    """A `CancelRequest` from a row of `CANCEL_COLUMNS`."""
+    run_id, by, reason, at = row
+    return CancelRequest(run_id=run_id, by=by, reason=reason, at=moment(at))

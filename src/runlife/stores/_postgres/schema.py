@@ -25,7 +25,7 @@ from runlife.exceptions import SchemaMismatch
 
 __all__ = ("MIGRATIONS", "SCHEMA_VERSION", "ensure_trgm", "migrate")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version this runlife writes (and the newest it opens)."""
 
 # Advisory lock keys: arbitrary constants that name runlife's locks.
@@ -152,7 +152,17 @@ CREATE TABLE runlife_events (
 CREATE INDEX runlife_events_run ON runlife_events (run_id, seq);
 """
 
-MIGRATIONS: Mapping[int, str] = {1: _SCHEMA_V1}
+_SCHEMA_V2 = """
+-- A run's cancel request, for the process that holds it (one per run).
+CREATE TABLE runlife_cancel_requests (
+    run_id text PRIMARY KEY,
+    requested_by text NOT NULL,
+    reason text,
+    at timestamptz NOT NULL
+);
+"""
+
+MIGRATIONS: Mapping[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 """The statements that bring a database from the version before to each version."""
 
 _Conn = psycopg.Connection[tuple[Any, ...]]

@@ -19,6 +19,7 @@ from typing import Any, Final
 from runlife._core.codec import raw_dumps
 from runlife._core.queries import RunQuery
 from runlife.stores._postgres.rows import (
+    CANCEL_COLUMNS,
     EVENT_COLUMNS,
     ITEM_COLUMNS,
     JOB_COLUMNS,
@@ -290,6 +291,18 @@ HEARTBEAT: Final = """UPDATE runlife_runs SET expires_at = statement_timestamp()
     WHERE id = %s AND owner = %s AND fence = %s AND status IN ('RUNNING', 'WAITING')
     RETURNING expires_at"""
 
+# -- cancel requests ---------------------------------------------------------------------
+
+RUN_STATUS_SHARED: Final = "SELECT status FROM runlife_runs WHERE id = %s FOR SHARE"
+"""A run's status, its row locked against writers until the transaction ends."""
+_CANCEL: Final = _names(CANCEL_COLUMNS)
+SAVE_CANCEL: Final = f"""INSERT INTO runlife_cancel_requests ({_CANCEL})
+    VALUES (%s, %s, %s, statement_timestamp()) ON CONFLICT (run_id) DO NOTHING
+    RETURNING run_id"""
+"""A run's cancel request; its first one stands (no row returned: one stood)."""
+CANCEL_OF: Final = f"SELECT {_CANCEL} FROM runlife_cancel_requests WHERE run_id = %s"
+CANCELS_OF: Final = f"SELECT {_CANCEL} FROM runlife_cancel_requests WHERE run_id = ANY(%s)"
+
 # -- jobs ------------------------------------------------------------------------------
 
 JOB: Final = _names(JOB_COLUMNS)
@@ -384,7 +397,7 @@ PURGE_RUNS: Final = """DELETE FROM runlife_runs WHERE id IN (
     RETURNING id"""
 PURGE_OWNED: Final = tuple(
     f"DELETE FROM runlife_{table} WHERE run_id = ANY(%s)"
-    for table in ("transitions", "items", "logs", "signals", "events")
+    for table in ("transitions", "items", "logs", "signals", "events", "cancel_requests")
 )
 
 

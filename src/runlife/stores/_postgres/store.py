@@ -23,7 +23,15 @@ from runlife._core import admission as admit
 from runlife._core import codec
 from runlife._core.fast import compile_copier
 from runlife._core.lifecycle import Lifecycle
-from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
+from runlife._core.queries import (
+    CancelRequest,
+    Claim,
+    JobRecord,
+    LogPage,
+    LogQuery,
+    Page,
+    RunQuery,
+)
 from runlife._core.records import Event, Item, ItemCounts, LogLine
 from runlife._core.run import Run
 from runlife._core.status import Status
@@ -408,6 +416,24 @@ class PostgresStore(StoreBase):
         check_page("limit", limit)
         runs: tuple[Run, ...] = await self._call(tx.abandoned, limit)
         return tuple(self._read(run) for run in runs)
+
+    async def request_cancel(
+        self, run_id: str, *, by: str, reason: str | None = None
+    ) -> CancelRequest | None:
+        """Store a cancel request for a RUNNING or WAITING run, at store time (see
+        `runlife.abc.Store`); the run's first request stands; None, storing
+        nothing, for a run in another status; `RunNotFound`."""
+        admit.check_cancel_request(run_id, by, reason)
+        request: CancelRequest | None = await self._call(tx.request_cancel, run_id, by, reason)
+        return request
+
+    async def cancel_requests(self, run_ids: Collection[str]) -> Mapping[str, CancelRequest]:
+        """The stored cancel requests of *run_ids* that have one, by run id (one query)."""
+        wanted = admit.check_run_ids("run_ids", run_ids)
+        if not wanted:
+            return {}
+        found: Mapping[str, CancelRequest] = await self._call(tx.cancel_requests, list(wanted))
+        return found
 
     async def due(self, statuses: Collection[Status], *, limit: int = 100) -> tuple[Run, ...]:
         """Runs in *statuses* whose ``due_at`` has come by store time, earliest first."""

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from runlife._core import codec
 from runlife._core.claiming import ClaimPlan, JobLimits, claim_reason
 from runlife._core.lifecycle import Lifecycle
-from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page
+from runlife._core.queries import CancelRequest, Claim, JobRecord, LogPage, LogQuery, Page
 from runlife._core.records import Event, Item, ItemCounts, LogLine
 from runlife._core.run import Run
 from runlife._core.status import Status, Trigger
@@ -44,6 +44,7 @@ __all__ = (
     "Stored",
     "abandoned",
     "append_logs",
+    "cancel_requests",
     "claim",
     "claim_run",
     "count_runs",
@@ -63,6 +64,7 @@ __all__ = (
     "logs",
     "now",
     "purge_batch",
+    "request_cancel",
     "save_item",
     "save_job",
     "search_logs",
@@ -360,6 +362,41 @@ def heartbeat(claim: Claim, lease: timedelta) -> Program[datetime]:
     expires = rows.moment(_value(found))
     yield COMMIT
     return expires
+
+
+# -- cancel requests ---------------------------------------------------------------------
+
+_HELD: Final = ("RUNNING", "WAITING")
+
+
+def request_cancel(run_id: str, by: str, reason: str | None) -> Program[CancelRequest | None]:
+    """Store a cancel request for a RUNNING or WAITING run (its first one stands);
+    None for a run in another status; `RunNotFound`.
+
+    The run's row is locked (shared) first: no write moves it out of RUNNING or
+    WAITING between the look at its status and the request.
+    """
+    yield BEGIN
+    found = yield (sql.RUN_STATUS_SHARED, (run_id,))
+    if not found:
+        raise RunNotFound(run_id)
+    if _value(found) not in _HELD:
+        yield COMMIT
+        return None
+    saved = yield (sql.SAVE_CANCEL, (run_id, by, reason))
+    if saved:
+        yield (sql.NOTIFY, None)
+    # A statement of its own: it sees a request another caller committed meanwhile.
+    found = yield (sql.CANCEL_OF, (run_id,))
+    request = rows.cancel_from_row(found[0])
+    yield COMMIT
+    return request
+
+
+def cancel_requests(run_ids: list[str]) -> Program[dict[str, CancelRequest]]:
+    """The cancel requests of *run_ids* that have one, by run id."""
+    found = yield (sql.CANCELS_OF, (run_ids,))
+    return {r.run_id: r for r in map(rows.cancel_from_row, found)}
 
 
 # -- items -----------------------------------------------------------------------------

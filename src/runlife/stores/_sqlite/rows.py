@@ -22,12 +22,13 @@ from typing import Any, Final
 
 from runlife._core import codec
 from runlife._core.fast import compile_copier, compile_maker
-from runlife._core.queries import JobRecord
+from runlife._core.queries import CancelRequest, JobRecord
 from runlife._core.records import ErrorInfo, Event, Item, ItemCounts, LogLine, Transition
 from runlife._core.run import Run
 from runlife._core.status import Status, Trigger
 
 __all__ = (
+    "CANCEL_COLUMNS",
     "EVENT_COLUMNS",
     "HEAD_COLUMNS",
     "ITEM_COLUMNS",
@@ -44,6 +45,7 @@ __all__ = (
     "HOLD_COLUMNS",
     "ITEM_RUN_COLUMNS",
     "as_returned",
+    "cancel_from_row",
     "claimable_from_row",
     "claimable_state",
     "event_from_row",
@@ -617,3 +619,14 @@ def job_from_row(row: Sequence[Any]) -> JobRecord:
         last_scheduled_for=_from_us_or_none(last_scheduled_for),
         updated_at=_from_us_or_none(updated_at),
     )
+
+
+# -- cancel requests ---------------------------------------------------------------
+
+CANCEL_COLUMNS: Final = ("run_id", "requested_by", "reason", "at")
+
+
+def cancel_from_row(row: Sequence[Any]) -> CancelRequest:
+    """A cancel request from a row of `CANCEL_COLUMNS`."""
+    run_id, by, reason, at = row
+    return CancelRequest(run_id=run_id, by=by, reason=reason, at=_moment(at))

@@ -20,7 +20,7 @@ from runlife.stores._sqlite.errors import is_busy
 
 __all__ = ("APPLICATION_ID", "MIGRATIONS", "RUNLIFE_TABLES", "SCHEMA_VERSION", "check", "migrate")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version this runlife writes; a database at a higher one is refused."""
 
 APPLICATION_ID: Final = 0x726C6966
@@ -164,11 +164,30 @@ MIGRATIONS: Mapping[int, Sequence[str]] = {
         )""",
         "CREATE INDEX events_run ON events (run_id, seq)",
     ),
+    2: (
+        # A run's cancel request, for the process that holds it (one per run).
+        """CREATE TABLE cancel_requests (
+            run_id TEXT PRIMARY KEY,
+            requested_by TEXT NOT NULL,
+            reason TEXT,
+            at INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+    ),
 }
 """The statements of each schema version, applied in order on top of the previous one."""
 
 RUNLIFE_TABLES: Final = frozenset(
-    {"runlife_schema", "jobs", "runs", "run_labels", "items", "logs", "signals", "events"}
+    {
+        "runlife_schema",
+        "jobs",
+        "runs",
+        "run_labels",
+        "items",
+        "logs",
+        "signals",
+        "events",
+        "cancel_requests",
+    }
 )
 
 

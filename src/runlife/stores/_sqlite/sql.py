@@ -13,6 +13,7 @@ from typing import Any, Final
 from runlife._core.codec import to_us
 from runlife._core.queries import LogQuery, RunQuery
 from runlife.stores._sqlite.rows import (
+    CANCEL_COLUMNS,
     CLAIMABLE_COLUMNS,
     EVENT_COLUMNS,
     HEAD_COLUMNS,
@@ -204,6 +205,19 @@ SAVE_SIGNAL: Final = (
 )
 SIGNALS_OF: Final = "SELECT name, payload FROM signals WHERE run_id = ? ORDER BY name"
 
+RUN_STATUS: Final = "SELECT status FROM runs WHERE id = ?"
+_CANCELS: Final = _names(CANCEL_COLUMNS)
+SAVE_CANCEL: Final = (
+    f"INSERT INTO cancel_requests ({_CANCELS}) VALUES ({_marks(len(CANCEL_COLUMNS))})"
+    " ON CONFLICT (run_id) DO NOTHING"
+)
+"""A run's cancel request; its first one stands."""
+CANCEL_OF: Final = f"SELECT {_CANCELS} FROM cancel_requests WHERE run_id = ?"
+CANCELS_IN: Final = (
+    f"SELECT {_CANCELS} FROM cancel_requests WHERE run_id IN (SELECT value FROM json_each(?))"
+)
+"""The cancel requests of the run ids of a JSON array."""
+
 EVENTS: Final = f"SELECT {_names(EVENT_COLUMNS)} FROM events"
 EVENTS_AFTER: Final = f"{EVENTS} WHERE seq > ? ORDER BY seq LIMIT ?"
 EVENTS_OF_RUN: Final = f"{EVENTS} WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"
@@ -223,7 +237,7 @@ PURGEABLE: Final = (
 )
 PURGE_OWNED: Final = tuple(
     f"DELETE FROM {table} WHERE run_id = ?"
-    for table in ("run_labels", "items", "logs", "signals", "events")
+    for table in ("run_labels", "items", "logs", "signals", "events", "cancel_requests")
 )
 PURGE_RUN: Final = "DELETE FROM runs WHERE id = ?"
 

@@ -25,7 +25,15 @@ from runlife._core import admission as admit
 from runlife._core import codec
 from runlife._core.claiming import LIVE, ClaimPlan, JobLimits, claim_reason
 from runlife._core.lifecycle import DEFAULT_LIFECYCLE, Lifecycle
-from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
+from runlife._core.queries import (
+    CancelRequest,
+    Claim,
+    JobRecord,
+    LogPage,
+    LogQuery,
+    Page,
+    RunQuery,
+)
 from runlife._core.records import Event, Item, LogLine
 from runlife._core.run import Run
 from runlife._core.spec import lifecycle_of
@@ -677,6 +685,38 @@ class SQLiteStore(StoreBase):
 
         def read(conn: sqlite3.Connection) -> tuple[Run, ...]:
             return tuple(map(rows.run_from_row, conn.execute(sql.ABANDONED, (limit,))))
+
+        return await self._read(read)
+
+    async def request_cancel(
+        self, run_id: str, *, by: str, reason: str | None = None
+    ) -> CancelRequest | None:
+        """Store a cancel request for a RUNNING or WAITING run, at store time (see
+        `runlife.abc.Store`); the run's first request stands; None, storing
+        nothing, for a run in another status; `RunNotFound`."""
+        admit.check_cancel_request(run_id, by, reason)
+
+        def op(conn: sqlite3.Connection, now: int, later: Later) -> CancelRequest | None:
+            found = conn.execute(sql.RUN_STATUS, (run_id,)).fetchone()
+            if found is None:
+                raise RunNotFound(run_id)
+            if Status(found[0]) not in LIVE:
+                return None
+            conn.execute(sql.SAVE_CANCEL, (run_id, by, reason, now))
+            return rows.cancel_from_row(conn.execute(sql.CANCEL_OF, (run_id,)).fetchone())
+
+        return await self._write(None, op)
+
+    async def cancel_requests(self, run_ids: Collection[str]) -> Mapping[str, CancelRequest]:
+        """The stored cancel requests of *run_ids* that have one, by run id (one read)."""
+        wanted = admit.check_run_ids("run_ids", run_ids)
+        if not wanted:
+            return {}
+        doc = json.dumps(wanted)
+
+        def read(conn: sqlite3.Connection) -> Mapping[str, CancelRequest]:
+            found = map(rows.cancel_from_row, conn.execute(sql.CANCELS_IN, (doc,)))
+            return {request.run_id: request for request in found}
 
         return await self._read(read)
 
