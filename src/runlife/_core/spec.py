@@ -209,8 +209,12 @@ class JobSpec:
         >>> spec.with_policy(reset=["retry"]) == JobSpec(retry=Retry(max_attempts=3))
         True
         """
-        given = {"retry": retry, "timeout": timeout, "limits": limits}
-        given["items_fail_run"] = items_fail_run
+        given: dict[str, Any] = {
+            "retry": retry,
+            "timeout": timeout,
+            "limits": limits,
+            "items_fail_run": items_fail_run,
+        }
         changes = {f: v for f, v in given.items() if v is not UNCHANGED}
         if isinstance(reset, str):
             raise InvalidPolicy("reset", reset, "a collection of policy field names")
@@ -290,7 +294,7 @@ class JobSpec:
         ...
         runlife.exceptions.InvalidPolicy: version=3 is invalid: expected a version up to 2; spec version 3 is newer than this runlife's 2; upgrade runlife
         """  # noqa: E501
-        keys = _KEYS
+        keys: tuple[str, ...] = _KEYS
         if isinstance(data, Mapping) and _check_version(data.get("version", ABSENT)) == 1:
             keys = _V1_KEYS
         fields = read_object(data, keys, "a job spec", name="spec")
