@@ -224,6 +224,12 @@ class StoreGuard:
         """Store a signal for a run."""
         await self._call("send_signal", self.store.send_signal, run_id, name, payload)
 
+    async def purge(
+        self, *, older_than: datetime, statuses: Collection[Status] | None = None
+    ) -> int:
+        """Delete finished runs that ended before *older_than* (in *statuses*)."""
+        return await self._call("purge", self.store.purge, older_than=older_than, statuses=statuses)
+
     async def wait_changed(self, timeout: float) -> None:
         """The store's change hint, not marked busy (it is a wait) and not retried:
         a failing store raises `StoreError` to the caller, who waits on its clock."""

@@ -17,7 +17,7 @@ from runlife._core.values import check_json, check_labels, check_text
 from runlife.abc import Executor
 from runlife.exceptions import InvalidPolicy, InvalidValue
 
-__all__ = ("EXECUTOR_NAMES", "Job", "job")
+__all__ = ("EXECUTOR_NAMES", "Job", "job", "record_of")
 
 EXECUTOR_NAMES: Final = ("async", "thread")
 """The executors a job may name (see `runlife.executors`)."""
@@ -192,14 +192,25 @@ class Job:
         return out
 
     def to_record(self) -> JobRecord:
-        """The record a runtime saves for this job: its spec and its capacity limits."""
-        limits = self.spec.limits
-        return JobRecord(
-            name=self.name,
-            spec=self.spec.to_spec(),
-            max_concurrency=limits.max_concurrency,
-            per_label=dict(limits.per_label),
-        )
+        """The record of this job as it declares itself: its spec and its capacity limits."""
+        return record_of(self.name, self.spec)
+
+
+def record_of(name: str, spec: JobSpec) -> JobRecord:
+    """The record of job *name* under *spec*: the spec, and its capacity limits in the
+    columns the store enforces when it claims.
+
+    >>> from runlife import Limits
+    >>> record_of("sync", JobSpec(limits=Limits(max_concurrency=2))).max_concurrency
+    2
+    """
+    limits = spec.limits
+    return JobRecord(
+        name=name,
+        spec=spec.to_spec(),
+        max_concurrency=limits.max_concurrency,
+        per_label=dict(limits.per_label),
+    )
 
 
 @overload

@@ -7,6 +7,9 @@
 * **Running.** A fixed pool of ``concurrency`` tasks takes the claimed runs
   and runs each attempt on its executor, inside a cancel scope and under the
   clock's deadline for its ``Timeout(attempt=...)`` (and ``run=``).
+* **Policy.** Each attempt runs under the policy in force for its job when it
+  starts (read from the store: ``set_policy`` may have changed it), from its
+  time limits to the decision on its failure.
 * **Leases.** One loop renews the lease of every held run, every ``lease / 3``
   seconds. A renewal refused with `LeaseLost` (the run was reaped, cancelled in
   another process, or claimed elsewhere) stops the attempt without writing.
@@ -36,6 +39,7 @@ from runlife._core.policy import Deadline, decide_failure, items_outcome
 from runlife._core.queries import Claim
 from runlife._core.records import ErrorInfo
 from runlife._core.run import Run
+from runlife._core.spec import JobSpec
 from runlife._core.status import Status
 from runlife._core.values import check_json
 from runlife._runtime.context import RunContext
@@ -94,6 +98,8 @@ class Held:
         self.claim = claim
         self.run = claim.run
         self.job = job
+        self.spec: JobSpec = job.spec
+        """The policy the attempt runs under: read from the store when it starts."""
         self.lifecycle: Lifecycle = job.spec.lifecycle
         self.scope = anyio.CancelScope()
         self.watch = anyio.CancelScope()
@@ -172,6 +178,8 @@ class Worker:
         changed: pulsed after each write of a run's outcome.
         store_changed: pulsed when the store may have changed (a hint).
         on_retry: told each run it moved to RETRYING (due again at its ``due_at``).
+        spec_for: the policy in force for a job, by name, read as each attempt
+            starts (the runtime's `JobBook.fresh`); each job's own spec unless given.
 
     >>> import anyio, runlife
     >>> from datetime import datetime, UTC
@@ -211,6 +219,7 @@ class Worker:
         changed: Pulse | None = None,
         store_changed: Pulse | None = None,
         on_retry: Callable[[Run], None] | None = None,
+        spec_for: Callable[[str], Awaitable[JobSpec]] | None = None,
     ) -> None:
         self.guard = guard
         self.clock = clock
@@ -223,6 +232,7 @@ class Worker:
         self.changed = changed or Pulse()
         self.store_changed = store_changed or Pulse()
         self.on_retry = on_retry or _ignore
+        self.spec_for = spec_for or self._own_spec
         self.claimable = Pulse()
         """Pulse it when a run of its jobs may have become claimable."""
         self.held: dict[str, Held] = {}
@@ -372,14 +382,19 @@ class Worker:
 
     # -- one attempt ---------------------------------------------------------------
 
+    async def _own_spec(self, name: str) -> JobSpec:
+        return self.jobs[name].spec
+
     async def _attempt(self, held: Held) -> None:
+        if held.cut_kind is None:
+            held.spec = await self.spec_for(held.job.name)
         outcome = _Outcome() if held.cut_kind is not None else await self._execute(held)
         with anyio.CancelScope(shield=True):
             await self._finish(held, outcome)
 
     async def _execute(self, held: Held) -> _Outcome:
         job, run = held.job, held.run
-        timeout = job.spec.timeout
+        timeout = held.spec.timeout
         ctx = RunContext(
             run_id=run.id,
             job=run.job,
@@ -431,8 +446,7 @@ class Worker:
         held.finishing = True
         if held.cut_kind == "lost":
             return
-        job = held.job
-        spec = job.spec
+        spec = held.spec
         note = _STILL_RUNNING if outcome.still_running else ""
         warnings = held.ctx.warnings if held.ctx is not None else ()
 
