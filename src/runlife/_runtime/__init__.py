@@ -11,7 +11,8 @@ One small module per service, assembled by `runtime.AsyncRuntime`:
 * `reaper` — fails (or retries) the attempts of workers that were lost;
 * `scheduler` — fires cron and interval schedules, once per slot across processes.
 
-`job` holds the ``@runlife.job`` decorator, `context` the `RunContext` a job
-function receives, `jobs` what a runtime knows of its own jobs and of the others'
-stored specs, and `wake` the wake-ups the services wait on.
+`blocking` holds `blocking.Runtime`, the blocking twin of `runtime.AsyncRuntime`
+for hosts that are not async. `job` holds the ``@runlife.job`` decorator, `context`
+the `RunContext` a job function receives, `jobs` what a runtime knows of its own
+jobs and of the others' stored specs, and `wake` the wake-ups the services wait on.
 """
