@@ -23,6 +23,8 @@ from runlife import (
     Status,
     Timeout,
 )
+from runlife._runtime.guard import StoreGuard
+from runlife._runtime.jobs import JobBook
 from runlife.stores import MemoryStore
 from runlife.testing import VirtualClock
 
@@ -197,3 +199,35 @@ async def test_a_policy_set_through_another_sqlite_connection_applies(tmp_path: 
         await operator.set_policy("sync", retry=Retry(max_attempts=2, delay=0))
         run = await operator.wait((await operator.submit("sync")).id, timeout=30)
     assert [a.outcome for a in run.attempts] == ["error", "error"]
+
+
+class CountingStore(MemoryStore):
+    """A memory store that counts its job reads, each of which takes a turn of the
+    event loop (as a database read does)."""
+
+    job_reads = 0
+
+    async def get_job(self, name: str) -> runlife.JobRecord:
+        self.job_reads += 1
+        await anyio.sleep(0)
+        return await super().get_job(name)
+
+
+async def test_attempts_that_start_together_share_one_read_of_the_policy(
+    clock: VirtualClock,
+) -> None:
+    store = CountingStore(clock=clock)
+    await store.save_job(fails.to_record())
+    book = JobBook({"sync": fails}, StoreGuard(store, clock))
+    specs: list[JobSpec] = []
+
+    async def attempt_starts() -> None:
+        specs.append(await book.fresh("sync"))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(16):
+            tg.start_soon(attempt_starts)
+    assert specs == [fails.spec] * 16
+    assert store.job_reads == 1
+    await book.fresh("sync")  # a read after those is a read of its own
+    assert store.job_reads == 2

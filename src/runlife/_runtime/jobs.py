@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+import anyio
 import attrs
 import structlog
 
@@ -92,6 +93,16 @@ class _Seen:
     at: datetime
 
 
+class _Reading:
+    """A read of a job's record in flight, that other callers may wait for."""
+
+    __slots__ = ("done", "spec")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.spec: JobSpec | None = None
+
+
 class JobBook:
     """The runtime's jobs by name, and the policy in force for every job of its store.
 
@@ -102,9 +113,9 @@ class JobBook:
     code each keep their own, and agree on what was set. For a job the runtime
     does not have, it is the stored spec.
 
-    `fresh` reads the record now (one store read; the spec is parsed again only
-    when it changed); `spec` uses what was read less than *max_age* seconds of
-    clock time ago.
+    `fresh` reads the record now (one store read, shared by the callers that ask
+    meanwhile; the spec is parsed again only when it changed); `spec` uses what
+    was read less than *max_age* seconds of clock time ago.
 
     Args:
         jobs: the runtime's own jobs.
@@ -117,6 +128,7 @@ class JobBook:
         self._guard = guard
         self.max_age = timedelta(seconds=max_age)
         self._seen: dict[str, _Seen] = {}
+        self._reading: dict[str, _Reading] = {}
         self._log = structlog.get_logger("runlife.runtime")
 
     def get(self, name: str) -> Job | None:
@@ -139,12 +151,31 @@ class JobBook:
     async def fresh(self, name: str) -> JobSpec:
         """The policy in force for job *name*, read from the store now.
 
+        Callers that ask while a read of the job is in flight share that read
+        (the attempts of one batch of claims read their job's record once).
         For a job of this runtime, a record that is missing or cannot be read
         here (a newer runlife wrote it; logged) leaves the job's own declaration.
 
         Raises:
             The errors of `spec`.
         """
+        reading = self._reading.get(name)
+        if reading is not None:
+            await reading.done.wait()
+            if reading.spec is not None:
+                return reading.spec
+            # That read failed or was cancelled: this caller reads on its own.
+        reading = _Reading()
+        self._reading[name] = reading
+        try:
+            reading.spec = await self._read_record(name)
+            return reading.spec
+        finally:
+            if self._reading.get(name) is reading:
+                del self._reading[name]
+            reading.done.set()
+
+    async def _read_record(self, name: str) -> JobSpec:
         try:
             record = await self._guard.get_job(name)
         except JobNotFound:
