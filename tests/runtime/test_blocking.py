@@ -336,3 +336,36 @@ def test_an_async_iterator_of_the_runtime_is_a_plain_iterator() -> None:
     with pytest.raises(RuntimeError):
         next(pending)  # the runtime stopped under it
     assert closed[-1] == "closed after 1"
+
+
+def test_job_functions_call_the_verbs_of_their_runtime() -> None:
+    """A sync job (in a worker thread) calls the blocking verbs; an async job (on the
+    runtime's loop) is told to await the async runtime's verbs instead, and does."""
+    holder: dict[str, Runtime] = {}
+
+    @runlife.job
+    def child(ctx: RunContext, n: int) -> int:
+        return n + 1
+
+    @runlife.job
+    def parent(ctx: RunContext) -> int:
+        rt = holder["rt"]
+        return int(rt.wait(rt.submit(child, params={"n": 1}).id).result)
+
+    @runlife.job
+    async def on_the_loop(ctx: RunContext) -> str:
+        rt = holder["rt"]
+        try:
+            rt.get_run(ctx.run_id)
+        except RuntimeError as exc:
+            message = str(exc)
+        run = await rt.async_runtime.get_run(ctx.run_id)
+        return f"{run.status}: {message}"
+
+    with Runtime(jobs=[parent, child, on_the_loop], store="memory://") as rt:
+        holder["rt"] = rt
+        by_thread = rt.wait(rt.submit(parent).id, timeout=30)
+        on_loop = rt.wait(rt.submit(on_the_loop).id, timeout=30)
+    assert by_thread.result == 2
+    assert on_loop.result.startswith("RUNNING: <Runtime ")
+    assert "await the verb of rt.async_runtime there instead" in on_loop.result

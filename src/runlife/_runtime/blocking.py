@@ -130,6 +130,7 @@ class Runtime:
         self._stack: ExitStack | None = None
         self._calls: set[anyio.CancelScope] = set()
         self._lock = threading.Lock()
+        self._loop_thread: int | None = None
         self._state = "new"
 
     def __repr__(self) -> str:
@@ -163,6 +164,7 @@ class Runtime:
             self._state = "closed"
             stack.close()
             raise
+        self._loop_thread = portal.call(threading.get_ident)
         self._stack, self._portal = stack, portal
         self._state = "running"
         return self
@@ -196,6 +198,12 @@ class Runtime:
         portal = self._portal
         if portal is None or self._state != "running":
             raise RuntimeError(f"{self!r} is not running: use its verbs inside 'with Runtime(...)'")
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError(
+                f"{self!r}: a blocking verb was called on the runtime's own event loop "
+                "(by an async job function, say), which it would block; await the verb "
+                "of rt.async_runtime there instead"
+            )
         return portal.call(self._guarded, verb)
 
     async def _guarded(self, verb: Callable[[], Awaitable[T]]) -> T:
