@@ -8,7 +8,8 @@ The layers, from the bottom up (each imports only those below it):
 * adapters (`runlife.stores`, the clocks): memory, SQLite and PostgreSQL storage.
 * runtime (`AsyncRuntime`, ``@runlife.job``, `runlife.executors`): claims runs, runs
   their attempts, applies the policies, fires schedules. The only layer that awaits.
-* faces: the ``runlife`` command and `runlife.testing`.
+* faces: `Runtime` (the blocking twin of `AsyncRuntime`), the ``runlife`` command and
+  `runlife.testing`.
 
 Every name below is imported on first use, so that ``import runlife`` (and the
 pytest plugin of every project that has runlife installed) costs next to nothing
@@ -82,6 +83,7 @@ if _typing.TYPE_CHECKING:
         Status,
         Trigger,
     )
+    from runlife._runtime.blocking import Runtime
     from runlife._runtime.context import RunContext
     from runlife._runtime.job import Job, job
     from runlife._runtime.runtime import AsyncRuntime
@@ -169,6 +171,7 @@ __all__ = (
     "RunNotFound",
     "RunQuery",
     "RunlifeError",
+    "Runtime",
     "Schedule",
     "SchemaMismatch",
     "SkippedNode",
@@ -246,6 +249,7 @@ _WHERE: dict[str, str] = {
     "RunNotFound": "runlife.exceptions",
     "RunQuery": "runlife._core.queries",
     "RunlifeError": "runlife.exceptions",
+    "Runtime": "runlife._runtime.blocking",
     "Schedule": "runlife._core.schedule",
     "SchemaMismatch": "runlife.exceptions",
     "SkippedNode": "runlife._core.graph",

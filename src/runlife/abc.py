@@ -405,8 +405,15 @@ class Store(Protocol):
 
     # -- retention ------------------------------------------------------------
 
-    async def purge(self, *, older_than: datetime, batch: int = 1000) -> int:
-        """Delete terminal runs that ended before *older_than*, with their history,
-        attempts, items, logs, signals and events, in batches of *batch* runs;
-        never an active run. Returns how many runs were deleted."""
+    async def purge(
+        self,
+        *,
+        older_than: datetime,
+        batch: int = 1000,
+        statuses: Collection[Status] | None = None,
+    ) -> int:
+        """Delete terminal runs that ended before *older_than* (only those in
+        *statuses*, a collection of terminal statuses, when given), with their
+        history, attempts, items, logs, signals and events, in batches of *batch*
+        runs; never an active run. Returns how many runs were deleted."""
         ...

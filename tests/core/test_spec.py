@@ -199,6 +199,83 @@ def test_job_spec_writes_its_version() -> None:
     assert JobSpec().to_spec()["version"] == SPEC_VERSION == 2
 
 
+def test_a_version_1_spec_reads_as_one_with_nothing_declared() -> None:
+    """Version 1 had no ``declared`` key; version 2 requires it."""
+    spec = _full_spec()
+    old = {**spec, "version": 1}
+    del old["declared"]
+    assert JobSpec.from_spec(old) == JobSpec.from_spec(spec)
+    with pytest.raises(InvalidPolicy) as err:
+        JobSpec.from_spec({**old, "declared": {}})
+    assert (err.value.field, err.value.value) == ("declared", {})
+    with pytest.raises(InvalidPolicy) as err:
+        JobSpec.from_spec({**old, "version": 2})
+    assert (err.value.field, err.value.value) == ("declared", ABSENT)
+
+
+# -- policy set while the job runs ------------------------------------------------------
+
+
+def test_with_policy_sets_fields_and_remembers_what_the_job_declares() -> None:
+    declared = JobSpec(retry=Retry(max_attempts=3), items_fail_run=0.5)
+    spec = declared.with_policy(retry=Retry(max_attempts=5), items_fail_run=None)
+    assert (spec.retry.max_attempts, spec.items_fail_run) == (5, None)
+    assert spec.declared == {"retry": Retry(max_attempts=3), "items_fail_run": 0.5}
+    # Setting a field again keeps the job's own declaration, not the value it replaces.
+    again = spec.with_policy(retry=Retry(max_attempts=7), timeout=Timeout(run=60))
+    assert again.declared == {
+        "retry": Retry(max_attempts=3),
+        "items_fail_run": 0.5,
+        "timeout": Timeout(),
+    }
+    assert JobSpec.from_spec(json_round_trip(again.to_spec())) == again
+    back = again.with_policy(reset=["retry", "timeout", "items_fail_run"])
+    assert back == declared
+    assert spec.with_policy() == spec
+    assert spec.with_policy(reset=["limits"]) == spec  # a field never set: nothing to reset
+
+
+def test_redeclared_keeps_the_fields_set_over_a_new_declaration() -> None:
+    stored = JobSpec(retry=Retry(max_attempts=3)).with_policy(limits=Limits(max_concurrency=1))
+    code = JobSpec(retry=Retry(max_attempts=4), limits=Limits(max_concurrency=8), queued=False)
+    now = stored.redeclared(code)
+    assert now.retry == Retry(max_attempts=4)  # not set: the new declaration wins
+    assert now.limits == Limits(max_concurrency=1)  # set: kept
+    assert now.queued is False
+    assert now.declared == {"limits": Limits(max_concurrency=8)}
+    assert now.with_policy(reset=["limits"]) == code
+    assert JobSpec().redeclared(code) is code
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "value"),
+    [
+        ({"retry": 3}, "retry", 3),
+        ({"timeout": 300}, "timeout", 300),
+        ({"limits": {"max_concurrency": 2}}, "limits", {"max_concurrency": 2}),
+        ({"items_fail_run": 2}, "items_fail_run", 2),
+        ({"reset": ["queued"]}, "reset", "queued"),
+        ({"reset": "retry"}, "reset", "retry"),
+        ({"retry": Retry(), "reset": ["retry"]}, "reset", "retry"),
+    ],
+)
+def test_with_policy_refuses_bad_values_naming_the_field(
+    kwargs: dict[str, Any], field: str, value: object
+) -> None:
+    with pytest.raises(InvalidPolicy) as err:
+        JobSpec().with_policy(**kwargs)
+    assert (err.value.field, err.value.value) == (field, value)
+
+
+def test_declared_is_checked_like_the_fields() -> None:
+    with pytest.raises(InvalidPolicy) as err:
+        JobSpec(declared={"queued": True})
+    assert (err.value.field, err.value.value) == ("declared", "queued")
+    with pytest.raises(InvalidPolicy) as err:
+        JobSpec(declared={"items_fail_run": 7})
+    assert (err.value.field, err.value.value) == ("declared.items_fail_run", 7)
+
+
 def test_workflows_are_equal_whatever_their_mapping_order_and_unequal_otherwise() -> None:
     a = Workflow("w", {"x": [], "y": ["x"], "z": ["x", "y"]}, rules={"z": "ALL_DONE"})
     b = Workflow("w", {"z": ["y", "x"], "y": ["x"], "x": []}, rules={"z": TriggerRule.ALL_DONE})
@@ -390,6 +467,11 @@ MALFORMED = [
     (_set(("items_fail_run",), 2), "items_fail_run", 2),
     (_set(("items_fail_run",), True), "items_fail_run", True),
     (_set(("queued",), "yes"), "queued", "yes"),
+    (_set(("declared",), []), "declared", []),
+    (_set(("declared", "queued"), True), "declared.queued", True),
+    (_set(("declared", "retry"), {"max_attempts": 2}), "declared.retry.delay", ABSENT),
+    (_set(("declared", "items_fail_run"), 2), "declared.items_fail_run", 2),
+    (_drop(("declared",)), "declared", ABSENT),
     (_drop(("limits",)), "limits", ABSENT),
     (_set(("labels",), {}), "labels", {}),
 ]

@@ -8,7 +8,7 @@ code. The public values keep precise types.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import assert_type
 
 from runlife import (
@@ -17,10 +17,12 @@ from runlife import (
     CancelRequest,
     Claim,
     Cron,
+    JobSpec,
     Page,
     Retry,
     Run,
     RunQuery,
+    Runtime,
     Status,
     SystemClock,
     Transition,
@@ -68,6 +70,23 @@ async def the_runtime_keeps_its_types() -> None:
         assert_type(await rt.wait("id"), Run)
         assert_type(await rt.list_runs(status=Status.FAILED), Page)
         assert_type(await rt.cancel("id", "wrong site", by="ops:ana", wait=False), Run)
+        assert_type(await rt.set_policy(backup, retry=Retry(max_attempts=3)), JobSpec)
+        assert_type(await rt.purge(older_than=timedelta(days=30)), int)
+
+
+def the_blocking_runtime_keeps_its_types() -> None:
+    @job
+    def backup(ctx: object) -> None: ...
+
+    with Runtime(jobs=[backup], store="memory://") as rt:
+        assert_type(rt, Runtime)
+        assert_type(rt.submit(backup), Run)
+        assert_type(rt.wait("id"), Run)
+        assert_type(rt.resume("id"), Run)
+        assert_type(rt.list_runs(status=Status.FAILED), Page)
+        assert_type(rt.set_policy("backup", reset=["retry"]), JobSpec)
+        assert_type(rt.purge(older_than=datetime(2026, 1, 1, tzinfo=UTC)), int)
+        assert_type(rt.async_runtime, AsyncRuntime)
 
 
 async def values_keep_their_types(store: Store, claim: Claim) -> None:

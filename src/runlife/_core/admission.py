@@ -591,12 +591,24 @@ def check_timeout(field: str, value: object) -> float:
     return seconds
 
 
-def check_purge_args(older_than: object, batch: object) -> datetime:
-    """Check the arguments of ``purge``; return the cutoff in UTC."""
+def check_purge_args(
+    older_than: object, batch: object, statuses: object = None
+) -> tuple[datetime, frozenset[Status]]:
+    """Check the arguments of ``purge``; return the cutoff in UTC and the statuses
+    of the runs to delete (every terminal status for *statuses* None)."""
     check_page("batch", batch)
     cutoff = check_moment("older_than", older_than)
     assert cutoff is not None
-    return cutoff
+    if statuses is None:
+        return cutoff, TERMINAL
+    chosen = check_statuses("statuses", statuses)
+    expected = f"terminal statuses ({', '.join(sorted(TERMINAL))}): an active run is never purged"
+    for status in chosen:
+        if status not in TERMINAL:
+            raise InvalidValue("statuses", status, expected)
+    if not chosen:
+        raise InvalidValue("statuses", statuses, f"None (all of them) or some {expected}")
+    return cutoff, chosen
 
 
 def check_statuses(field: str, statuses: object) -> frozenset[Status]:

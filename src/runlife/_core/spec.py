@@ -13,13 +13,19 @@ refused with `InvalidPolicy` whose ``field`` is the key's path, such as
 ``"retry.delay"`` or ``"lifecycle.states[2].status"``. A spec written by a newer
 runlife is refused rather than half understood.
 
+A job's policy fields (`POLICY_FIELDS`) may be changed while the job runs
+(``set_policy``): `JobSpec.with_policy` sets them, and the spec remembers under
+``declared`` what the job itself declares for each field set that way, so that a
+runtime starting later with the job's code keeps what was set
+(`JobSpec.redeclared`) and a field can be reset to the job's own declaration.
+
 The readers at the end of this module are shared by every ``from_spec``.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -31,14 +37,19 @@ from runlife._core.policy import Limits, Retry, Timeout
 from runlife._core.schedule import Cron, Every, schedule_from_spec
 from runlife.exceptions import InvalidPolicy
 
-__all__ = ("SPEC_VERSION", "JobSpec", "lifecycle_of")
+__all__ = ("POLICY_FIELDS", "SPEC_VERSION", "UNCHANGED", "JobSpec", "lifecycle_of")
 
 SPEC_VERSION: Final = 2
 """The version of the spec form this runlife writes (and the newest it reads).
 
-Version 2 added the lifecycle's ``"paths"`` (the ways it declares between statuses)."""
+Version 2 added the lifecycle's ``"paths"`` (the ways it declares between statuses)
+and ``"declared"`` (what the job's code declares for each field set with
+``set_policy``); a version 1 spec reads as one with nothing declared."""
 
-_KEYS = (
+POLICY_FIELDS: Final = ("retry", "timeout", "limits", "items_fail_run")
+"""The fields of a `JobSpec` that ``set_policy`` may change while the job runs."""
+
+_V1_KEYS = (
     "version",
     "lifecycle",
     "retry",
@@ -49,7 +60,21 @@ _KEYS = (
     "queued",
     "workflow",
 )
+_KEYS = (*_V1_KEYS, "declared")
 _NO_RETRY = Retry(max_attempts=1)
+
+
+class _Unchanged:
+    """The value of a policy field that `JobSpec.with_policy` leaves as it is."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unchanged>"
+
+
+UNCHANGED: Final = _Unchanged()
+"""The default of each field of `JobSpec.with_policy` (and ``set_policy``): keep it."""
 
 
 def _instance_of(kind: type | tuple[type, ...], expected: str, *, optional: bool = False) -> Any:
@@ -74,6 +99,41 @@ def _check_queued(_inst: object, _attr: object, value: Any) -> None:
         raise InvalidPolicy("queued", value, "True or False")
 
 
+_FIELD_KINDS: Final[Mapping[str, tuple[type, str]]] = {
+    "retry": (Retry, "a Retry"),
+    "timeout": (Timeout, "a Timeout"),
+    "limits": (Limits, "a Limits"),
+}
+
+
+def _check_field(field: str, value: Any, path: str | None = None) -> None:
+    """*value* as policy field *field* would accept it, or `InvalidPolicy` naming *path*."""
+    if field == "items_fail_run":
+        try:
+            _check_items_fail_run(None, None, value)
+        except InvalidPolicy as exc:
+            raise InvalidPolicy(path or field, value, exc.expected) from None
+        return
+    kind, expected = _FIELD_KINDS[field]
+    if not isinstance(value, kind):
+        raise InvalidPolicy(path or field, value, expected)
+
+
+def _fresh_mapping(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _check_declared(_inst: object, _attr: object, value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise InvalidPolicy("declared", value, "a mapping of policy field names to values")
+    for field, declared in value.items():
+        if field not in POLICY_FIELDS:
+            raise InvalidPolicy(
+                "declared", field, f"names of policy fields: {', '.join(POLICY_FIELDS)}"
+            )
+        _check_field(field, declared, f"declared.{field}")
+
+
 @attrs.frozen(kw_only=True)
 class JobSpec:
     """A job's whole policy, as one value with a versioned JSON form.
@@ -95,6 +155,9 @@ class JobSpec:
         queued: False for a job whose runs start RUNNING at once, claimed by the
             submitting runtime, instead of waiting in QUEUED.
         workflow: the `Workflow` whose graph this spec describes, for a workflow.
+        declared: for each policy field set while the job runs (see `with_policy`),
+            what the job itself declares for it; the field holds the value in force.
+            Empty for a spec made from a job's declaration.
 
     Raises:
         InvalidPolicy: a field of the wrong kind, naming it.
@@ -119,13 +182,86 @@ class JobSpec:
     workflow: Workflow | None = attrs.field(
         default=None, validator=_instance_of(Workflow, "None or a Workflow", optional=True)
     )
+    declared: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=_fresh_mapping, validator=_check_declared
+    )
+
+    def with_policy(
+        self,
+        *,
+        retry: Retry | _Unchanged = UNCHANGED,
+        timeout: Timeout | _Unchanged = UNCHANGED,
+        limits: Limits | _Unchanged = UNCHANGED,
+        items_fail_run: float | _Unchanged | None = UNCHANGED,
+        reset: Iterable[str] = (),
+    ) -> JobSpec:
+        """This spec with the given policy fields set, and the fields named in
+        *reset* back to what the job declares.
+
+        A field set here stays set: `redeclared` keeps it over the job's own
+        declaration, which ``declared`` remembers, until the field is reset.
+
+        Raises:
+            InvalidPolicy: a value of the wrong kind, a *reset* name that is not
+                one of `POLICY_FIELDS`, or a field both set and reset.
+
+        >>> spec = JobSpec(retry=Retry(max_attempts=3)).with_policy(retry=Retry(max_attempts=5))
+        >>> spec.retry.max_attempts, spec.declared["retry"].max_attempts
+        (5, 3)
+        >>> spec.with_policy(reset=["retry"]) == JobSpec(retry=Retry(max_attempts=3))
+        True
+        """
+        given: dict[str, Any] = {
+            "retry": retry,
+            "timeout": timeout,
+            "limits": limits,
+            "items_fail_run": items_fail_run,
+        }
+        changes = {f: v for f, v in given.items() if v is not UNCHANGED}
+        if isinstance(reset, str):
+            raise InvalidPolicy("reset", reset, "a collection of policy field names")
+        resets = list(reset)
+        for field in resets:
+            if field not in POLICY_FIELDS:
+                raise InvalidPolicy(
+                    "reset", field, f"names of policy fields: {', '.join(POLICY_FIELDS)}"
+                )
+            if field in changes:
+                raise InvalidPolicy("reset", field, "fields that are not also set")
+        for field, value in changes.items():
+            _check_field(field, value)
+        declared = dict(self.declared)
+        values: dict[str, Any] = {}
+        for field in resets:
+            if field in declared:
+                values[field] = declared.pop(field)
+        for field, value in changes.items():
+            declared.setdefault(field, getattr(self, field))
+            values[field] = value
+        return attrs.evolve(self, declared=declared, **values)
+
+    def redeclared(self, declaration: JobSpec) -> JobSpec:
+        """The policy in force for a job that declares *declaration*, given this
+        stored spec: *declaration*, with the fields set while the job ran (this
+        spec's ``declared`` ones) kept as this spec has them.
+
+        >>> stored = JobSpec(retry=Retry(max_attempts=3)).with_policy(retry=Retry(max_attempts=5))
+        >>> now = stored.redeclared(JobSpec(retry=Retry(max_attempts=4), timeout=Timeout(run=60)))
+        >>> now.retry.max_attempts, now.declared["retry"].max_attempts, now.timeout.run.seconds
+        (5, 4, 60)
+        """
+        if not self.declared and not declaration.declared:
+            return declaration
+        values = {field: getattr(self, field) for field in self.declared}
+        declared = {field: getattr(declaration, field) for field in self.declared}
+        return attrs.evolve(declaration, declared=declared, **values)
 
     def to_spec(self) -> dict[str, Any]:
         """This spec as JSON, under ``"version"`` (`SPEC_VERSION`).
 
         >>> spec = JobSpec().to_spec()
-        >>> spec["version"], spec["retry"]["max_attempts"], spec["schedule"], spec["queued"]
-        (2, 1, None, True)
+        >>> spec["version"], spec["retry"]["max_attempts"], spec["schedule"], spec["declared"]
+        (2, 1, None, {})
         """
         return {
             "version": SPEC_VERSION,
@@ -137,6 +273,9 @@ class JobSpec:
             "items_fail_run": self.items_fail_run,
             "queued": self.queued,
             "workflow": None if self.workflow is None else self.workflow.to_spec(),
+            "declared": {
+                field: _field_to_spec(field, value) for field, value in self.declared.items()
+            },
         }
 
     @classmethod
@@ -158,11 +297,15 @@ class JobSpec:
         runlife.exceptions.InvalidPolicy: version=3 is invalid: expected a version up to 2; spec version 3 is newer than this runlife's 2; upgrade runlife
         """  # noqa: E501
         version = SPEC_VERSION
+        keys: tuple[str, ...] = _KEYS
         if isinstance(data, Mapping):
             version = _check_version(data.get("version", ABSENT))
-        fields = read_object(data, _KEYS, "a job spec", name="spec")
+            if version == 1:
+                keys = _V1_KEYS
+        fields = read_object(data, keys, "a job spec", name="spec")
         schedule = fields["schedule"]
         workflow = fields["workflow"]
+        declared = _declared_from_spec(fields.get("declared", {}))
         return cls(
             lifecycle=Lifecycle.from_spec(fields["lifecycle"], version=version),
             retry=Retry.from_spec(fields["retry"]),
@@ -172,7 +315,37 @@ class JobSpec:
             items_fail_run=fields["items_fail_run"],
             queued=fields["queued"],
             workflow=None if workflow is None else Workflow.from_spec(workflow),
+            declared=declared,
         )
+
+
+def _field_to_spec(field: str, value: Any) -> Any:
+    return value if field == "items_fail_run" else value.to_spec()
+
+
+def _declared_from_spec(data: object) -> dict[str, Any]:
+    expected = f"an object whose keys are policy fields: {', '.join(POLICY_FIELDS)}"
+    if not isinstance(data, Mapping):
+        raise InvalidPolicy("declared", data, expected)
+    out: dict[str, Any] = {}
+    for field, value in data.items():
+        if field not in POLICY_FIELDS:
+            raise InvalidPolicy(
+                f"declared.{field}" if isinstance(field, str) else "declared",
+                value,
+                f"no such key; {expected}",
+            )
+        with under("declared"):
+            if field == "retry":
+                out[field] = Retry.from_spec(value)
+            elif field == "timeout":
+                out[field] = Timeout.from_spec(value)
+            elif field == "limits":
+                out[field] = Limits.from_spec(value)
+            else:
+                _check_items_fail_run(None, None, value)
+                out[field] = value
+    return out
 
 
 def _check_version(version: object) -> int:

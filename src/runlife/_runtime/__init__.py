@@ -13,8 +13,9 @@ One small module per service, assembled by `runtime.AsyncRuntime`:
 * `hooks` — calls the host's hooks for each move the guard saw stored, from a task
   and a bounded queue of its own, each call cut at its timeout.
 
-`job` holds the ``@runlife.job`` decorator, `context` the `RunContext` a job
-function receives, `waiting` how an attempt waits for a signal (``ctx.wait_for``,
-the WAITING status), `jobs` what a runtime knows of its own jobs and of the
-others' stored specs, and `wake` the wake-ups the services wait on.
+`blocking` holds `blocking.Runtime`, the blocking twin of `runtime.AsyncRuntime`
+for hosts that are not async. `job` holds the ``@runlife.job`` decorator, `context`
+the `RunContext` a job function receives, `waiting` how an attempt waits for a
+signal (``ctx.wait_for``, the WAITING status), `jobs` what a runtime knows of its own
+jobs and of the others' stored specs, and `wake` the wake-ups the services wait on.
 """

@@ -276,6 +276,12 @@ class StoreGuard:
         """A run's delivered signals, by name."""
         return await self._call("signals", self.store.signals, run_id)
 
+    async def purge(
+        self, *, older_than: datetime, statuses: Collection[Status] | None = None
+    ) -> int:
+        """Delete finished runs that ended before *older_than* (in *statuses*)."""
+        return await self._call("purge", self.store.purge, older_than=older_than, statuses=statuses)
+
     async def wait_changed(self, timeout: float) -> None:
         """The store's change hint, not marked busy (it is a wait) and not retried:
         a failing store raises `StoreError` to the caller, who waits on its clock."""

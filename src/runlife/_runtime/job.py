@@ -18,7 +18,7 @@ from runlife.abc import Executor
 from runlife.exceptions import InvalidPolicy, InvalidValue
 from runlife.executors._process import ProcessExecutor, check_importable
 
-__all__ = ("EXECUTOR_NAMES", "Job", "job")
+__all__ = ("EXECUTOR_NAMES", "Job", "job", "record_of")
 
 EXECUTOR_NAMES: Final = ("async", "thread", "process")
 """The executors a job may name (see `runlife.executors`)."""
@@ -201,14 +201,25 @@ class Job:
         return out
 
     def to_record(self) -> JobRecord:
-        """The record a runtime saves for this job: its spec and its capacity limits."""
-        limits = self.spec.limits
-        return JobRecord(
-            name=self.name,
-            spec=self.spec.to_spec(),
-            max_concurrency=limits.max_concurrency,
-            per_label=dict(limits.per_label),
-        )
+        """The record of this job as it declares itself: its spec and its capacity limits."""
+        return record_of(self.name, self.spec)
+
+
+def record_of(name: str, spec: JobSpec) -> JobRecord:
+    """The record of job *name* under *spec*: the spec, and its capacity limits in the
+    columns the store enforces when it claims.
+
+    >>> from runlife import Limits
+    >>> record_of("sync", JobSpec(limits=Limits(max_concurrency=2))).max_concurrency
+    2
+    """
+    limits = spec.limits
+    return JobRecord(
+        name=name,
+        spec=spec.to_spec(),
+        max_concurrency=limits.max_concurrency,
+        per_label=dict(limits.per_label),
+    )
 
 
 @overload

@@ -2,27 +2,31 @@
 
 A runtime runs only its own jobs, but it moves, reaps, cancels and retries the
 runs of any job in its store: for a job it does not import it reads the job's
-`JobSpec` from the store's record (written by the runtime that has the job).
+`JobSpec` from the store's record (written by the runtime that has the job). The
+record is also where ``set_policy`` changes a job's policy, so a runtime reads it
+for its own jobs too (`JobBook`).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Final
+from datetime import datetime, timedelta
+from typing import Any, Final
 
+import anyio
 import attrs
 import structlog
 
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.policy import FailureDecision
-from runlife._core.queries import CancelRequest
+from runlife._core.queries import CancelRequest, JobRecord
 from runlife._core.records import ErrorInfo
 from runlife._core.run import Run
 from runlife._core.spec import JobSpec
 from runlife._core.status import Status
 from runlife._runtime.guard import StoreGuard
-from runlife._runtime.job import Job
+from runlife._runtime.job import Job, record_of
 from runlife.exceptions import InvalidLifecycle, InvalidPolicy, InvalidTransition, JobNotFound
 
 __all__ = ("GOES_ON", "JobBook", "apply_decision", "honour_cancel", "to_cancelled", "to_queue")
@@ -134,17 +138,49 @@ def honour_cancel(
     return to_cancelled(run, lifecycle, at=at, message=request.message, note=note)
 
 
-class JobBook:
-    """The runtime's jobs by name, and a cache of the specs of the others.
+@attrs.frozen
+class _Seen:
+    raw: Mapping[str, Any]
+    spec: JobSpec
+    at: datetime
 
-    A stored spec is read once per runtime: a policy changed in the store by
-    another process is seen by a runtime started after the change.
+
+class _Reading:
+    """A read of a job's record in flight, that other callers may wait for."""
+
+    __slots__ = ("done", "spec")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.spec: JobSpec | None = None
+
+
+class JobBook:
+    """The runtime's jobs by name, and the policy in force for every job of its store.
+
+    A job's policy lives in its stored record, where ``set_policy`` changes it (in
+    any process). For a job of this runtime, the policy in force is the job's own
+    declaration with the fields set in the stored spec kept
+    (`JobSpec.redeclared`): so processes that run different versions of a job's
+    code each keep their own, and agree on what was set. For a job the runtime
+    does not have, it is the stored spec.
+
+    `fresh` reads the record now (one store read, shared by the callers that ask
+    meanwhile; the spec is parsed again only when it changed); `spec` uses what
+    was read less than *max_age* seconds of clock time ago.
+
+    Args:
+        jobs: the runtime's own jobs.
+        guard: the store.
+        max_age: how old (clock seconds) a spec `spec` returns may be.
     """
 
-    def __init__(self, jobs: Mapping[str, Job], guard: StoreGuard) -> None:
+    def __init__(self, jobs: Mapping[str, Job], guard: StoreGuard, *, max_age: float = 5) -> None:
         self.local = dict(jobs)
         self._guard = guard
-        self._specs: dict[str, JobSpec] = {}
+        self.max_age = timedelta(seconds=max_age)
+        self._seen: dict[str, _Seen] = {}
+        self._reading: dict[str, _Reading] = {}
         self._log = structlog.get_logger("runlife.runtime")
 
     def get(self, name: str) -> Job | None:
@@ -152,21 +188,110 @@ class JobBook:
         return self.local.get(name)
 
     async def spec(self, name: str) -> JobSpec:
-        """The spec of job *name*: its own, or the stored one.
+        """The policy in force for job *name*, as read at most *max_age* ago.
 
         Raises:
             JobNotFound: neither this runtime nor the store knows the job.
-            InvalidPolicy, InvalidLifecycle: the stored spec cannot be read here.
+            InvalidPolicy, InvalidLifecycle: the stored spec of a job this runtime
+                does not have cannot be read here.
         """
-        job = self.local.get(name)
-        if job is not None:
-            return job.spec
-        spec = self._specs.get(name)
-        if spec is None:
+        seen = self._seen.get(name)
+        if seen is not None and self._guard.clock.now() - seen.at < self.max_age:
+            return seen.spec
+        return await self.fresh(name)
+
+    async def fresh(self, name: str) -> JobSpec:
+        """The policy in force for job *name*, read from the store now.
+
+        Callers that ask while a read of the job is in flight share that read
+        (the attempts of one batch of claims read their job's record once).
+        For a job of this runtime, a record that is missing or cannot be read
+        here (a newer runlife wrote it; logged) leaves the job's own declaration.
+
+        Raises:
+            The errors of `spec`.
+        """
+        reading = self._reading.get(name)
+        if reading is not None:
+            await reading.done.wait()
+            if reading.spec is not None:
+                return reading.spec
+            # That read failed or was cancelled: this caller reads on its own.
+        reading = _Reading()
+        self._reading[name] = reading
+        try:
+            reading.spec = await self._read_record(name)
+            return reading.spec
+        finally:
+            if self._reading.get(name) is reading:
+                del self._reading[name]
+            reading.done.set()
+
+    async def _read_record(self, name: str) -> JobSpec:
+        try:
             record = await self._guard.get_job(name)
-            spec = JobSpec.from_spec(record.spec) if record.spec else JobSpec()
-            self._specs[name] = spec
-        return spec
+        except JobNotFound:
+            job = self.local.get(name)
+            if job is None:
+                raise
+            return self._learn(name, {}).spec
+        return self._learn(name, record.spec).spec
+
+    async def declare(self, job: Job) -> JobRecord:
+        """The record a runtime saves for its *job* when it starts: the job's own
+        declaration, with the policy fields set in the stored spec kept."""
+        try:
+            record = await self._guard.get_job(job.name)
+        except JobNotFound:
+            return job.to_record()
+        return record_of(job.name, self._learn(job.name, record.spec).spec)
+
+    async def set_policy(self, name: str, **changes: Any) -> JobSpec:
+        """Set policy fields of job *name* in its stored spec (*changes* as
+        `JobSpec.with_policy` takes them) and return the policy now in force.
+
+        Raises:
+            JobNotFound: the store has no record of the job.
+            InvalidPolicy: a bad value (see `JobSpec.with_policy`), or a stored
+                spec that cannot be read here.
+            InvalidLifecycle: a stored lifecycle that cannot be read here.
+        """
+        record = await self._guard.get_job(name)
+        stored = JobSpec.from_spec(record.spec) if record.spec else JobSpec()
+        changed = stored.with_policy(**changes)
+        saved = await self._guard.save_job(
+            attrs.evolve(
+                record_of(name, changed),
+                paused=record.paused,
+                last_scheduled_for=record.last_scheduled_for,
+            )
+        )
+        return self._learn(name, saved.spec).spec
+
+    def _learn(self, name: str, raw: Mapping[str, Any]) -> _Seen:
+        now = self._guard.clock.now()
+        seen = self._seen.get(name)
+        if seen is not None and seen.raw == raw:
+            seen = _Seen(seen.raw, seen.spec, now)
+        else:
+            seen = _Seen(copy.deepcopy(dict(raw)), self._read(name, raw), now)
+        self._seen[name] = seen
+        return seen
+
+    def _read(self, name: str, raw: Mapping[str, Any]) -> JobSpec:
+        job = self.local.get(name)
+        try:
+            stored = JobSpec.from_spec(raw) if raw else JobSpec()
+        except (InvalidPolicy, InvalidLifecycle) as exc:
+            if job is None:
+                raise
+            self._log.error(
+                "stored job spec unreadable; the job's own policy applies",
+                job=name,
+                error=str(exc),
+            )
+            return job.spec
+        return stored if job is None else stored.redeclared(job.spec)
 
     async def spec_or_none(self, name: str) -> JobSpec | None:
         """The spec of job *name* for a service: the default spec for a job

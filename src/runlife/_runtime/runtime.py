@@ -16,10 +16,10 @@ import anyio.abc
 import attrs
 
 from runlife._clock import SystemClock
-from runlife._core.policy import QuotaUsage
+from runlife._core.policy import Limits, QuotaUsage, Retry, Timeout
 from runlife._core.queries import JobRecord, Page, RunQuery, TimeField, cancel_message
 from runlife._core.run import Run
-from runlife._core.spec import JobSpec
+from runlife._core.spec import UNCHANGED, JobSpec, _Unchanged
 from runlife._core.status import Status, Trigger
 from runlife._core.values import MAX_PAGE, check_lease, check_moment, check_text
 from runlife._runtime.guard import StoreGuard
@@ -154,7 +154,7 @@ class AsyncRuntime:
             if isinstance(self._executor_for(job), ProcessExecutor):
                 check_importable(job.name, job.fn, executor)
         self.guard = StoreGuard(self.store, self.clock, on_moves=self.hooks.tell)
-        self.book = JobBook(self.jobs, self.guard)
+        self.book = JobBook(self.jobs, self.guard, max_age=self.poll)
         self.changed = Pulse()
         self.store_changed = Pulse()
         self.worker = Worker(
@@ -169,6 +169,7 @@ class AsyncRuntime:
             changed=self.changed,
             store_changed=self.store_changed,
             on_retry=self._retrying,
+            spec_for=self.book.fresh,
         )
         self.mover = Mover(
             guard=self.guard,
@@ -223,7 +224,7 @@ class AsyncRuntime:
                 await stack.enter_async_context(self.store)
             now = self.clock.now()
             for job in self.jobs.values():
-                record = job.to_record()
+                record = await self.book.declare(job)
                 if job.spec.schedule is not None:
                     # Kept only if the store has no record yet: a schedule's start.
                     record = attrs.evolve(record, last_scheduled_for=now)
@@ -640,6 +641,9 @@ class AsyncRuntime:
             QuotaExceeded: the job's quota is used up.
         """
         self._check_running()
+        return await self._again(await self._ended_badly(run_id), Trigger.RETRY)
+
+    async def _ended_badly(self, run_id: str) -> Run:
         old = await self.guard.get_run(run_id)
         if old.status not in _RETRYABLE:
             raise InvalidValue(
@@ -647,7 +651,7 @@ class AsyncRuntime:
                 run_id,
                 f"the id of a FAILED or CANCELLED run; run {run_id} is {old.status}",
             )
-        return await self._again(old, Trigger.RETRY)
+        return old
 
     async def rerun(self, run_id: str) -> Run:
         """Run a finished run again from scratch, as a new run (trigger RERUN).
@@ -743,6 +747,115 @@ class AsyncRuntime:
             self.scheduler.pulse.pulse()
         return record
 
+    # -- policy, resuming and retention -----------------------------------------------
+
+    async def set_policy(
+        self,
+        job: Job | str,
+        *,
+        retry: Retry | _Unchanged = UNCHANGED,
+        timeout: Timeout | _Unchanged = UNCHANGED,
+        limits: Limits | _Unchanged = UNCHANGED,
+        items_fail_run: float | _Unchanged | None = UNCHANGED,
+        reset: Iterable[str] = (),
+    ) -> JobSpec:
+        """Change a job's policy in the store, for every process, and return the
+        policy now in force (for a job of this runtime: its own declaration with
+        every field set so far).
+
+        Only the fields given change; *reset* names fields that go back to what
+        the job's code declares. What is set stays set, in every runtime, also
+        one started later with the job's code, until it is reset.
+
+        When it applies: the concurrency limits (``max_concurrency``,
+        ``per_label``) to every claim made after this returns (the store enforces
+        them); retry, timeout and ``items_fail_run`` to every attempt that starts
+        after this returns, in any process (each attempt reads its job's policy
+        when it starts; one already running keeps the policy it started with).
+        The quota at submit, the queue timeout and the decision on a lost
+        worker's run use the policy read at most ``poll`` seconds before (at
+        once in this runtime).
+
+        Raises:
+            JobNotFound: the store has no such job.
+            InvalidPolicy: a value of the wrong kind, naming the field; a *reset*
+                name that is not a policy field; or a stored spec that cannot be
+                read here.
+
+        >>> import anyio, runlife
+        >>> @runlife.job(retry=runlife.Retry(max_attempts=2))
+        ... async def sync(ctx):
+        ...     return None
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[sync], store="memory://") as rt:
+        ...         spec = await rt.set_policy(sync, retry=runlife.Retry(max_attempts=5))
+        ...         return spec.retry.max_attempts, spec.declared["retry"].max_attempts
+        >>> anyio.run(main)
+        (5, 2)
+        """
+        self._check_running()
+        if not isinstance(job, Job | str):
+            raise InvalidValue("job", job, "a Job or a job's name")
+        spec = await self.book.set_policy(
+            job.name if isinstance(job, Job) else job,
+            retry=retry,
+            timeout=timeout,
+            limits=limits,
+            items_fail_run=items_fail_run,
+            reset=reset,
+        )
+        # Raised limits may make runs claimable.
+        self.worker.claimable.pulse()
+        self.changed.pulse()
+        return spec
+
+    async def resume(self, run_id: str) -> Run:
+        """Resume a FAILED or CANCELLED run as a new run (trigger RESUME,
+        ``parent_id`` the old run, ``root_id`` the first run of the chain).
+
+        For now a resumed run runs its job again from the start, as `retry` does:
+        skipping the items and workflow nodes that already succeeded is not
+        built yet.
+
+        Raises:
+            RunNotFound: no such run.
+            InvalidValue: the run is not FAILED or CANCELLED.
+            QuotaExceeded: the job's quota is used up.
+        """
+        self._check_running()
+        return await self._again(await self._ended_badly(run_id), Trigger.RESUME)
+
+    async def purge(
+        self,
+        *,
+        older_than: datetime | timedelta,
+        statuses: Iterable[Status | str] | None = None,
+    ) -> int:
+        """Delete the finished runs that ended before *older_than*, with their
+        history, items, logs, signals and events; returns how many went.
+
+        Args:
+            older_than: a moment, or a `timedelta` (that long before now, by the
+                runtime's clock).
+            statuses: only runs that ended in these (terminal) statuses; every
+                terminal status when None. An active run is never purged.
+
+        Raises:
+            InvalidValue: *older_than* is not a moment or a timedelta >= 0, or a
+                status is not terminal.
+        """
+        self._check_running()
+        if isinstance(older_than, timedelta):
+            if older_than < timedelta(0):
+                raise InvalidValue(
+                    "older_than", older_than, "a moment, or a timedelta >= 0 (before now)"
+                )
+            older_than = self.clock.now() - older_than
+        chosen = None if statuses is None else _statuses(statuses)
+        deleted = await self.guard.purge(older_than=older_than, statuses=chosen)
+        self.changed.pulse()
+        return deleted
+
 
 def _by_name(jobs: Iterable[Job]) -> dict[str, Job]:
     if isinstance(jobs, Job):
@@ -765,6 +878,11 @@ def _sync_executor(executor: str | Executor | None, concurrency: int) -> Executo
     if isinstance(executor, str) or not isinstance(executor, Executor):
         raise InvalidPolicy("executor", executor, "'thread', 'process', an Executor, or None")
     return executor
+
+
+def _statuses(statuses: Iterable[Status | str]) -> Any:
+    # The store checks them; a str is passed as it is, to be refused naming it.
+    return statuses if isinstance(statuses, str) else frozenset(statuses)
 
 
 def _set(value: Any) -> Any:

@@ -9,6 +9,9 @@
   cancels at the attempt's deadlines: its ``Timeout(attempt=...)`` (which stands
   still while the run waits for a signal, see `waiting`), ``run=`` and
   ``heartbeat=``.
+* **Policy.** Each attempt runs under the policy in force for its job when it
+  starts (read from the store: ``set_policy`` may have changed it), from its
+  time limits to the decision on its failure.
 * **Leases.** One loop renews the lease of every held run, every ``lease / 3``
   seconds. A renewal refused with `LeaseLost` (the run was reaped, cancelled in
   another process, or claimed elsewhere) stops the attempt without writing.
@@ -41,6 +44,7 @@ from runlife._core.policy import Deadline, decide_failure, decide_wait_timeout, 
 from runlife._core.queries import Claim
 from runlife._core.records import ErrorInfo
 from runlife._core.run import Run
+from runlife._core.spec import JobSpec
 from runlife._core.status import Status
 from runlife._core.values import check_json
 from runlife._runtime.context import RunContext
@@ -103,6 +107,8 @@ class Held:
         self.claim = claim
         self.run = claim.run
         self.job = job
+        self.spec: JobSpec = job.spec
+        """The policy the attempt runs under: read from the store when it starts."""
         self.lifecycle: Lifecycle = job.spec.lifecycle
         self.scope = anyio.CancelScope()
         self.watch = anyio.CancelScope()
@@ -193,6 +199,8 @@ class Worker:
         changed: pulsed after each write of a run's outcome.
         store_changed: pulsed when the store may have changed (a hint).
         on_retry: told each run it moved to RETRYING (due again at its ``due_at``).
+        spec_for: the policy in force for a job, by name, read as each attempt
+            starts (the runtime's `JobBook.fresh`); each job's own spec unless given.
 
     >>> import anyio, runlife
     >>> from datetime import datetime, UTC
@@ -232,6 +240,7 @@ class Worker:
         changed: Pulse | None = None,
         store_changed: Pulse | None = None,
         on_retry: Callable[[Run], None] | None = None,
+        spec_for: Callable[[str], Awaitable[JobSpec]] | None = None,
     ) -> None:
         self.guard = guard
         self.clock = clock
@@ -244,6 +253,7 @@ class Worker:
         self.changed = changed or Pulse()
         self.store_changed = store_changed or Pulse()
         self.on_retry = on_retry or _ignore
+        self.spec_for = spec_for or self._own_spec
         self.claimable = Pulse()
         """Pulse it when a run of its jobs may have become claimable."""
         self.held: dict[str, Held] = {}
@@ -430,14 +440,19 @@ class Worker:
 
     # -- one attempt ---------------------------------------------------------------
 
+    async def _own_spec(self, name: str) -> JobSpec:
+        return self.jobs[name].spec
+
     async def _attempt(self, held: Held) -> None:
+        if held.cut_kind is None:
+            held.spec = await self.spec_for(held.job.name)
         outcome = _Outcome() if held.cut_kind is not None else await self._execute(held)
         with anyio.CancelScope(shield=True):
             await self._finish(held, outcome)
 
     async def _execute(self, held: Held) -> _Outcome:
         job, run = held.job, held.run
-        timeout = job.spec.timeout
+        timeout = held.spec.timeout
         ctx = RunContext(
             run_id=run.id,
             job=run.job,
@@ -472,7 +487,7 @@ class Worker:
     ) -> None:
         """Cut the attempt at its first deadline; the deadlines move as the run
         waits for signals (`Timeout.deadlines`). Started once it has looked."""
-        timeout = held.job.spec.timeout
+        timeout = held.spec.timeout
         with held.watch:
             while held.ctx is not None and not held.closed:
                 seen = held.waits.moved.count
@@ -495,8 +510,7 @@ class Worker:
         held.finishing = True
         if held.cut_kind == "lost":
             return
-        job = held.job
-        spec = job.spec
+        spec = held.spec
         note = _STILL_RUNNING if outcome.still_running else ""
         warnings = held.ctx.warnings if held.ctx is not None else ()
 

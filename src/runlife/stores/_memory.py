@@ -34,7 +34,7 @@ from runlife._core.queries import (
 )
 from runlife._core.records import Event, Item, ItemCounts, LogLine, Transition
 from runlife._core.run import Run
-from runlife._core.status import TERMINAL, Status, Trigger
+from runlife._core.status import Status, Trigger
 from runlife._core.values import check_int, check_lease, check_moment, check_page, check_text
 from runlife.exceptions import (
     ConcurrentUpdate,
@@ -711,17 +711,24 @@ class MemoryStore(StoreBase):
 
     # -- retention ---------------------------------------------------------------
 
-    async def purge(self, *, older_than: datetime, batch: int = 1000) -> int:
-        """Delete terminal runs that ended before *older_than*, with all they own.
+    async def purge(
+        self,
+        *,
+        older_than: datetime,
+        batch: int = 1000,
+        statuses: Collection[Status] | None = None,
+    ) -> int:
+        """Delete terminal runs (in *statuses*, if given) that ended before
+        *older_than*, with all they own.
 
         The memory store deletes all of them at once (*batch* is checked, for the
         protocol's sake, and otherwise unused).
         """
-        cutoff = admit.check_purge_args(older_than, batch)
+        cutoff, chosen = admit.check_purge_args(older_than, batch, statuses)
         async with await self._use():
             doomed = [
                 rid
-                for status in TERMINAL
+                for status in chosen
                 for rid in self._by_status[status]
                 if (end := self._runs[rid].run.ended_at) is not None and end < cutoff
             ]

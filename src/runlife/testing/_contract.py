@@ -42,6 +42,7 @@ from runlife._core.status import Status, Trigger
 from runlife.abc import Store
 from runlife.exceptions import (
     ConcurrentUpdate,
+    InvalidValue,
     JobNotFound,
     LeaseLost,
     NotSerializable,
@@ -1119,6 +1120,32 @@ class StoreContract(HostileCallers):
             await store.save_job(JobRecord(name="backup", spec={"f": print}))
         with pytest.raises(JobNotFound):
             await store.get_job("backup")
+
+    async def test_purge_deletes_only_the_given_terminal_statuses(self, store: Store) -> None:
+        """purge with statuses deletes only the old runs that ended in one of them;
+        an active status, or none at all, is refused before anything is deleted."""
+        paths = {
+            S.SUCCEEDED: (S.RUNNING, S.SUCCEEDED),
+            S.FAILED: (S.RUNNING, S.FAILED),
+            S.CANCELLED: (S.CANCELLED,),
+            S.SKIPPED: (S.SKIPPED,),
+        }
+        ended = {}
+        for i, (status, path) in enumerate(paths.items()):
+            run = await self.put(store, new_run(when=i))
+            ended[status] = await store.update_run(moved(run, *path, when=i), expected_version=0)
+        refusals: list[tuple[Any, object]] = [(["FAILED", "QUEUED"], S.QUEUED), ([], [])]
+        for bad, value in refusals:
+            with pytest.raises(InvalidValue) as refused:
+                await store.purge(older_than=at(100), statuses=bad)
+            assert (refused.value.field, refused.value.value) == ("statuses", value)
+        either: list[Any] = [S.FAILED, "CANCELLED"]
+        assert await store.purge(older_than=at(100), statuses=either) == 2
+        left = {run.status for run in (await store.list_runs(RunQuery(limit=10))).runs}
+        assert left == {S.SUCCEEDED, S.SKIPPED}
+        assert await store.purge(older_than=at(1), statuses={S.SKIPPED}) == 0  # ended at 3
+        assert await store.purge(older_than=at(100), batch=1, statuses={S.SKIPPED}) == 1
+        assert (await store.get_run(ended[S.SUCCEEDED].id)).status is S.SUCCEEDED
 
     async def test_purge_deletes_every_match_in_batches(self, store: Store) -> None:
         """purge with a small batch still deletes every matching run."""

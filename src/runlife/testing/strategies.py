@@ -289,7 +289,8 @@ def runs(
 
 def job_specs() -> st.SearchStrategy[JobSpec]:
     """Whole job specs: every policy varies, with a custom lifecycle or the default,
-    a schedule or none, and a workflow or none.
+    a schedule or none, a workflow or none, and policy fields set while the job ran
+    (``declared``) or none.
 
     >>> from hypothesis import given
     >>> @given(job_specs())
@@ -307,6 +308,15 @@ def job_specs() -> st.SearchStrategy[JobSpec]:
         items_fail_run=st.none() | st.just(0) | st.floats(0, 1),
         queued=st.booleans(),
         workflow=st.none() | dags(max_nodes=6),
+        declared=st.fixed_dictionaries(
+            {},
+            optional={
+                "retry": retries(),
+                "timeout": timeouts(),
+                "limits": limits(),
+                "items_fail_run": st.none() | st.floats(0, 1),
+            },
+        ),
     )
 
 

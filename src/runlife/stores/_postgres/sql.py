@@ -392,7 +392,7 @@ EVENTS: Final = f"""SELECT {_names(EVENT_COLUMNS)} FROM runlife_events
 
 PURGE_RUNS: Final = """DELETE FROM runlife_runs WHERE id IN (
         SELECT id FROM runlife_runs
-        WHERE status IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED') AND ended_at < %s
+        WHERE status = ANY(%s) AND ended_at < %s
         ORDER BY ended_at LIMIT %s FOR UPDATE SKIP LOCKED)
     RETURNING id"""
 PURGE_OWNED: Final = tuple(

@@ -570,13 +570,20 @@ class PostgresStore(StoreBase):
 
     # -- retention -------------------------------------------------------------------------
 
-    async def purge(self, *, older_than: datetime, batch: int = 1000) -> int:
-        """Delete terminal runs that ended before *older_than*, with all they own,
-        one transaction per *batch* runs."""
-        cutoff = admit.check_purge_args(older_than, batch)
+    async def purge(
+        self,
+        *,
+        older_than: datetime,
+        batch: int = 1000,
+        statuses: Collection[Status] | None = None,
+    ) -> int:
+        """Delete terminal runs (in *statuses*, if given) that ended before
+        *older_than*, with all they own, one transaction per *batch* runs."""
+        cutoff, chosen = admit.check_purge_args(older_than, batch, statuses)
+        wanted = sorted(s.value for s in chosen)
         total = 0
         while True:
-            n: int = await self._call(tx.purge_batch, cutoff, batch)
+            n: int = await self._call(tx.purge_batch, cutoff, wanted, batch)
             total += n
             if n < batch:
                 return total

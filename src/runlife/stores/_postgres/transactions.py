@@ -538,10 +538,11 @@ def events(after: int, run_id: str | None, limit: int) -> Program[tuple[Event, .
 # -- retention -------------------------------------------------------------------------
 
 
-def purge_batch(cutoff: datetime, batch: int) -> Program[int]:
-    """Delete up to *batch* terminal runs that ended before *cutoff*, with all they own."""
+def purge_batch(cutoff: datetime, statuses: list[str], batch: int) -> Program[int]:
+    """Delete up to *batch* runs in *statuses* (terminal ones) that ended before
+    *cutoff*, with all they own."""
     yield BEGIN
-    found = yield (sql.PURGE_RUNS, (cutoff, batch))
+    found = yield (sql.PURGE_RUNS, (statuses, cutoff, batch))
     ids = [run_id for (run_id,) in found]
     if ids:
         for statement in sql.PURGE_OWNED:

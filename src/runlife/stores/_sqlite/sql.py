@@ -231,10 +231,15 @@ INSERT_ITEM_EVENT: Final = (
 
 # -- retention ---------------------------------------------------------------------
 
-PURGEABLE: Final = (
-    "SELECT id FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?"
-    " AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED') LIMIT ?"
-)
+
+def purgeable(n: int) -> str:
+    """Runs in *n* (terminal) statuses that ended before a moment."""
+    return (
+        "SELECT id FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?"
+        f" AND status IN ({_marks(n)}) LIMIT ?"
+    )
+
+
 PURGE_OWNED: Final = tuple(
     f"DELETE FROM {table} WHERE run_id = ?"
     for table in ("run_labels", "items", "logs", "signals", "events", "cancel_requests")

@@ -1004,17 +1004,28 @@ class SQLiteStore(StoreBase):
 
     # -- retention -------------------------------------------------------------------
 
-    async def purge(self, *, older_than: datetime, batch: int = 1000) -> int:
-        """Delete terminal runs that ended before *older_than* with everything of theirs,
-        *batch* runs per transaction; never an active run. Returns how many went.
+    async def purge(
+        self,
+        *,
+        older_than: datetime,
+        batch: int = 1000,
+        statuses: Collection[Status] | None = None,
+    ) -> int:
+        """Delete terminal runs (in *statuses*, if given) that ended before
+        *older_than* with everything of theirs, *batch* runs per transaction; never
+        an active run. Returns how many went.
 
         Each batch is a write of its own: a purge cancelled midway has deleted the
         batches before the cancellation, entirely, and nothing of the others.
         """
-        cutoff = _to_us(admit.check_purge_args(older_than, batch))
+        moment, chosen = admit.check_purge_args(older_than, batch, statuses)
+        cutoff = _to_us(moment)
+        wanted = sorted(s.value for s in chosen)
+        text = sql.purgeable(len(wanted))
 
         def op(conn: sqlite3.Connection, now: int, later: Later) -> int:
-            ids = [(run_id,) for (run_id,) in conn.execute(sql.PURGEABLE, (cutoff, batch))]
+            found = conn.execute(text, (cutoff, *wanted, batch))
+            ids = [(run_id,) for (run_id,) in found]
             for statement in sql.PURGE_OWNED:
                 conn.executemany(statement, ids)
             conn.executemany(sql.PURGE_RUN, ids)
