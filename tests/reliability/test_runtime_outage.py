@@ -96,6 +96,7 @@ def _drain_through_an_outage(
     returned_during = [
         e for e in events if e["ev"] == "returned" and stopped_at < e["t"] < restarted_at
     ]
+    assert returned_during, "no function returned during the outage: it hit no run in flight"
 
     lines = _outage_lines(hosts)
     # The calls that failed were logged. (A call begun during the outage may
