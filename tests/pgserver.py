@@ -6,6 +6,9 @@ port, tuned for speed over durability (``fsync=off``), and removes everything at
 initdb and the server refuse to run as root, so as root they run as the ``postgres``
 user through ``runuser``, from a directory that user can read.
 
+`stoppable_server()` is the same server as a `Server` a test may stop and start
+again on its port and data directory: a real outage of the database.
+
 `postgres_dsn` (a session fixture) yields ``RUNLIFE_PG_DSN`` when it is set, else the
 DSN of a throwaway server. When no server can be started it fails with the output of
 the tool that failed: PostgreSQL tests never skip silently.
@@ -26,7 +29,7 @@ from collections.abc import Iterator
 
 import pytest
 
-__all__ = ("ServerError", "postgres_dsn", "throwaway_server")
+__all__ = ("Server", "ServerError", "postgres_dsn", "stoppable_server", "throwaway_server")
 
 DATABASE = "runlife"
 USER = "runlife"
@@ -115,6 +118,37 @@ def _tail(path: str) -> str:
         return f"(no log: {exc})"
 
 
+class Server:
+    """A running throwaway server that a test may stop and start again, on the same
+    port and data directory (an outage of the database, for real)."""
+
+    def __init__(self, root: str, port: int, options: str, *, unix_socket: bool) -> None:
+        self.root = root
+        self.data = os.path.join(root, "data")
+        self.log = os.path.join(root, "server.log")
+        self.port = port
+        self._options = options
+        if unix_socket:
+            self.dsn = f"postgresql://{USER}@/{DATABASE}?host={root}&port={port}"
+        else:
+            self.dsn = f"postgresql://{USER}@127.0.0.1:{port}/{DATABASE}"
+
+    def start(self) -> None:
+        """Start the server and return once it accepts logins."""
+        argv = [f"{_bindir()}/pg_ctl", "-D", self.data, "-l", self.log, "-o", self._options]
+        _run([*argv, "-w", "-t", "60", "start"], cwd=self.root)
+        _wait_ready(self.port, self.log, time.monotonic() + 30)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``pg_ctl stop -m mode``: ``fast`` ends every session and
+        checkpoints, ``immediate`` aborts) and return once it is down."""
+        _run([f"{_bindir()}/pg_ctl", "-D", self.data, "-m", mode, "-w", "stop"], cwd=self.root)
+
+    def tail(self) -> str:
+        """The end of the server's log."""
+        return _tail(self.log)
+
+
 @contextlib.contextmanager
 def throwaway_server(*, max_connections: int = 200, unix_socket: bool = False) -> Iterator[str]:
     """Start a fresh PostgreSQL server and yield its DSN; stop and delete it at exit.
@@ -130,6 +164,14 @@ def throwaway_server(*, max_connections: int = 200, unix_socket: bool = False) -
     Raises:
         ServerError: with initdb's, pg_ctl's or the server log's output.
     """
+    with stoppable_server(max_connections=max_connections, unix_socket=unix_socket) as server:
+        yield server.dsn
+
+
+@contextlib.contextmanager
+def stoppable_server(*, max_connections: int = 200, unix_socket: bool = False) -> Iterator[Server]:
+    """`throwaway_server`, yielding the `Server` itself: its DSN, and the means to
+    stop and start it again. It is stopped (if running) and deleted at exit."""
     bindir = _bindir()
     root = tempfile.mkdtemp(prefix="runlife-pg-")
     os.chmod(root, 0o755)
@@ -169,22 +211,20 @@ def throwaway_server(*, max_connections: int = 200, unix_socket: bool = False) -
                 "shared_buffers=128MB",
             )
         )
-        _run([f"{bindir}/pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start"],
-             cwd=root)  # fmt: skip
-        started = True
+        server = Server(root, port, options, unix_socket=unix_socket)
+        started = True  # (a server that failed to start is stopped all the same)
+        server.start()
         _run([f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", USER, DATABASE],
              cwd=root)  # fmt: skip
         _wait_ready(port, log, time.monotonic() + 30)
-        if unix_socket:
-            yield f"postgresql://{USER}@/{DATABASE}?host={root}&port={port}"
-        else:
-            yield f"postgresql://{USER}@127.0.0.1:{port}/{DATABASE}"
+        yield server
     except ServerError as exc:
         if started:
             raise ServerError(f"{exc}\n--- server log\n{_tail(log)}") from None
         raise
     finally:
         if started:
+            # Stopped already by the test, perhaps: then pg_ctl fails, harmlessly.
             with contextlib.suppress(ServerError, subprocess.TimeoutExpired):
                 _run([f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"], cwd=root)
         shutil.rmtree(root, ignore_errors=True)

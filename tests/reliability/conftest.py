@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg  # noqa: TID251 - tests create databases, which no store API does
 import pytest
-from harness import Workers
+from harness import Hosts, Workers
 
 # tests/ is on sys.path (rootdir-style layout), so the store tests' session
 # PostgreSQL server fixture can be shared from there.
@@ -58,6 +58,18 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
     out = tmp_path / "journals"
     out.mkdir()
     group = Workers(out)
+    try:
+        yield group
+    finally:
+        group.close()
+
+
+@pytest.fixture
+def hosts(tmp_path: Path) -> Iterator[Hosts]:
+    """The runtime host processes of one test: all killed and reaped when it ends."""
+    out = tmp_path / "hosts"
+    out.mkdir()
+    group = Hosts(out)
     try:
         yield group
     finally:

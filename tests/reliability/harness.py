@@ -29,6 +29,7 @@ T = TypeVar("T")
 
 WORKER = Path(__file__).with_name("worker.py")
 RUNTIME_WORKER = Path(__file__).with_name("runtime_worker.py")
+HOST = Path(__file__).with_name("host.py")
 
 ACTIVE = frozenset(s for s in Status if not s.is_terminal)
 
@@ -54,8 +55,10 @@ def seed(
     *,
     labels: Callable[[int], dict[str, str]] | None = None,
     record: JobRecord | None = None,
+    params: Callable[[int], dict[str, Any]] | None = None,
 ) -> list[str]:
-    """Create the job's record and *n* QUEUED runs of it; return their ids in order."""
+    """Create the job's record and *n* QUEUED runs of it (params ``{"i": i}`` unless
+    given); return their ids in order."""
 
     async def main(store: Store) -> list[str]:
         await store.save_job(record or JobRecord(name=job))
@@ -67,7 +70,7 @@ def seed(
                 at=now,
                 initial=Status.QUEUED,
                 labels=labels(i) if labels else None,
-                params={"i": i},
+                params=params(i) if params else {"i": i},
             )
             ids.append((await store.create_run(run)).id)
         return ids
@@ -171,6 +174,40 @@ class Workers:
                 proc.send_signal(signal.SIGCONT)
                 proc.kill()
             proc.wait()
+
+
+class Hosts(Workers):
+    """The runtime hosts (``host.py``) of one test: all killed and reaped at its end."""
+
+    def start(self, url: str, worker_id: str, job: str = "task", *options: str, **env: str) -> None:
+        argv = [sys.executable, str(HOST), "--url", url, "--host-id", worker_id]
+        argv += ["--job", job, "--out", str(self.out), *options]
+        stderr = (self.out / f"{worker_id}.stderr").open("wb")
+        with stderr:
+            self.procs[worker_id] = subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, **env}
+            )
+
+    def log(self, host: str) -> list[dict[str, Any]]:
+        """The runtime's structlog lines of *host* (a cut last line skipped)."""
+        path = self.out / f"{host}.log"
+        if not path.exists():
+            return []
+        lines = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return lines
+
+    def ready(self, host: str) -> bool:
+        """Whether *host* has entered its runtime (fails if it exited before)."""
+        if any(e["ev"] == "ready" for e in journal(self.out, [host])):
+            return True
+        if self.procs[host].poll() is not None:
+            pytest.fail(f"host {host} exited early: {self.stderr(host)}")
+        return False
 
 
 def journal(out: Path, worker_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:

@@ -121,6 +121,25 @@ async def test_a_real_conflict_after_an_outage_is_raised(
         await guard.update_run(other, expected_version=0)
 
 
+async def test_an_outage_that_ends_in_a_refusal_is_logged_as_over(
+    clock: VirtualClock, store: MemoryStore
+) -> None:
+    """The store came back and refused the write (its run was reaped meanwhile, say):
+    the outage is over all the same, and the log says so."""
+    run = await store.create_run(Run.create(job="sync", at=clock.now()))
+    flaky = Flaky(store, "update_run")
+    flaky.down, flaky.up_after = True, 3
+    guard = StoreGuard(cast(Store, flaky), clock)
+    stale = runlife.DEFAULT_LIFECYCLE.transition(run, Status.QUEUED, at=clock.now())
+    with capture_logs() as logs, pytest.raises(runlife.ConcurrentUpdate):
+        await guard.update_run(stale, expected_version=run.version + 1)
+    assert [(e["event"], e["failures"]) for e in logs] == [
+        ("store unavailable; retrying", 1),
+        ("store available again", 3),
+    ]
+    assert guard.outages == 1
+
+
 async def test_store_calls_keep_virtual_time_still(clock: VirtualClock) -> None:
     """A store call that works in a thread (as SQL stores do) is marked busy: a
     pending virtual deadline does not fire under it."""

@@ -462,6 +462,32 @@ async def test_a_lock_held_too_long_is_a_store_error(db: Path) -> None:
         assert await store.list_jobs() == ()
 
 
+async def test_a_write_that_changed_nothing_wakes_no_waiter(db: Path) -> None:
+    """An empty claim commits a transaction that changes nothing: no change for
+    wait_changed (else a runtime's idle claims would wake its own claim loop, which
+    claims again, at once, for ever). A write that changes a run still wakes."""
+    async with SQLiteStore(db) as store:
+        await store.save_job(JobRecord(name="backup"))
+        waited: list[float] = []
+
+        async def wait(timeout: float) -> None:
+            start = anyio.current_time()
+            await store.wait_changed(timeout)
+            waited.append(anyio.current_time() - start)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait, 0.5)
+            for _ in range(10):
+                await anyio.sleep(0.02)
+                assert await store.claim("w", {"backup": LC}, limit=1, lease=30) == ()
+        assert waited[0] >= 0.5
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait, 10)
+            await anyio.sleep(0.05)
+            await store.create_run(queued())
+        assert waited[1] < 5
+
+
 # -- time, input, failpoints ---------------------------------------------------------
 
 

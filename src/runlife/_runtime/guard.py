@@ -35,7 +35,7 @@ from runlife._core.records import Transition
 from runlife._core.run import Run
 from runlife._core.status import Status
 from runlife.abc import Clock, Store
-from runlife.exceptions import Conflict, SchemaMismatch, StoreError
+from runlife.exceptions import Conflict, RunlifeError, SchemaMismatch, StoreError
 
 __all__ = ("StoreGuard",)
 
@@ -116,10 +116,18 @@ class StoreGuard:
                     )
                 await self.clock.sleep(delay)
                 continue
-            if failures:
-                self.outages += 1
-                self._log.info("store available again", call=what, failures=failures)
+            except RunlifeError:
+                # A refusal (a lost lease, a conflict, a missing run) is an answer
+                # too: the store is back.
+                self._back(what, failures)
+                raise
+            self._back(what, failures)
             return result
+
+    def _back(self, what: str, failures: int) -> None:
+        if failures:
+            self.outages += 1
+            self._log.info("store available again", call=what, failures=failures)
 
     async def _write_once(
         self, what: str, fn: Callable[[], Awaitable[T]], landed: Callable[[], Awaitable[T | None]]

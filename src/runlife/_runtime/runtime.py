@@ -296,8 +296,12 @@ class AsyncRuntime:
             self.worker.abort()
             self.hooks.abort()
             # The host's own exception is not the task group's: it propagates from
-            # the host's block as it is.
-            await self._stack.__aexit__(None, None, None)
+            # the host's block as it is. The cancelled tasks end without waiting on
+            # the clock, but a store call of theirs may still be finishing in its
+            # thread: under a virtual clock, no time passes meanwhile (another
+            # runtime on the clock would run ahead, firing what is not due yet).
+            with self.clock.busy():
+                await self._stack.__aexit__(None, None, None)
 
     def _check_running(self) -> None:
         if self._state != "running":

@@ -133,7 +133,9 @@ class GroupCommit:
         lock_timeout: seconds a batch may wait for another process's write lock.
         on_commit: called in the writer thread with the `Later` of each batch
             that committed.
-        on_flush: called on the event loop after each batch.
+        on_flush: called on the event loop after each batch that changed the
+            database (a write that changed nothing, an empty claim say, is no
+            change for the store's waiters).
     """
 
     def __init__(
@@ -237,7 +239,7 @@ class GroupCommit:
         batch, self._queue = self._queue, []
         ran = [False]
         try:
-            await run_sync(self._commit, batch, ran)
+            changed = await run_sync(self._commit, batch, ran)
         except BaseException:
             if ran[0]:  # the thread ran to its end: every outcome is there
                 self._settle(batch, op)
@@ -245,7 +247,8 @@ class GroupCommit:
                 self._queue[:0] = [o for o in batch if o is not op and not o.abandoned]
             raise
         self._settle(batch, op)
-        self._on_flush()
+        if changed:
+            self._on_flush()
 
     @staticmethod
     def _settle(batch: list[_Op[Any]], leader: _Op[Any]) -> None:
@@ -256,15 +259,18 @@ class GroupCommit:
 
     # -- in the writer thread -----------------------------------------------------
 
-    def _commit(self, batch: list[_Op[Any]], ran: list[bool]) -> None:
+    def _commit(self, batch: list[_Op[Any]], ran: list[bool]) -> bool:
         """Run *batch* in one transaction, each write failing alone; never raises
-        (every write gets its outcome)."""
+        (every write gets its outcome). Whether the database changed."""
         ran[0] = True
         # A write whose caller was cancelled before the batch started is dropped.
         live = [op for op in batch if not op.abandoned]
+        changed = False
         try:
             with self._conn.use() as conn:
+                before = conn.total_changes
                 later = self._transaction(conn, live)
+                changed = later is not None and conn.total_changes != before
             if later is not None:
                 self.commits += 1
                 self._on_commit(later)
@@ -281,6 +287,7 @@ class GroupCommit:
                     op.error = error
             if not isinstance(exc, Exception):
                 raise
+        return changed
 
     def _transaction(self, conn: sqlite3.Connection, batch: list[_Op[Any]]) -> Later | None:
         """Run *batch* in a transaction; the batch's `Later` once it committed, or
