@@ -43,6 +43,7 @@ __all__ = (
     "NodeRef",
     "Resolution",
     "Resolver",
+    "RunGraph",
     "SkippedNode",
     "TriggerRule",
     "Workflow",
@@ -1466,3 +1467,55 @@ class Resolver:
 # Rules decided when all upstream nodes finished, or by the worst of them: their skip
 # names the worst upstream outcome rather than the last one to arrive.
 _BLAME_WORST = frozenset({_ALL_SUCCEEDED, _ANY_SUCCEEDED, _NONE_FAILED})
+
+
+@attrs.frozen(kw_only=True)
+class RunGraph:
+    """One workflow run's graph: the workflow, with the status of each node's run.
+
+    What ``AsyncRuntime.graph(run_id)`` returns, to draw (`to_mermaid`, `to_dot`,
+    `to_text`, with the statuses overlaid) and to question (`explain`, `outcome`).
+
+    Attributes:
+        workflow: the workflow, as its run is driven.
+        run_id: the workflow run's id.
+        status: the workflow run's own status.
+        statuses: every node's status: its run's, PENDING for a node that has no run
+            yet, CANCELLED for a node that never got one in a workflow run that ended.
+        runs: the id of each node's run, for the nodes that have one.
+
+    >>> wf = Workflow("billing", {"Generate_Invoice": [],
+    ...                           "Send_Email_Invoice": ["Generate_Invoice"]})
+    >>> graph = RunGraph(workflow=wf, run_id="r1", status=Status.RUNNING,
+    ...                  statuses={"Generate_Invoice": Status.RUNNING,
+    ...                            "Send_Email_Invoice": Status.PENDING},
+    ...                  runs={"Generate_Invoice": "r2"})
+    >>> print(graph.explain("Send_Email_Invoice"))
+    Send_Email_Invoice is waiting on Generate_Invoice (RUNNING)
+    """
+
+    workflow: Workflow
+    run_id: str
+    status: Status
+    statuses: Mapping[str, Status]
+    runs: Mapping[str, str]
+
+    def explain(self, node: str) -> Explanation:
+        """Why *node* is, or is not, running in this run (`Workflow.explain`)."""
+        return self.workflow.explain(node, self.statuses)
+
+    def outcome(self) -> WorkflowOutcome:
+        """How this run ended, or that it has not (`Workflow.outcome`)."""
+        return self.workflow.outcome(self.statuses)
+
+    def to_mermaid(self, *, direction: Literal["LR", "TD"] = "LR") -> str:
+        """A Mermaid flowchart of this run (`Workflow.to_mermaid`)."""
+        return self.workflow.to_mermaid(self.statuses, direction=direction)
+
+    def to_dot(self, *, direction: Literal["LR", "TB"] = "LR") -> str:
+        """A Graphviz DOT digraph of this run (`Workflow.to_dot`)."""
+        return self.workflow.to_dot(self.statuses, direction=direction)
+
+    def to_text(self) -> str:
+        """This run as plain text for a terminal (`Workflow.to_text`)."""
+        return self.workflow.to_text(self.statuses)

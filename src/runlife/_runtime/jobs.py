@@ -93,6 +93,10 @@ class JobBook:
         self._specs: dict[str, JobSpec] = {}
         self._log = structlog.get_logger("runlife.runtime")
 
+    def add_spec(self, name: str, spec: JobSpec) -> None:
+        """Know *spec* as the spec of *name* (a workflow of the runtime, say)."""
+        self._specs[name] = spec
+
     def get(self, name: str) -> Job | None:
         """The runtime's own job called *name*, if it has one."""
         return self.local.get(name)

@@ -355,15 +355,22 @@ class MemoryStore(StoreBase):
         span = admit.check_claim_args(worker, jobs, limit, lease)
         async with await self._use():
             candidates: list[Run] = []
-            for name in jobs:
-                ids = self._by_job_status.get((name, Status.QUEUED), {})
-                candidates.extend(self._runs[rid].run for rid in ids)
+            queued = self._by_status[Status.QUEUED]
+            if len(queued) < len(jobs):
+                # Fewer queued runs than jobs (a workflow's many jobs, say): look at
+                # the runs rather than at every job.
+                candidates = [run for rid in queued if (run := self._runs[rid].run).job in jobs]
+            else:
+                for name in jobs:
+                    ids = self._by_job_status.get((name, Status.QUEUED))
+                    if ids:
+                        candidates.extend(self._runs[rid].run for rid in ids)
             if not candidates or limit == 0:
                 return ()
             candidates.sort(key=claim_order)
             limits = {
                 name: lim
-                for name in jobs
+                for name in {run.job for run in candidates}
                 if (job := self._jobs.get(name)) is not None and (lim := JobLimits.of(job))
             }
             live = [
