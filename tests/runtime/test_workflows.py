@@ -569,7 +569,7 @@ async def test_cancelling_a_workflow_run_cancels_its_live_children(
         assert error.message == f"workflow run {run.id} cancelled: wrong day"
     assert graph.statuses["load"] is S.CANCELLED  # never started: it has no run
     assert "load" not in graph.runs
-    assert log == ["extract", "left", "right"]
+    assert (log[0], sorted(log[1:])) == ("extract", ["left", "right"])
 
 
 async def test_a_cancelled_node_skips_what_needs_it_and_the_workflow_ends_cancelled(

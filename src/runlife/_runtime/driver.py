@@ -235,7 +235,8 @@ class Driver:
         self.claimable = claimable or Pulse()
         self.store_changed = store_changed or Pulse()
         self.pulse = Pulse()
-        """Pulse it when the driver has something to do (its heartbeat lost a run)."""
+        """Pulse it when the driver has something to do at once (a workflow run was
+        created in its runtime; its heartbeat lost a run)."""
         self._new_run = new_run
         self._create = create
         self._cancel = cancel
@@ -260,23 +261,21 @@ class Driver:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._heartbeat_loop)
-                claimed: tuple[int, int] | None = None
-                due = self.clock.now()
+                claimed: tuple[int, int, int] | None = None
+                claimed_at = self.clock.now()
                 while True:
-                    # Claiming only when a run may have become claimable, or once
-                    # per poll (for runs freed elsewhere, or capacity freed here).
-                    seen = (self.claimable.count, self.store_changed.count)
-                    looks = (self.changed.count, self.pulse.count)
+                    seen = (self.pulse.count, self.claimable.count, self.store_changed.count)
+                    outcomes = self.changed.count
                     now = self.clock.now()
-                    claim = seen != claimed or now >= due
+                    claim, later = self._claim_now(seen, claimed, claimed_at, now)
                     try:
                         await self.tick(claim=claim)
                     except RunlifeError as exc:
                         self._log.error("driving workflow runs failed", error=str(exc))
                     else:
                         if claim:
-                            claimed, due = seen, now + timedelta(seconds=self.poll)
-                    await self._nap(seen, looks)
+                            claimed, claimed_at = seen, now
+                    await self._nap(seen, outcomes, later)
         finally:
             with anyio.CancelScope(shield=True):
                 await self._release()
@@ -285,25 +284,50 @@ class Driver:
         """Claim workflow runs (unless *claim* is false), follow their children,
         create the children that are due and end the runs whose nodes all finished."""
         await self._look_for_workflows()
-        if claim:
-            await self._claim()
+        # The children first: the next run of a workflow waits on this.
         await self._follow()
         await self._act()
+        if claim:
+            await self._claim()
+            await self._act()
 
-    async def _nap(self, seen: tuple[int, int], looks: tuple[int, int]) -> None:
-        """Wait for a reason to look again: a child's end while it holds workflow
-        runs, a claimable run while it knows workflows, its own pulse, or the poll."""
-        now = self.clock.now()
-        until = now + timedelta(seconds=self.poll)
-        pulses = [(self.pulse, looks[1])]
-        if self._names or self._drives:
-            pulses += [(self.claimable, seen[0]), (self.store_changed, seen[1])]
-        else:
-            assert self._looked is not None
-            until = self._looked + timedelta(seconds=_LOOK_EVERY)
+    def _claim_now(
+        self,
+        seen: tuple[int, int, int],
+        claimed: tuple[int, int, int] | None,
+        claimed_at: datetime,
+        now: datetime,
+    ) -> tuple[bool, datetime | None]:
+        """Whether to claim workflow runs now, and if not, when a hint is due.
+
+        At once after its own pulse (a workflow run created in this runtime), and
+        once per poll; after a hint that a run may be claimable (any run, as far as
+        it knows: every child it creates is one, every write to the store is one),
+        at most every tenth of the poll, so that following a busy workflow does not
+        cost a claim per step.
+        """
+        if claimed is None or seen[0] != claimed[0]:
+            return True, None
+        if now >= claimed_at + timedelta(seconds=self.poll):
+            return True, None
+        if seen[1:] == claimed[1:]:
+            return False, None
+        due = claimed_at + timedelta(seconds=self.poll / 10)
+        return (True, None) if now >= due else (False, due)
+
+    async def _nap(self, seen: tuple[int, int, int], outcomes: int, until: datetime | None) -> None:
+        """Wait for a reason to look again: its own pulse, a run that may be
+        claimable, the poll (or *until*), and while it holds workflow runs any run's
+        outcome in this runtime (a child's, perhaps)."""
+        latest = self.clock.now() + timedelta(seconds=self.poll)
+        pulses = [
+            (self.pulse, seen[0]),
+            (self.claimable, seen[1]),
+            (self.store_changed, seen[2]),
+        ]
         if self._drives:
-            pulses.append((self.changed, looks[0]))
-        await nap(self.clock, until, pulses=pulses)
+            pulses.append((self.changed, outcomes))
+        await nap(self.clock, latest if until is None else min(until, latest), pulses=pulses)
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -330,13 +354,13 @@ class Driver:
             return
         self._looked = now
         for record in await self.guard.list_jobs():
-            if record.name in self._names or not record.spec.get("workflow"):
-                continue
-            spec = await self.book.spec_or_none(record.name)
-            if spec is not None and spec.workflow is not None:
-                self._names.add(record.name)
+            if record.name not in self._names and record.spec.get("workflow"):
+                await self.book.spec_or_none(record.name)  # a workflow: the book tells
+        self._names.update(self.book.workflows)
 
     async def _claim(self) -> None:
+        if len(self._names) < len(self.book.workflows):
+            self._names.update(self.book.workflows)  # read by another service meanwhile
         while self._names and len(self._drives) < _MAX_HELD:
             limit = min(_MAX_HELD - len(self._drives), 100)
             lifecycles = self._lifecycles
@@ -539,8 +563,9 @@ class Driver:
                 priority=parent.priority,
                 trigger=Trigger.UPSTREAM,
                 workflow_run_id=parent.id,
+                id=planned[node],
             )
-            return attrs.evolve(run, id=planned[node]), spec
+            return run, spec
         run = Run.create(
             id=planned[node],
             job=node,

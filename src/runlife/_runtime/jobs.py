@@ -91,11 +91,15 @@ class JobBook:
         self.local = dict(jobs)
         self._guard = guard
         self._specs: dict[str, JobSpec] = {}
+        self.workflows: set[str] = set()
+        """The names of the workflows among the specs it knows (its own and read)."""
         self._log = structlog.get_logger("runlife.runtime")
 
     def add_spec(self, name: str, spec: JobSpec) -> None:
         """Know *spec* as the spec of *name* (a workflow of the runtime, say)."""
         self._specs[name] = spec
+        if spec.workflow is not None:
+            self.workflows.add(name)
 
     def get(self, name: str) -> Job | None:
         """The runtime's own job called *name*, if it has one."""
@@ -116,6 +120,8 @@ class JobBook:
             record = await self._guard.get_job(name)
             spec = JobSpec.from_spec(record.spec) if record.spec else JobSpec()
             self._specs[name] = spec
+            if spec.workflow is not None:
+                self.workflows.add(name)
         return spec
 
     async def spec_or_none(self, name: str) -> JobSpec | None:

@@ -364,11 +364,13 @@ class AsyncRuntime:
         trigger: Trigger = Trigger.ADHOC,
         parent: Run | None = None,
         workflow_run_id: str | None = None,
+        id: str | None = None,
     ) -> Run:
         checked = job.check_params(params) if job is not None else dict(params or {})
         merged = {**(job.labels if job is not None else {}), **(labels or {})}
         later = at is not None and at > now
         run = Run.create(
+            id=id,
             job=name,
             at=now,
             trigger=trigger,
@@ -409,6 +411,8 @@ class AsyncRuntime:
                     stored = claim.run
             else:
                 self.mover.hint(due)
+        if spec.workflow is not None:
+            self.driver.pulse.pulse()
         self.worker.claimable.pulse()
         self.changed.pulse()
         return stored
