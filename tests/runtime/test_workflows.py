@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import anyio
 import psycopg  # noqa: TID251 - the PostgreSQL test makes and drops its own schema
 import pytest
 
@@ -269,6 +270,44 @@ async def test_trigger_rules_decide_which_nodes_run(
     assert nodes["always"].created_at == nodes["ok"].created_at
     # bad's failure is handled by any_failed: the workflow run succeeds.
     assert run.status is S.SUCCEEDED
+
+
+async def test_a_workflow_run_for_later_a_direct_node_and_a_retry(
+    clock: VirtualClock, store: MemoryStore
+) -> None:
+    """A workflow run submitted for later starts then; a node whose job is declared
+    ``queued=False`` starts RUNNING at once; retrying a failed workflow run makes a
+    new one (trigger RETRY) that runs every node again."""
+    attempts = iter([ValueError("flaky"), None])
+
+    async def flaky(ctx: RunContext, **params: Any) -> None:
+        error = next(attempts)
+        if error is not None:
+            raise error
+
+    @runlife.job(queued=False)
+    async def promote(ctx: RunContext) -> str:
+        return "promoted"
+
+    (build,) = make_jobs("build", build=flaky)
+    build = runlife.job(name="build")(build.fn)  # one attempt: the first run fails
+    wf = Workflow("release", {build: [], promote: [build]})
+    async with AsyncRuntime(workflows=[wf], store=store, clock=clock) as rt:
+        later = await rt.submit(wf, at=at(3600))
+        assert later.status is S.PENDING
+        failed = await rt.wait(later.id)
+        again = await rt.retry(failed.id)
+        done = await rt.wait(again.id)
+        first, second = await children(rt, failed.id), await children(rt, again.id)
+    assert failed.status is S.FAILED
+    assert first["build"].started_at == at(3600)  # claimed as soon as it was queued
+    assert first["promote"].status is S.SKIPPED
+    assert (again.trigger, again.parent_id, again.root_id) == (Trigger.RETRY, failed.id, failed.id)
+    assert done.status is S.SUCCEEDED
+    assert second["promote"].result == "promoted"
+    # Started at once, without waiting in QUEUED.
+    assert [t.to for t in second["promote"].history][:1] == [S.RUNNING]
+    assert {r.id for r in first.values()}.isdisjoint(r.id for r in second.values())
 
 
 # -- params, refusals --------------------------------------------------------------------
@@ -676,3 +715,42 @@ async def test_on_postgresql(pg_url: str) -> None:
     assert {n: c.status for n, c in nodes.items()} == {
         "extract": S.SUCCEEDED, "left": S.SUCCEEDED, "right": S.FAILED, "load": S.SUCCEEDED,
     }  # fmt: skip
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runs.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+async def test_after_a_crash_on_a_sql_store(sql_url: str) -> None:
+    """The crash above, in real time with a one-second lease, on SQLite and
+    PostgreSQL: the store's clock judges the leases."""
+    log: list[str] = []
+
+    async def slow(ctx: RunContext, **params: Any) -> None:
+        await anyio.sleep(1.5)
+
+    start, quick, slow_job, join = make_jobs("start", "quick", "slow", "join", log=log, slow=slow)
+    wf = Workflow(
+        "diamond", {start: [], quick: [start], slow_job: [start], join: [quick, slow_job]}
+    )
+    async with open_store(sql_url) as store:
+        severable = Severable(store)
+        first = AsyncRuntime(workflows=[wf], store=severable, lease=1, poll=0.2, grace=0)  # type: ignore[arg-type]
+        async with first:
+            run = await first.submit(wf)
+            with anyio.fail_after(10):
+                while "slow" not in log:
+                    await anyio.sleep(0.05)
+            crash(first, severable)
+            async with AsyncRuntime(workflows=[wf], store=store, lease=1, poll=0.2) as second:
+                done = await second.wait(run.id, timeout=20)
+                nodes = await children(second, run.id)
+    assert done.status is S.SUCCEEDED
+    assert [a.outcome for a in done.attempts] == ["abandoned", "succeeded"]
+    assert {n: c.status for n, c in nodes.items()} == dict.fromkeys(wf.nodes, S.SUCCEEDED)
+    assert [a.outcome for a in nodes["slow"].attempts] == ["abandoned", "succeeded"]
+    assert Counter(log) == {"start": 1, "quick": 1, "slow": 2, "join": 1}

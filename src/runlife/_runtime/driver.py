@@ -40,7 +40,7 @@ import anyio.abc
 import attrs
 import structlog
 
-from runlife._core.graph import RunGraph, SkippedNode, Workflow
+from runlife._core.graph import Resolver, RunGraph, SkippedNode, Workflow
 from runlife._core.ids import new_id
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.policy import Retry, decide_failure
@@ -75,7 +75,7 @@ _MAX_HELD: Final = 1000
 _LOOK_EVERY: Final = 300.0
 _EVENTS: Final = 1000
 _CREATING: Final = 64
-_STOPPING: Final = 10.0
+_STOPPING: Final = 1.0
 
 T = TypeVar("T")
 NewRun = Callable[..., Run]
@@ -148,11 +148,11 @@ class _Drive:
 
     __slots__ = ("children", "claim", "lost", "ready", "resolver", "run", "skipped", "spec")
 
-    def __init__(self, claim: Claim, spec: JobSpec, workflow: Workflow) -> None:
+    def __init__(self, claim: Claim, spec: JobSpec, resolver: Resolver) -> None:
         self.claim = claim
         self.run = claim.run
         self.spec = spec
-        self.resolver = workflow.resolver()
+        self.resolver = resolver
         self.children: dict[str, str] = {}
         """Each node that has a run, and its run's id."""
         self.ready: list[str] = []
@@ -181,6 +181,8 @@ class Driver:
         cancel: the runtime's cancel of one run.
         lease: the lease of each claim, in seconds.
         poll: seconds of clock time between two looks at the store.
+        grace: seconds it tries (at least one) to hand its workflow runs back
+            when it stops, should the store be unavailable.
         changed: pulsed after each write of a run in this runtime (it wakes on it
             while it holds workflow runs: a child may have ended), and by it after
             each write of a workflow run.
@@ -220,6 +222,7 @@ class Driver:
         cancel: Cancel,
         lease: float = 30,
         poll: float = 5,
+        grace: float = 10,
         changed: Pulse | None = None,
         claimable: Pulse | None = None,
         store_changed: Pulse | None = None,
@@ -231,6 +234,7 @@ class Driver:
         self.worker_id = worker_id
         self.lease = lease
         self.poll = poll
+        self.grace = grace
         self.changed = changed or Pulse()
         self.claimable = claimable or Pulse()
         self.store_changed = store_changed or Pulse()
@@ -244,6 +248,8 @@ class Driver:
         self._child: dict[str, tuple[_Drive, str]] = {}
         self._dirty: dict[str, _Drive] = {}
         self._cursor: int | None = None
+        self._made = 0
+        """How many runs it created: each one pulsed `claimable` once."""
         self._names: set[str] = set(self.workflows)
         self._lifecycles: dict[str, Lifecycle] = {}
         self._looked: datetime | None = None
@@ -261,10 +267,15 @@ class Driver:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._heartbeat_loop)
-                claimed: tuple[int, int, int] | None = None
+                claimed: tuple[int, int, int, int] | None = None
                 claimed_at = self.clock.now()
                 while True:
-                    seen = (self.pulse.count, self.claimable.count, self.store_changed.count)
+                    seen = (
+                        self.pulse.count,
+                        self.claimable.count,
+                        self.store_changed.count,
+                        self._made,
+                    )
                     outcomes = self.changed.count
                     now = self.clock.now()
                     claim, later = self._claim_now(seen, claimed, claimed_at, now)
@@ -293,29 +304,33 @@ class Driver:
 
     def _claim_now(
         self,
-        seen: tuple[int, int, int],
-        claimed: tuple[int, int, int] | None,
+        seen: tuple[int, int, int, int],
+        claimed: tuple[int, int, int, int] | None,
         claimed_at: datetime,
         now: datetime,
     ) -> tuple[bool, datetime | None]:
         """Whether to claim workflow runs now, and if not, when a hint is due.
 
-        At once after its own pulse (a workflow run created in this runtime), and
-        once per poll; after a hint that a run may be claimable (any run, as far as
-        it knows: every child it creates is one, every write to the store is one),
-        at most every tenth of the poll, so that following a busy workflow does not
-        cost a claim per step.
+        At once after its own pulse (a workflow run created in this runtime), after
+        a run became claimable in this runtime (other than the children it made
+        itself), and once per poll; after a hint that the store changed (any write
+        is one), at most every tenth of the poll, so that following a busy workflow
+        does not cost a claim per step.
         """
         if claimed is None or seen[0] != claimed[0]:
             return True, None
         if now >= claimed_at + timedelta(seconds=self.poll):
             return True, None
-        if seen[1:] == claimed[1:]:
+        if seen[1] - claimed[1] > seen[3] - claimed[3]:
+            return True, None  # claimable runs that are not its own children
+        if seen[2] == claimed[2]:
             return False, None
         due = claimed_at + timedelta(seconds=self.poll / 10)
         return (True, None) if now >= due else (False, due)
 
-    async def _nap(self, seen: tuple[int, int, int], outcomes: int, until: datetime | None) -> None:
+    async def _nap(
+        self, seen: tuple[int, int, int, int], outcomes: int, until: datetime | None
+    ) -> None:
         """Wait for a reason to look again: its own pulse, a run that may be
         claimable, the poll (or *until*), and while it holds workflow runs any run's
         outcome in this runtime (a child's, perhaps)."""
@@ -380,23 +395,22 @@ class Driver:
         spec = await self.book.spec(run.job)
         workflow = self.workflows.get(run.job) or spec.workflow
         assert workflow is not None
-        drive = _Drive(claim, spec, workflow)
         if self._cursor is None:
             # Follow the events from this claim on: what happened before it is in
             # the children read below.
             self._cursor = await self._head(run.id)
-        self._drives[run.id] = drive
-        statuses: dict[str, Status] = {}
+        children: dict[str, Run] = {}
         for child in await self._children(run.id):
-            if child.job not in workflow or child.job in drive.children:
-                continue
-            drive.children[child.job] = child.id
-            self._child[child.id] = (drive, child.job)
-            statuses[child.job] = child.status
-        if statuses:
-            drive.resolver = workflow.resolver(statuses)
+            if child.job in workflow and child.job not in children:
+                children[child.job] = child
+        drive = _Drive(claim, spec, workflow.resolver({n: c.status for n, c in children.items()}))
+        self._drives[run.id] = drive
+        for node, child in children.items():
+            drive.children[node] = child.id
+            self._child[child.id] = (drive, node)
+        if children:
             self._log.info(
-                "resuming a workflow run", run_id=run.id, workflow=run.job, children=len(statuses)
+                "resuming a workflow run", run_id=run.id, workflow=run.job, children=len(children)
             )
         start = drive.resolver.initial
         drive.ready.extend(node for node in start.ready if node not in drive.children)
@@ -516,7 +530,9 @@ class Driver:
         async def create(i: int) -> None:
             drive, node, run, spec = todo[i]
             try:
-                stored[i] = await self._create(run, spec)
+                stored[i] = made = await self._create(run, spec)
+                if made.id == run.id:
+                    self._made += 1
             except RunlifeError as exc:
                 self._log.error(
                     "could not create a node's run", run_id=drive.run.id, node=node, error=str(exc)
@@ -674,7 +690,8 @@ class Driver:
         drives = [d for d in self._drives.values() if not d.lost]
         if not drives:
             return
-        with self.clock.move_on_at(self.clock.now() + timedelta(seconds=_STOPPING)):
+        seconds = max(self.grace, _STOPPING)
+        with self.clock.move_on_at(self.clock.now() + timedelta(seconds=seconds)):
             for drive in drives:
                 run, spec = drive.run, drive.spec
                 now = self.clock.now()

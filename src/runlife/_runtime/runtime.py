@@ -190,6 +190,7 @@ class AsyncRuntime:
             cancel=self._cancel,
             lease=self.lease,
             poll=self.poll,
+            grace=self.grace,
             changed=self.changed,
             claimable=self.worker.claimable,
             store_changed=self.store_changed,
