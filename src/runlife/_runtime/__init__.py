@@ -9,7 +9,9 @@ One small module per service, assembled by `runtime.AsyncRuntime`:
 * `mover` — moves runs whose wait is over (a retry delay, a start time) and
   cancels runs that waited in QUEUED past their limit;
 * `reaper` — fails (or retries) the attempts of workers that were lost;
-* `scheduler` — fires cron and interval schedules, once per slot across processes.
+* `scheduler` — fires cron and interval schedules, once per slot across processes;
+* `driver` — drives workflow runs: creates each node's run as its trigger rule
+  allows, ends the workflow run, resumes those of a lost driver.
 
 `job` holds the ``@runlife.job`` decorator, `context` the `RunContext` a job
 function receives, `jobs` what a runtime knows of its own jobs and of the others'
