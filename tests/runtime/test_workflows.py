@@ -655,6 +655,8 @@ async def test_a_chain_of_a_thousand_links(clock: VirtualClock, store: MemorySto
     assert [r.job for r in order] == [job.name for job in jobs]
 
 
+# On asyncio only: it takes a while, and the chain above runs on both backends.
+@pytest.mark.parametrize("anyio_backend", [("asyncio", {})], ids=["asyncio"])
 async def test_a_fan_out_and_in_of_ten_thousand_nodes(
     clock: VirtualClock, store: MemoryStore
 ) -> None:
