@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Protocol
 
@@ -23,6 +23,7 @@ from runlife._clock import SystemClock
 from runlife._core import admission as admit
 from runlife._core import codec
 from runlife._core.claiming import LIVE, ClaimPlan, JobLimits, claim_order
+from runlife._core.fast import compile_copier
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
 from runlife._core.records import Event, Item, ItemCounts, LogLine, Transition
@@ -60,6 +61,12 @@ _Key = tuple[int, datetime, str]
 
 _MERGED: Final = 64
 """Up to this many jobs, a claim merges their own queues."""
+
+# Copies of the store's own values with a few fields changed, on the hot path of every
+# read and write: attrs.evolve would check and convert every field again.
+_json_parts: Callable[..., Run] = compile_copier(Run, ("params", "result"))
+_as_read: Callable[..., Run] = compile_copier(Run, ("params", "result", "labels", "progress"))
+_numbered: Callable[..., Event] = compile_copier(Event, ("seq",))
 
 
 @attrs.define
@@ -232,7 +239,7 @@ class MemoryStore(StoreBase):
                     existing = self._runs[self._by_slot[slot]]
             if existing is not None:
                 return self._read(existing)
-            norm = attrs.evolve(norm, params={}, result=None)
+            norm = _json_parts(norm, params={}, result=None)
             row = _Row(run=norm, params=params, result=result)
             self._runs[norm.id] = row
             self._index(norm.id, None, norm)
@@ -266,11 +273,12 @@ class MemoryStore(StoreBase):
             raise RunNotFound(run_id) from None
 
     def _read(self, row: _Row) -> Run:
-        return attrs.evolve(
-            row.run,
+        run = row.run
+        return _as_read(
+            run,
             params=codec.loads(row.params),
             result=codec.loads(row.result),
-            labels=dict(row.run.labels),
+            labels=dict(run.labels),
             progress=row.counts,
         )
 
@@ -296,7 +304,7 @@ class MemoryStore(StoreBase):
     def _event(self, event: Event, output: str | None = None) -> None:
         seq = self._next_event
         self._next_event += 1
-        self._events.append(attrs.evolve(event, seq=seq))
+        self._events.append(_numbered(event, seq=seq))
         self._event_seqs.append(seq)
         if output is not None:
             self._event_outputs[seq] = output
@@ -347,12 +355,12 @@ class MemoryStore(StoreBase):
                 raise ConcurrentUpdate(run.id, expected_version, stored.version)
             if only_if_lapsed and not self._lapsed(row):
                 raise ConcurrentUpdate(run.id, expected_version, stored.version)
-            full = attrs.evolve(stored, params=codec.loads(row.params))
+            full = _json_parts(stored, params=codec.loads(row.params), result=stored.result)
             norm, known = admit.admit_successor(
                 full, run, expected_version=expected_version, lifecycle=self._lifecycle(run.job)
             )
             result = codec.raw_dumps(norm.result)
-            norm = attrs.evolve(norm, params={}, result=None)
+            norm = _json_parts(norm, params={}, result=None)
             self._index(run.id, stored, norm)
             row.run = norm
             row.result = result
