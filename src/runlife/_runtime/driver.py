@@ -2,15 +2,18 @@
 
 * **Holding.** A workflow run is a run whose job is a workflow. It is QUEUED when
   submitted, and a driver claims it as a worker claims a job's run (QUEUED ->
-  RUNNING, one attempt, a lease the driver renews): one driver at a time holds it.
-  A driver drives the workflows of its runtime and those whose record (saved with
-  the workflow's graph by the runtime that has it) is in the store.
+  RUNNING, one attempt, a lease the driver renews): one driver at a time holds it,
+  and one driver holds at most a thousand. A driver drives the workflows of its
+  runtime and those whose record (saved with the workflow's graph by the runtime
+  that has it) it finds in the store: when it starts, every five minutes, and
+  whenever its runtime reads one.
 * **Children.** A node gets its run, a *child* (trigger UPSTREAM, ``workflow_run_id``
   the workflow run, idempotency key ``"<workflow run id>/<node>"``), when its rule
   decides: QUEUED (or started at once, for a ``queued=False`` job) when it may run,
   SKIPPED when it never can, the reason naming the upstream node's run and its
   status. The children a step decides are created together, concurrently, so that
-  the SQL stores write them in one transaction.
+  the SQL stores group them into shared transactions. Their jobs' quotas do not
+  refuse them (as they do not refuse a schedule's runs).
 * **Following.** The driver follows the store's events: a child that ended is
   completed in the workflow's `Resolver`, whose answer (what became ready, what
   must be skipped) costs work proportional to the node's out-degree.
