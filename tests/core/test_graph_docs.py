@@ -3,9 +3,14 @@ its own example (its python blocks run in tests/test_docs.py)."""
 
 from __future__ import annotations
 
+import ast
+import inspect
 import re
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 import runlife
 from runlife._core.graph import TriggerRule
@@ -21,8 +26,16 @@ def _blocks(lang: str) -> list[str]:
 def _run_page() -> dict[str, Any]:
     namespace: dict[str, Any] = {"print": lambda *_: None}
     for code in _blocks("python"):
-        exec(compile(code, str(PAGE), "exec"), namespace)
+        # The runtime's part of the page awaits at the top level, as test_docs allows.
+        compiled = compile(code, str(PAGE), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        outcome = eval(compiled, namespace)
+        if inspect.iscoroutine(outcome):
+            anyio.run(_wait, outcome)
     return namespace
+
+
+async def _wait(coroutine: Coroutine[Any, Any, Any]) -> None:
+    await coroutine
 
 
 def test_page_diagram_and_text_are_the_examples_own() -> None:

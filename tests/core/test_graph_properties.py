@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runlife import Status
-from runlife._core.graph import TriggerRule, Workflow
+from runlife._core.graph import Resolver, TriggerRule, Workflow
 from runlife.exceptions import DependencyCycle
 from runlife.testing._graph_strategies import dags
 
@@ -118,6 +118,64 @@ def test_resolver_agrees_with_a_from_scratch_reference(wf: Workflow, data: st.Da
     assert all(s.is_terminal for s in resolver.statuses.values())
     assert set(ever_ready) == set(ran)
     assert resolver.outcome().status in (S.SUCCEEDED, S.FAILED, S.CANCELLED)
+
+
+def _advance(resolver: Resolver, data: st.DataObject, steps: int) -> None:
+    for _ in range(steps):
+        if not resolver.ready:
+            return
+        node = data.draw(st.sampled_from(sorted(resolver.ready)), label="complete")
+        resolver.complete(node, data.draw(TERMINAL, label="as"))
+
+
+@given(dags(max_nodes=14), st.data())
+def test_a_resumed_resolver_goes_on_as_the_one_it_resumes(
+    wf: Workflow, data: st.DataObject
+) -> None:
+    """A resolver resumed from what a store would hold of a run under way (the nodes
+    that ran, some ready nodes started, the skips recorded or lost in a crash) agrees
+    with the resolver that followed the run from scratch, then and until the end."""
+    original = wf.resolver()
+    _advance(original, data, data.draw(st.integers(0, len(wf)), label="steps"))
+    statuses: dict[str, Status] = dict(original.statuses)
+    skips_lost = data.draw(st.booleans(), label="skips lost")
+    if skips_lost:
+        for node in original.skipped:
+            del statuses[node]
+    ready = sorted(original.ready)
+    if ready:
+        started = data.draw(st.sets(st.sampled_from(ready)), label="started")
+        active = st.sampled_from([S.QUEUED, S.RUNNING, S.RETRYING, S.WAITING, S.PENDING])
+        statuses.update({node: data.draw(active, label=node) for node in started})
+
+    resumed = wf.resolver(statuses)
+    assert resumed.ready == original.ready
+    assert resumed.initial.ready == tuple(n for n in wf.order if n in original.ready)
+    assert resumed.statuses == original.statuses
+    assert resumed.finished == original.finished
+    counts = {node: skip.counts_as for node, skip in original.skipped.items()}
+    assert {n: s.counts_as for n, s in resumed.skipped.items()} == counts
+    assert {s.node: s.counts_as for s in resumed.initial.skipped} == (counts if skips_lost else {})
+    order = {node: i for i, node in enumerate(wf.order)}
+    assert [order[s.node] for s in resumed.initial.skipped] == sorted(
+        order[s.node] for s in resumed.initial.skipped
+    )
+    for skip in resumed.skipped.values():
+        assert skip.upstream in wf.upstream(skip.node, transitive=False)
+        assert resumed.statuses[skip.upstream] is skip.upstream_status
+        assert skip.reason.startswith(f"upstream {skip.upstream} {skip.upstream_status}")
+
+    while original.ready:
+        node = data.draw(st.sampled_from(sorted(original.ready)), label="then complete")
+        status = data.draw(TERMINAL, label="as")
+        expected, got = original.complete(node, status), resumed.complete(node, status)
+        assert got.ready == expected.ready
+        assert [(s.node, s.counts_as) for s in got.skipped] == [
+            (s.node, s.counts_as) for s in expected.skipped
+        ]
+    assert resumed.finished
+    assert resumed.statuses == original.statuses
+    assert resumed.outcome() == original.outcome()
 
 
 @given(dags(max_nodes=14), st.data())

@@ -92,3 +92,49 @@ async def test_many_runs_stay_fast() -> None:
         assert claimed == 3000
         counts = await store.count_runs(RunQuery(job="bulk"))
         assert counts == {Status.RUNNING: 3000}
+
+
+@pytest.mark.parametrize("jobs", [3, 200], ids=["few jobs", "many jobs"])
+async def test_claims_take_runs_in_claim_order_from_long_queues(jobs: int) -> None:
+    """Claims read the fronts of the queues (merged per job for a claimer of few jobs,
+    the whole queue for one of many): runs are still taken in claim order, runs of
+    jobs not claimed for are passed over, and a job at its limit is looked past."""
+    import random
+
+    from runlife import JobRecord
+    from runlife._core.claiming import claim_order
+
+    rng = random.Random(7)
+    names = [f"j{i:03d}" for i in range(jobs)]
+    async with MemoryStore(clock=ManualClock(T0)) as store:
+        await store.save_job(JobRecord(name=names[0], max_concurrency=2))
+        runs = [
+            await store.create_run(
+                Run.create(
+                    job=rng.choice(names),
+                    at=T0 + timedelta(seconds=rng.randrange(100)),
+                    initial=Status.QUEUED,
+                    priority=rng.choice([0, 0, 1, 5]),
+                )
+            )
+            for _ in range(400)
+        ]
+        # Runs of a job nobody claims for, at the front of the queue.
+        for i in range(50):
+            await store.create_run(
+                Run.create(job="other", at=T0, initial=Status.QUEUED, priority=9 + i)
+            )
+        claimed_for = dict.fromkeys(names, DEFAULT_LIFECYCLE)
+        taken: list[Run] = []
+        while True:
+            claims = await store.claim("w1", claimed_for, limit=16, lease=30)
+            if not claims:
+                break
+            taken.extend(c.run for c in claims)
+        limited = [r for r in runs if r.job == names[0]]
+        expected = sorted((r for r in runs if r.job != names[0]), key=claim_order)
+        expected = sorted([*expected, *sorted(limited, key=claim_order)[:2]], key=claim_order)
+        assert [r.id for r in taken] == [r.id for r in expected]
+        queued = await store.list_runs(RunQuery(status=Status.QUEUED, limit=1000))
+        left = sorted(r.job for r in queued.runs)
+        assert left == sorted(["other"] * 50 + [names[0]] * (len(limited) - 2))

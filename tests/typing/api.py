@@ -21,6 +21,7 @@ from runlife import (
     Page,
     Retry,
     Run,
+    RunGraph,
     RunQuery,
     Runtime,
     Status,
@@ -64,9 +65,12 @@ async def the_runtime_keeps_its_types() -> None:
     @job
     async def backup(ctx: object) -> None: ...
 
-    async with AsyncRuntime(jobs=[backup], store="memory://") as rt:
+    nightly = Workflow("nightly", {backup: []})
+    async with AsyncRuntime(jobs=[backup], workflows=[nightly], store="memory://") as rt:
         assert_type(rt, AsyncRuntime)
         assert_type(await rt.submit(backup), Run)
+        assert_type(await rt.submit(nightly), Run)
+        assert_type(await rt.graph("id"), RunGraph)
         assert_type(await rt.wait("id"), Run)
         assert_type(await rt.list_runs(status=Status.FAILED), Page)
         assert_type(await rt.cancel("id", "wrong site", by="ops:ana", wait=False), Run)

@@ -43,6 +43,7 @@ __all__ = (
     "NodeRef",
     "Resolution",
     "Resolver",
+    "RunGraph",
     "SkippedNode",
     "TriggerRule",
     "Workflow",
@@ -231,6 +232,17 @@ class SkippedNode:
     upstream_status: Status
     counts_as: Literal["failed", "cancelled", "skipped"]
     reason: str
+
+    def naming(self, run_id: str) -> str:
+        """The reason, naming the upstream node's run too (how a runtime records it).
+
+        >>> skip = SkippedNode(node="b", upstream="a", upstream_status=Status.FAILED,
+        ...                    counts_as="failed", reason="upstream a FAILED")
+        >>> skip.naming("0190aa")
+        'upstream a (run 0190aa) FAILED'
+        """
+        head = f"upstream {self.upstream} "
+        return f"{head}(run {run_id}) {self.reason.removeprefix(head)}"
 
 
 @attrs.frozen(kw_only=True)
@@ -918,9 +930,17 @@ class Workflow:
             unfinished=tuple(unfinished),
         )
 
-    def resolver(self) -> Resolver:
-        """A fresh `Resolver` that follows one run of this workflow."""
-        return Resolver(self)
+    def resolver(self, statuses: Mapping[str, Status | str] | None = None) -> Resolver:
+        """A `Resolver` that follows one run of this workflow: a fresh one, or, with
+        *statuses*, one that starts from what is known of a run under way (see
+        `Resolver`).
+
+        >>> wf = Workflow("w", {"a": [], "b": ["a"], "c": ["b"]})
+        >>> r = wf.resolver({"a": Status.FAILED})
+        >>> r.initial.ready, [s.node for s in r.initial.skipped]
+        ((), ['b', 'c'])
+        """
+        return Resolver(self, statuses)
 
     # -- export ------------------------------------------------------------------
 
@@ -1129,6 +1149,18 @@ class Resolver:
     work proportional to the out-degree of the nodes it finishes; no node is ever
     ready twice. Not thread-safe: one driver owns it.
 
+    **Resuming.** Given *statuses* (what is stored of a run under way, say after its
+    driver was lost), the resolver starts where that run is, as if the terminal ones
+    had been completed one by one: a node with a terminal status has finished (a
+    SKIPPED one counts as the outcome that broke its rule, or as skipped), a node
+    with another status except PENDING has started (it is ready until completed,
+    whatever its upstream nodes say), and a node left out or PENDING has not.
+    `initial` then holds every node that is ready (started or not) and every node
+    that must be skipped now but is not SKIPPED in *statuses*. Resuming costs one
+    pass over the nodes and edges. Where several upstream nodes could be named in a
+    skip's reason (two failed, say), a resumed resolver names the first in
+    topological order, which may not be the first that failed.
+
     >>> wf = Workflow("billing", {"Generate_Invoice": [],
     ...                           "Send_Email_Invoice": ["Generate_Invoice"]})
     >>> r = wf.resolver()
@@ -1158,7 +1190,9 @@ class Resolver:
     initial: Resolution
     """The nodes ready at the start: the roots and the ``ALWAYS`` nodes."""
 
-    def __init__(self, workflow: Workflow) -> None:
+    def __init__(
+        self, workflow: Workflow, statuses: Mapping[str, Status | str] | None = None
+    ) -> None:
         self._wf = workflow
         n = len(workflow._names)
         self._state = bytearray(n)
@@ -1170,6 +1204,9 @@ class Resolver:
         self._status: list[Status | None] = [None] * n
         self._skips: dict[str, SkippedNode] = {}
         self._finished = 0
+        if statuses:
+            self.initial = self._resume(statuses)
+            return
         rule, indeg = workflow._rule, workflow._indeg
         ready = [v for v in range(n) if not indeg[v] or rule[v] == _ALWAYS]
         for v in ready:
@@ -1177,6 +1214,89 @@ class Resolver:
         self._ready = set(ready)
         names = workflow._names
         self.initial = Resolution(ready=tuple(names[v] for v in ready))
+
+    def _resume(self, statuses: Mapping[str, Status | str]) -> Resolution:
+        """Start from *statuses* (see the class docstring): one pass in topological
+        order, each node judged from its upstream nodes' classes by `_judge`, which
+        folds them as `complete` would have, in any order."""
+        wf = self._wf
+        names, up, rule = wf._names, wf._up, wf._rule
+        given: dict[int, Status] = {}
+        for node, value in statuses.items():
+            v = wf._i(node)
+            try:
+                given[v] = Status(value)
+            except ValueError:
+                raise InvalidCompletion(
+                    f"cannot resume node {node!r} of workflow {wf.name!r} with {value!r}: "
+                    "use a status"
+                ) from None
+        state, klasses, worst, left, culprit = (
+            self._state,
+            self._klass,
+            self._worst,
+            self._left,
+            self._culprit,
+        )
+        ready: list[int] = []
+        skipped: list[SkippedNode] = []
+        for v in range(len(names)):
+            ups = up[v]
+            code = rule[v]
+            classes = [klasses[u] if state[u] == _FINISHED else None for u in ups]
+            verdict = _judge(code, classes)
+            status = given.get(v)
+            if status is not None and status.is_terminal:
+                if status is Status.SKIPPED:
+                    if verdict >= 0:
+                        self._skips[names[v]] = self._skip(v, verdict)
+                    klass = verdict if verdict >= 0 else _K
+                else:
+                    klass = _CLASS_OF_STATUS[status]
+                self._finish(v, status, klass)
+            elif verdict == _GO or (status is not None and status is not Status.PENDING):
+                state[v] = _READY
+                ready.append(v)
+            elif verdict == _WAIT:
+                finished = [(c, u) for c, u in zip(classes, ups, strict=True) if c is not None]
+                left[v] = len(ups) - len(finished)
+                if finished:
+                    worst[v] = max(c for c, _ in finished)
+                    if worst[v]:
+                        culprit[v] = next(u for c, u in finished if c == worst[v])
+            else:
+                skip = self._skip(v, verdict)
+                self._skips[names[v]] = skip
+                skipped.append(skip)
+                self._finish(v, Status.SKIPPED, verdict)
+        self._ready = set(ready)
+        return Resolution(ready=tuple(names[v] for v in ready), skipped=tuple(skipped))
+
+    def _finish(self, v: int, status: Status, klass: int) -> None:
+        self._state[v] = _FINISHED
+        self._status[v] = status
+        self._klass[v] = klass
+        self._finished += 1
+
+    def _skip(self, v: int, verdict: int) -> SkippedNode:
+        """The record of skipping *v* as class *verdict*, judged from its finished
+        upstream nodes: it names the first whose outcome broke the rule."""
+        code = self._wf._rule[v]
+        blame = next(
+            u
+            for u in self._wf._up[v]
+            if self._state[u] == _FINISHED and _blames(code, self._klass[u], verdict)
+        )
+        return self._skip_record(v, blame, verdict)
+
+    def _skip_record(self, v: int, blame: int, verdict: int) -> SkippedNode:
+        names, code = self._wf._names, self._wf._rule[v]
+        up_status = self._status[blame]
+        assert up_status is not None
+        reason = f"upstream {names[blame]} {up_status}"
+        if code:
+            reason += f"; {_RULES[code]} needs {_NEEDS[code]}"
+        return _skipped_node(names[v], names[blame], up_status, _CLASS_NAME[verdict], reason)
 
     @property
     def workflow(self) -> Workflow:
@@ -1193,6 +1313,15 @@ class Resolver:
     def finished(self) -> bool:
         """Whether every node has a terminal status."""
         return self._finished == len(self._state)
+
+    def status(self, node: str) -> Status | None:
+        """The terminal status of *node* (completed or skipped), or None while it is
+        unfinished; raises `NodeNotFound`. Costs a lookup, not a copy of `statuses`."""
+        return self._status[self._wf._i(node)]
+
+    def is_ready(self, node: str) -> bool:
+        """Whether *node* is ready and not completed yet; raises `NodeNotFound`."""
+        return self._state[self._wf._i(node)] == _READY
 
     @property
     def statuses(self) -> Mapping[str, Status]:
@@ -1296,14 +1425,7 @@ class Resolver:
                     ready.append(names[w])
                     continue
                 blame = culprit[w] if code in _BLAME_WORST else u
-                up_status = statuses[blame]
-                assert up_status is not None
-                reason = f"upstream {names[blame]} {up_status}"
-                if code:
-                    reason += f"; {_RULES[code]} needs {_NEEDS[code]}"
-                skip = _skipped_node(
-                    names[w], names[blame], up_status, _CLASS_NAME[verdict], reason
-                )
+                skip = self._skip_record(w, blame, verdict)
                 skipped.append(skip)
                 self._skips[names[w]] = skip
                 state[w] = _FINISHED
@@ -1345,3 +1467,55 @@ class Resolver:
 # Rules decided when all upstream nodes finished, or by the worst of them: their skip
 # names the worst upstream outcome rather than the last one to arrive.
 _BLAME_WORST = frozenset({_ALL_SUCCEEDED, _ANY_SUCCEEDED, _NONE_FAILED})
+
+
+@attrs.frozen(kw_only=True)
+class RunGraph:
+    """One workflow run's graph: the workflow, with the status of each node's run.
+
+    What ``AsyncRuntime.graph(run_id)`` returns, to draw (`to_mermaid`, `to_dot`,
+    `to_text`, with the statuses overlaid) and to question (`explain`, `outcome`).
+
+    Attributes:
+        workflow: the workflow, as its run is driven.
+        run_id: the workflow run's id.
+        status: the workflow run's own status.
+        statuses: every node's status: its run's, PENDING for a node that has no run
+            yet, CANCELLED for a node that never got one in a workflow run that ended.
+        runs: the id of each node's run, for the nodes that have one.
+
+    >>> wf = Workflow("billing", {"Generate_Invoice": [],
+    ...                           "Send_Email_Invoice": ["Generate_Invoice"]})
+    >>> graph = RunGraph(workflow=wf, run_id="r1", status=Status.RUNNING,
+    ...                  statuses={"Generate_Invoice": Status.RUNNING,
+    ...                            "Send_Email_Invoice": Status.PENDING},
+    ...                  runs={"Generate_Invoice": "r2"})
+    >>> print(graph.explain("Send_Email_Invoice"))
+    Send_Email_Invoice is waiting on Generate_Invoice (RUNNING)
+    """
+
+    workflow: Workflow
+    run_id: str
+    status: Status
+    statuses: Mapping[str, Status]
+    runs: Mapping[str, str]
+
+    def explain(self, node: str) -> Explanation:
+        """Why *node* is, or is not, running in this run (`Workflow.explain`)."""
+        return self.workflow.explain(node, self.statuses)
+
+    def outcome(self) -> WorkflowOutcome:
+        """How this run ended, or that it has not (`Workflow.outcome`)."""
+        return self.workflow.outcome(self.statuses)
+
+    def to_mermaid(self, *, direction: Literal["LR", "TD"] = "LR") -> str:
+        """A Mermaid flowchart of this run (`Workflow.to_mermaid`)."""
+        return self.workflow.to_mermaid(self.statuses, direction=direction)
+
+    def to_dot(self, *, direction: Literal["LR", "TB"] = "LR") -> str:
+        """A Graphviz DOT digraph of this run (`Workflow.to_dot`)."""
+        return self.workflow.to_dot(self.statuses, direction=direction)
+
+    def to_text(self) -> str:
+        """This run as plain text for a terminal (`Workflow.to_text`)."""
+        return self.workflow.to_text(self.statuses)

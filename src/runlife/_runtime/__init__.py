@@ -12,6 +12,8 @@ One small module per service, assembled by `runtime.AsyncRuntime`:
 * `scheduler` — fires cron and interval schedules, once per slot across processes;
 * `hooks` — calls the host's hooks for each move the guard saw stored, from a task
   and a bounded queue of its own, each call cut at its timeout.
+* `driver` — drives workflow runs: creates each node's run as its trigger rule
+  allows, ends the workflow run, resumes those of a lost driver.
 
 `blocking` holds `blocking.Runtime`, the blocking twin of `runtime.AsyncRuntime`
 for hosts that are not async. `job` holds the ``@runlife.job`` decorator, `context`

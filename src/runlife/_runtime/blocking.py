@@ -27,6 +27,7 @@ import anyio
 import anyio.from_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from runlife._core.graph import RunGraph, Workflow
 from runlife._core.policy import Limits, Retry, Timeout
 from runlife._core.queries import JobRecord, Page, TimeField
 from runlife._core.run import Run
@@ -74,8 +75,8 @@ class Runtime:
     Sync job functions run in worker threads, async ones on the runtime's loop.
 
     Args:
-        jobs, store, clock, executor, worker_id, lease, concurrency, grace, poll, hooks,
-            hook_timeout: as for `AsyncRuntime`.
+        jobs, workflows, store, clock, executor, worker_id, lease, concurrency, grace, poll,
+            hooks, hook_timeout: as for `AsyncRuntime`.
         backend: the event loop to run on: ``"asyncio"`` or ``"trio"``.
         backend_options: options of that loop, as ``anyio.run`` takes them
             (``{"use_uvloop": True}``).
@@ -98,6 +99,7 @@ class Runtime:
         self,
         *,
         jobs: Iterable[Job] = (),
+        workflows: Iterable[Workflow] = (),
         store: str | Store,
         clock: Clock | None = None,
         executor: str | Executor | None = None,
@@ -119,6 +121,7 @@ class Runtime:
         self.backend_options = dict(backend_options or {})
         self._runtime = AsyncRuntime(
             jobs=jobs,
+            workflows=workflows,
             store=store,
             clock=clock,
             executor=executor,
@@ -278,7 +281,7 @@ class Runtime:
     @_twin(AsyncRuntime.submit)
     def submit(
         self,
-        job: Job | str,
+        job: Job | Workflow | str,
         params: Mapping[str, Any] | None = None,
         *,
         labels: Mapping[str, str] | None = None,
@@ -378,6 +381,10 @@ class Runtime:
     @_twin(AsyncRuntime.resume)
     def resume(self, run_id: str) -> Run:
         return self._call(partial(self._runtime.resume, run_id))
+
+    @_twin(AsyncRuntime.graph)
+    def graph(self, run_id: str) -> RunGraph:
+        return self._call(partial(self._runtime.graph, run_id))
 
     @_twin(AsyncRuntime.signal)
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:

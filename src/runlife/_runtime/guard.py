@@ -31,7 +31,7 @@ import structlog
 from runlife._core.claiming import claim_moves
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import CancelRequest, Claim, JobRecord, Page, RunQuery
-from runlife._core.records import Transition
+from runlife._core.records import Event, Transition
 from runlife._core.run import Run
 from runlife._core.status import Status
 from runlife.abc import Clock, Store
@@ -275,6 +275,14 @@ class StoreGuard:
     async def count_runs(self, query: RunQuery) -> Mapping[Status, int]:
         """How many runs match *query*, by status."""
         return await self._call("count_runs", self.store.count_runs, query)
+
+    async def events(
+        self, *, after: int | None = None, run_id: str | None = None, limit: int = 1000
+    ) -> tuple[Event, ...]:
+        """Stored events after *after* (of one run, with *run_id*), in order."""
+        return await self._call(
+            "events", self.store.events, after=after, run_id=run_id, limit=limit
+        )
 
     async def send_signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Store a signal for a run."""

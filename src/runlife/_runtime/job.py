@@ -144,6 +144,11 @@ class Job:
                     f"{self.name} without params, so give {', '.join(required)} a default",
                 )
 
+    def __hash__(self) -> int:
+        # By name and function (equal jobs have both equal), so that jobs can be a
+        # workflow's keys: their labels and limits are dicts, which do not hash.
+        return hash((self.name, self.fn))
+
     def __call__(self, ctx: Any, /, **params: Any) -> Any:
         """Call the job's function, as if it were not decorated."""
         return self.fn(ctx, **params)

@@ -181,7 +181,15 @@ class JobBook:
         self.max_age = timedelta(seconds=max_age)
         self._seen: dict[str, _Seen] = {}
         self._reading: dict[str, _Reading] = {}
+        self.workflows: set[str] = set()
+        """The names of the workflows among the specs it knows (its own and read)."""
         self._log = structlog.get_logger("runlife.runtime")
+
+    def add_spec(self, name: str, spec: JobSpec) -> None:
+        """Know *spec* as the spec of *name* (a workflow of the runtime, say)."""
+        self._seen[name] = _Seen(spec.to_spec(), spec, self._guard.clock.now())
+        if spec.workflow is not None:
+            self.workflows.add(name)
 
     def get(self, name: str) -> Job | None:
         """The runtime's own job called *name*, if it has one."""
@@ -275,6 +283,8 @@ class JobBook:
             seen = _Seen(seen.raw, seen.spec, now)
         else:
             seen = _Seen(copy.deepcopy(dict(raw)), self._read(name, raw), now)
+            if seen.spec.workflow is not None:
+                self.workflows.add(name)
         self._seen[name] = seen
         return seen
 

@@ -16,12 +16,14 @@ import anyio.abc
 import attrs
 
 from runlife._clock import SystemClock
+from runlife._core.graph import RunGraph, Workflow
 from runlife._core.policy import Limits, QuotaUsage, Retry, Timeout
 from runlife._core.queries import JobRecord, Page, RunQuery, TimeField, cancel_message
 from runlife._core.run import Run
 from runlife._core.spec import UNCHANGED, JobSpec, _Unchanged
 from runlife._core.status import Status, Trigger
 from runlife._core.values import MAX_PAGE, check_lease, check_moment, check_text
+from runlife._runtime.driver import Driver, children_reason, workflow_spec, workflows_by_name
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.hooks import HookRunner
 from runlife._runtime.job import Job
@@ -53,14 +55,17 @@ class AsyncRuntime:
     schedules, recovery of lost workers, and the verbs to drive runs.
 
     Entering it (``async with``) saves each job's record (its spec and limits)
-    in the store and starts the services in one task group: the worker, the
-    mover, the reaper and the scheduler. Leaving it stops claiming, gives the
+    and each workflow's (its graph) in the store and starts the services in one
+    task group: the worker, the mover, the reaper, the scheduler and the
+    workflow driver. Leaving it stops claiming, gives the
     attempts still running *grace* seconds to end, then interrupts them: each
     ends with error kind ``interrupted`` and goes RETRYING -> QUEUED, for this
     or another runtime to run again, without spending its retry budget.
 
     Args:
         jobs: the `Job` values this runtime runs (made with ``@runlife.job``).
+        workflows: the `Workflow` values it drives; the nodes they give as `Job`
+            values are jobs it runs, as if listed in *jobs*.
         store: a store, or its URL (``"memory://"``, ``"postgresql://..."``); a
             store given by URL is opened and closed by the runtime, a store given
             as a value is the host's to close. A ``memory://`` store tells the
@@ -85,7 +90,9 @@ class AsyncRuntime:
             cut (and logged).
 
     Raises:
-        InvalidPolicy: a bad argument, or two jobs with one name.
+        InvalidPolicy: a bad argument, two jobs (or workflows) with one name, a
+            workflow named as a job, or a workflow given as a job (or a job as a
+            workflow).
 
     >>> import anyio, runlife
     >>> @runlife.job(retry=runlife.Retry(max_attempts=2, delay=0))
@@ -104,6 +111,7 @@ class AsyncRuntime:
         self,
         *,
         jobs: Iterable[Job] = (),
+        workflows: Iterable[Workflow] = (),
         store: str | Store,
         clock: Clock | None = None,
         executor: str | Executor | None = None,
@@ -117,7 +125,10 @@ class AsyncRuntime:
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.hooks = HookRunner(hooks, self.clock, timeout=hook_timeout)
-        self.jobs: Mapping[str, Job] = _by_name(jobs)
+        own = _by_name(jobs)
+        self.workflows: Mapping[str, Workflow]
+        self.workflows, nodes = workflows_by_name(workflows, own)
+        self.jobs: Mapping[str, Job] = {**own, **nodes}
         check_lease("lease", lease)
         if type(concurrency) is not int or concurrency < 1:
             raise InvalidPolicy("concurrency", concurrency, "an int >= 1")
@@ -155,6 +166,8 @@ class AsyncRuntime:
                 check_importable(job.name, job.fn, executor)
         self.guard = StoreGuard(self.store, self.clock, on_moves=self.hooks.tell)
         self.book = JobBook(self.jobs, self.guard, max_age=self.poll)
+        for wf in self.workflows.values():
+            self.book.add_spec(wf.name, workflow_spec(wf))
         self.changed = Pulse()
         self.store_changed = Pulse()
         self.worker = Worker(
@@ -187,6 +200,22 @@ class AsyncRuntime:
             mover=self.mover,
             interval=self.lease / 3,
             changed=self.changed,
+        )
+        self.driver = Driver(
+            guard=self.guard,
+            clock=self.clock,
+            book=self.book,
+            workflows=self.workflows,
+            worker_id=self.worker_id,
+            new_run=self._new_run,
+            create=self._create,
+            cancel=self._cancel,
+            lease=self.lease,
+            poll=self.poll,
+            grace=self.grace,
+            changed=self.changed,
+            claimable=self.worker.claimable,
+            store_changed=self.store_changed,
         )
         self.scheduler: Scheduler | None = None
         self._stack: AsyncExitStack | None = None
@@ -229,6 +258,9 @@ class AsyncRuntime:
                     # Kept only if the store has no record yet: a schedule's start.
                     record = attrs.evolve(record, last_scheduled_for=now)
                 await self.guard.save_job(record)
+            for wf in self.workflows.values():
+                spec = workflow_spec(wf).to_spec()
+                await self.guard.save_job(JobRecord(name=wf.name, spec=spec))
             self.scheduler = Scheduler(
                 guard=self.guard,
                 clock=self.clock,
@@ -262,6 +294,7 @@ class AsyncRuntime:
                 tg.start_soon(self.mover.serve)
                 tg.start_soon(self.reaper.serve)
                 tg.start_soon(self.scheduler.serve)
+                tg.start_soon(self.driver.serve)
                 tg.start_soon(self._watch_store)
 
     async def _watch_store(self) -> None:
@@ -311,16 +344,24 @@ class AsyncRuntime:
 
     # -- submitting ----------------------------------------------------------------
 
-    async def _resolve(self, job_or_name: Job | str) -> tuple[str, JobSpec, Job | None]:
-        """The job's name, its spec (its own, or the stored one for a job this
-        runtime does not have) and the `Job` whose signature checks params."""
+    async def _resolve(self, job_or_name: Job | Workflow | str) -> tuple[str, JobSpec, Job | None]:
+        """The job's (or workflow's) name, its spec (its own, or the stored one for
+        one this runtime does not have) and the `Job` whose signature checks params."""
         if isinstance(job_or_name, Job):
             name, given = job_or_name.name, job_or_name
+        elif isinstance(job_or_name, Workflow):
+            name, given = job_or_name.name, None
         elif isinstance(job_or_name, str):
             name, given = job_or_name, None
         else:
-            raise InvalidValue("job", job_or_name, "a Job or a job's name")
+            raise InvalidValue("job", job_or_name, "a Job, a Workflow, or a name of either")
         spec = await self.book.spec(name)  # JobNotFound for a job nobody knows
+        if isinstance(job_or_name, Workflow) and spec.workflow != job_or_name:
+            if spec.workflow is None:
+                raise InvalidValue("job", name, f"a workflow; {name!r} is the name of a job")
+            raise InvalidValue(
+                "job", name, f"workflow {name!r} as this runtime knows it (not another graph)"
+            )
         return name, spec, self.book.get(name) or given
 
     async def _check_quota(self, name: str, spec: JobSpec, now: datetime, adding: int) -> None:
@@ -352,11 +393,14 @@ class AsyncRuntime:
         priority: int = 0,
         trigger: Trigger = Trigger.ADHOC,
         parent: Run | None = None,
+        workflow_run_id: str | None = None,
+        id: str | None = None,
     ) -> Run:
         checked = job.check_params(params) if job is not None else dict(params or {})
         merged = {**(job.labels if job is not None else {}), **(labels or {})}
         later = at is not None and at > now
         run = Run.create(
+            id=id,
             job=name,
             at=now,
             trigger=trigger,
@@ -365,6 +409,7 @@ class AsyncRuntime:
             lifecycle=spec.lifecycle,
             scheduled_for=at if later else None,
             parent=parent,
+            workflow_run_id=workflow_run_id,
             idempotency_key=idempotency_key,
             priority=priority,
         )
@@ -396,13 +441,15 @@ class AsyncRuntime:
                     stored = claim.run
             else:
                 self.mover.hint(due)
+        if spec.workflow is not None:
+            self.driver.pulse.pulse()
         self.worker.claimable.pulse()
         self.changed.pulse()
         return stored
 
     async def submit(
         self,
-        job: Job | str,
+        job: Job | Workflow | str,
         params: Mapping[str, Any] | None = None,
         *,
         labels: Mapping[str, str] | None = None,
@@ -410,26 +457,34 @@ class AsyncRuntime:
         at: datetime | None = None,
         priority: int = 0,
     ) -> Run:
-        """Create a run of *job* (a `Job`, or the name of a job this runtime or
-        its store knows) and return it: QUEUED, or PENDING until *at*, or RUNNING
-        for a job declared ``queued=False``.
+        """Create a run of *job* (a `Job`, a `Workflow`, or the name of either that
+        this runtime or its store knows) and return it: QUEUED, or PENDING until
+        *at*, or RUNNING for a job declared ``queued=False``.
+
+        A workflow's run is driven by a driver (this runtime's, or another's), which
+        creates a run of each node as the workflow's trigger rules allow.
 
         Args:
             params: the function's parameters; checked against its signature (when
-                the job is this runtime's) and as JSON.
+                the job is this runtime's) and as JSON. For a workflow, each node's
+                params by node (``{"load": {"day": "2026-03-10"}}``), each checked
+                so against its job.
             labels: added to the job's labels (these win).
             idempotency_key: a second submit with the same key returns the first run.
             at: a start time; the run waits in PENDING until then.
             priority: higher is claimed first.
 
         Raises:
-            JobNotFound: neither this runtime nor its store knows the job.
+            JobNotFound: neither this runtime nor its store knows the job (or a
+                workflow's node).
             InvalidValue: a missing or unknown parameter, named.
             NotSerializable: a parameter is not JSON, its path named.
             QuotaExceeded: the job's quota is used up; says when it frees up.
         """
         self._check_running()
         name, spec, known = await self._resolve(job)
+        if spec.workflow is not None:
+            params = await self.driver.check_params(spec.workflow, params)
         now = self.clock.now()
         if at is not None:
             at = check_moment("at", at)
@@ -466,6 +521,10 @@ class AsyncRuntime:
         """
         self._check_running()
         name, spec, known = await self._resolve(job)
+        if spec.workflow is not None:
+            raise InvalidValue(
+                "job", name, f"a job; {name!r} is a workflow: submit each of its runs with submit"
+            )
         now = self.clock.now()
         runs: list[Run] = []
         for index, one in enumerate(params):
@@ -550,6 +609,18 @@ class AsyncRuntime:
         )
         return await self.guard.list_runs(query)
 
+    async def graph(self, run_id: str) -> RunGraph:
+        """The graph of a workflow run: its workflow with each node's run's status,
+        to draw (``to_mermaid()``, ``to_dot()``, ``to_text()``) and to question
+        (``explain(node)``).
+
+        Raises:
+            RunNotFound: no such run.
+            InvalidValue: the run is not a workflow run.
+        """
+        self._check_running()
+        return await self.driver.graph(await self.guard.get_run(run_id))
+
     # -- acting on runs --------------------------------------------------------------
 
     async def cancel(
@@ -582,6 +653,8 @@ class AsyncRuntime:
           otherwise this waits for the end. A request stays with its run:
           stopping the wait does not withdraw it.
 
+        A cancelled workflow run has its live children cancelled too.
+
         Raises:
             RunNotFound: no such run.
             InvalidValue: *reason* or *by* is not text.
@@ -599,6 +672,11 @@ class AsyncRuntime:
         (<Status.CANCELLED: 'CANCELLED'>, 'cancelled by ops:ana: wrong site')
         """
         self._check_running()
+        return await self._cancel(run_id, reason, by=by, wait=wait)
+
+    async def _cancel(
+        self, run_id: str, reason: str | None, *, by: str | None = None, wait: bool = True
+    ) -> Run:
         check_text("reason", reason, optional=True)
         check_text("by", by, empty=False, optional=True)
         asker = self.worker_id if by is None else by
@@ -608,6 +686,9 @@ class AsyncRuntime:
             # Held here: cut at once; once its outcome is written, it is read below
             # (a hold lost meanwhile leaves the run to the other cases).
             await self.worker.cancel(run_id, message)
+            stored = await self.driver.cancel(run_id, message, by=asker, reason=reason)
+            if stored is not None:
+                return stored  # a workflow run this runtime's driver held
             seen, hinted = self.changed.count, self.store_changed.count
             run = await self.guard.get_run(run_id)
             if run.is_terminal:
@@ -633,6 +714,8 @@ class AsyncRuntime:
             except ConcurrentUpdate:
                 continue
             self.changed.pulse()
+            if spec.workflow is not None:
+                await self.driver.cancel_children(run.id, children_reason(run.id, reason), by=asker)
             return stored
 
     async def retry(self, run_id: str) -> Run:
@@ -866,6 +949,10 @@ def _by_name(jobs: Iterable[Job]) -> dict[str, Job]:
         raise InvalidPolicy("jobs", jobs, "an iterable of Job values: jobs=[job]")
     out: dict[str, Job] = {}
     for job in jobs:
+        if isinstance(job, Workflow):
+            raise InvalidPolicy(
+                "jobs", job.name, "Job values; a workflow goes in workflows=[...], not jobs"
+            )
         if not isinstance(job, Job):
             raise InvalidPolicy("jobs", job, "Job values, made with @runlife.job")
         if job.name in out and out[job.name] is not job:

@@ -335,8 +335,10 @@ class Worker:
                 held.closed = True
                 self.held.pop(held.run.id, None)
                 held.done.set()
-                self._freed.pulse()
+                # Those who wait on an outcome first (a workflow driver may queue
+                # the next run), then the claim loop: its claim then finds that run.
                 self.changed.pulse()
+                self._freed.pulse()
 
     async def _heartbeat_loop(self) -> None:
         while True:

@@ -10,10 +10,11 @@ copies of params and results, `Status` members for canonical state names).
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import heapq
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import anyio
 import attrs
@@ -22,6 +23,7 @@ from runlife._clock import SystemClock
 from runlife._core import admission as admit
 from runlife._core import codec
 from runlife._core.claiming import LIVE, ClaimPlan, JobLimits, claim_order, claim_reason
+from runlife._core.fast import compile_copier
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import (
     CancelRequest,
@@ -60,6 +62,19 @@ def _time_of(run: Run, field: str) -> datetime | None:
     if field == "started":
         return run.started_at
     return run.ended_at
+
+
+_Key = tuple[int, datetime, str]
+"""A QUEUED run's place in the queue: its `claim_order`."""
+
+_MERGED: Final = 64
+"""Up to this many jobs, a claim merges their own queues."""
+
+# Copies of the store's own values with a few fields changed, on the hot path of every
+# read and write: attrs.evolve would check and convert every field again.
+_json_parts: Callable[..., Run] = compile_copier(Run, ("params", "result"))
+_as_read: Callable[..., Run] = compile_copier(Run, ("params", "result", "labels", "progress"))
+_numbered: Callable[..., Event] = compile_copier(Event, ("seq",))
 
 
 @attrs.define
@@ -115,6 +130,10 @@ class MemoryStore(StoreBase):
         self._by_job_status: dict[tuple[str, Status], dict[str, None]] = {}
         self._by_key: dict[tuple[str, str], str] = {}
         self._by_slot: dict[tuple[str, datetime], str] = {}
+        # The QUEUED runs in claim order, all and by job, so that a claim reads only
+        # the fronts of the queues however long they are.
+        self._queue: list[_Key] = []
+        self._queue_of: dict[str, list[_Key]] = {}
         self._events: list[Event] = []
         self._event_seqs: list[int] = []
         self._event_outputs: dict[int, str] = {}
@@ -229,7 +248,7 @@ class MemoryStore(StoreBase):
                     existing = self._runs[self._by_slot[slot]]
             if existing is not None:
                 return self._read(existing)
-            norm = attrs.evolve(norm, params={}, result=None)
+            norm = _json_parts(norm, params={}, result=None)
             row = _Row(run=norm, params=params, result=result)
             self._runs[norm.id] = row
             self._index(norm.id, None, norm)
@@ -263,11 +282,12 @@ class MemoryStore(StoreBase):
             raise RunNotFound(run_id) from None
 
     def _read(self, row: _Row) -> Run:
-        return attrs.evolve(
-            row.run,
+        run = row.run
+        return _as_read(
+            run,
             params=codec.loads(row.params),
             result=codec.loads(row.result),
-            labels=dict(row.run.labels),
+            labels=dict(run.labels),
             progress=row.counts,
         )
 
@@ -275,14 +295,25 @@ class MemoryStore(StoreBase):
         if old is not None:
             del self._by_status[old.status][run_id]
             del self._by_job_status[(old.job, old.status)][run_id]
+            if old.status is Status.QUEUED:
+                key = claim_order(old)
+                del self._queue[bisect_left(self._queue, key)]
+                mine = self._queue_of[old.job]
+                del mine[bisect_left(mine, key)]
+                if not mine:
+                    del self._queue_of[old.job]
         if new is not None:
             self._by_status[new.status][run_id] = None
             self._by_job_status.setdefault((new.job, new.status), {})[run_id] = None
+            if new.status is Status.QUEUED:
+                key = claim_order(new)
+                insort(self._queue, key)
+                insort(self._queue_of.setdefault(new.job, []), key)
 
     def _event(self, event: Event, output: str | None = None) -> None:
         seq = self._next_event
         self._next_event += 1
-        self._events.append(attrs.evolve(event, seq=seq))
+        self._events.append(_numbered(event, seq=seq))
         self._event_seqs.append(seq)
         if output is not None:
             self._event_outputs[seq] = output
@@ -333,12 +364,12 @@ class MemoryStore(StoreBase):
                 raise ConcurrentUpdate(run.id, expected_version, stored.version)
             if only_if_lapsed and not self._lapsed(row):
                 raise ConcurrentUpdate(run.id, expected_version, stored.version)
-            full = attrs.evolve(stored, params=codec.loads(row.params))
+            full = _json_parts(stored, params=codec.loads(row.params), result=stored.result)
             norm, known = admit.admit_successor(
                 full, run, expected_version=expected_version, lifecycle=self._lifecycle(run.job)
             )
             result = codec.raw_dumps(norm.result)
-            norm = attrs.evolve(norm, params={}, result=None)
+            norm = _json_parts(norm, params={}, result=None)
             self._index(run.id, stored, norm)
             row.run = norm
             row.result = result
@@ -363,36 +394,69 @@ class MemoryStore(StoreBase):
         """Claim up to *limit* QUEUED runs of *jobs* (see `runlife.abc.Store.claim`)."""
         span = admit.check_claim_args(worker, jobs, limit, lease)
         async with await self._use():
-            candidates: list[Run] = []
-            for name in jobs:
-                ids = self._by_job_status.get((name, Status.QUEUED), {})
-                candidates.extend(self._runs[rid].run for rid in ids)
-            if not candidates or limit == 0:
+            if not self._queue or limit == 0:
                 return ()
-            candidates.sort(key=claim_order)
-            limits = {
-                name: lim
-                for name in jobs
-                if (job := self._jobs.get(name)) is not None and (lim := JobLimits.of(job))
-            }
-            live = [
-                (name, self._runs[rid].run.labels)
-                for name in limits
-                for status in LIVE
-                for rid in self._by_job_status.get((name, status), {})
-            ]
             now = self._now()
-            plan = ClaimPlan(worker, jobs, limits, now=now, limit=limit, live=live)
-            for run in candidates:
-                if plan.done:
+            # Read the front of the queue: a few more candidates than the claim may
+            # take, then (when the jobs' limits turned too many away) twice as many,
+            # and so on. Usually one look, whatever the length of the queue. Few jobs
+            # (or few jobs queued): merge their own queues; many: read the whole
+            # queue, passing over the runs of other jobs.
+            fronts: list[list[_Key]] | None = None
+            if len(jobs) <= _MERGED or len(self._queue_of) <= _MERGED:
+                fronts = [
+                    queue
+                    for name in (jobs if len(jobs) <= len(self._queue_of) else self._queue_of)
+                    if name in jobs and (queue := self._queue_of.get(name))
+                ]
+            want = limit + 16
+            while True:
+                keys = heapq.merge(*fronts) if fronts is not None else iter(self._queue)
+                candidates: list[Run] = []
+                for _, _, rid in keys:
+                    run = self._runs[rid].run
+                    if run.job in jobs:
+                        candidates.append(run)
+                        if len(candidates) >= want:
+                            break
+                plan = self._plan(worker, jobs, candidates, now, limit)
+                if plan.done or len(candidates) < want:
                     break
-                if plan.open(run.job):
-                    plan.offer(run)
+                want *= 2
             expires = now + span
             claims = tuple(self._hold(old, moved, worker, expires) for old, moved in plan.taken)
             if claims:
                 self._notify()
             return claims
+
+    def _plan(
+        self,
+        worker: str,
+        jobs: Mapping[str, Lifecycle],
+        candidates: list[Run],
+        now: datetime,
+        limit: int,
+    ) -> ClaimPlan:
+        """The claim of up to *limit* of *candidates* (in claim order), within the
+        limits of their jobs."""
+        limits = {
+            name: lim
+            for name in {run.job for run in candidates}
+            if (job := self._jobs.get(name)) is not None and (lim := JobLimits.of(job))
+        }
+        live = [
+            (name, self._runs[rid].run.labels)
+            for name in limits
+            for status in LIVE
+            for rid in self._by_job_status.get((name, status), {})
+        ]
+        plan = ClaimPlan(worker, jobs, limits, now=now, limit=limit, live=live)
+        for run in candidates:
+            if plan.done:
+                break
+            if plan.open(run.job):
+                plan.offer(run)
+        return plan
 
     def _hold(self, old: Run, moved: Run, worker: str, expires: datetime) -> Claim:
         row = self._runs[old.id]
