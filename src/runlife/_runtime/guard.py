@@ -17,7 +17,7 @@ Two duties, for every call:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -25,6 +25,7 @@ import structlog
 
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import Claim, JobRecord, Page, RunQuery
+from runlife._core.records import Item
 from runlife._core.run import Run
 from runlife._core.status import Status
 from runlife.abc import Clock, Store
@@ -219,6 +220,27 @@ class StoreGuard:
     async def count_runs(self, query: RunQuery) -> Mapping[Status, int]:
         """How many runs match *query*, by status."""
         return await self._call("count_runs", self.store.count_runs, query)
+
+    async def save_items(
+        self, items: Sequence[Item], *, claim: Claim | None = None
+    ) -> tuple[Item, ...]:
+        """Save items of one run in one write. Writing them again after a lost reply
+        stores the same items and counts (each item's event may be written twice)."""
+        return await self._call("save_items", self.store.save_items, items, claim=claim)
+
+    async def items(
+        self,
+        run_id: str,
+        status: Status | None = None,
+        *,
+        phase: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[Item, ...]:
+        """A run's items, filtered and paged."""
+        return await self._call(
+            "items", self.store.items, run_id, status, phase=phase, after=after, limit=limit
+        )
 
     async def send_signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Store a signal for a run."""

@@ -478,9 +478,16 @@ def item_values(item: Item, output: str) -> tuple[Any, ...]:
         _to_us_or_none(item.started_at),
         _to_us_or_none(item.ended_at),
         item.attempts,
-        _error_text(item.error),
+        _note_text(item.error, item.reason),
         output,
     )
+
+
+def _note_text(error: ErrorInfo | None, reason: str | None) -> str | None:
+    # The error column holds the item's error and its reason (the codec's item note).
+    if reason is None:
+        return _error_text(error)
+    return _raw(codec.item_note_to_json(error, reason))  # type: ignore[no-any-return]
 
 
 def item_as_returned(item: Item, output: str) -> Item:
@@ -491,7 +498,8 @@ def item_as_returned(item: Item, output: str) -> Item:
 
 def item_from_row(row: Sequence[Any]) -> Item:
     """An item from a row of `ITEM_COLUMNS`."""
-    run_id, key, phase, status, started_at, ended_at, attempts, error, output = row
+    run_id, key, phase, status, started_at, ended_at, attempts, note, output = row
+    error, reason = (None, None) if note is None else codec.item_note_from_json(_loads(note))
     return Item(
         run_id=run_id,
         key=key,
@@ -500,8 +508,9 @@ def item_from_row(row: Sequence[Any]) -> Item:
         started_at=_from_us_or_none(started_at),
         ended_at=_from_us_or_none(ended_at),
         attempts=attempts,
-        error=None if error is None else codec.error_from_json(_loads(error)),
+        error=error,
         output=_loads(output),
+        reason=reason,
     )
 
 
