@@ -50,6 +50,7 @@ __all__ = (
     "fresh_copy",
     "appended",
     "item_as_returned",
+    "item_event_text",
     "item_from_row",
     "item_values",
     "job_from_row",
@@ -493,7 +494,21 @@ def _note_text(error: ErrorInfo | None, reason: str | None) -> str | None:
 def item_as_returned(item: Item, output: str) -> Item:
     """The admitted *item* as saving it returns it: its output as reading it back
     gives it."""
+    if output == "null" and item.output is None:
+        return item
     return _item_with_output(item, output=_loads(output))  # type: ignore[no-any-return]
+
+
+def item_event_text(item: Item, values: Sequence[Any]) -> str:
+    """The ``data`` of *item*'s event (the codec's JSON form of it), from its
+    `item_values` *values*."""
+    run_id, key, phase, status, started, ended, attempts, _, output = values
+    body = {"run_id": run_id, "key": key, "phase": phase, "status": status, "s": started,
+            "e": ended, "attempts": attempts,
+            "err": None if item.error is None else codec.error_to_json(item.error)}  # fmt: skip
+    if item.reason is not None:
+        body["why"] = item.reason
+    return f'{_raw(body)[:-1]},"output":{output}}}'
 
 
 def item_from_row(row: Sequence[Any]) -> Item:

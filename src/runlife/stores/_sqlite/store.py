@@ -775,7 +775,7 @@ class SQLiteStore(StoreBase):
             return ()
         outputs = [_raw(item.output) for item in checked]
         values = [rows.item_values(i, o) for i, o in zip(checked, outputs, strict=True)]
-        events = [_raw(codec.item_to_json(item)) for item in checked]
+        events = list(map(rows.item_event_text, checked, values))
         run_id = checked[0].run_id
         keys = list(dict.fromkeys(item.key for item in checked))
         step = sql.ITEM_KEYS_AT_ONCE
