@@ -12,7 +12,8 @@ One small module per service, assembled by `runtime.AsyncRuntime`:
 * `scheduler` — fires cron and interval schedules, once per slot across processes.
 
 `job` holds the ``@runlife.job`` decorator, `context` the `RunContext` a job
-function receives, `waiting` how an attempt waits for a signal (``ctx.wait_for``,
+function receives, `items` the items inside runs (``ctx.item``, ``ctx.map``),
+`waiting` how an attempt waits for a signal (``ctx.wait_for``,
 the WAITING status), `jobs` what a runtime knows of its own jobs and of the
 others' stored specs, and `wake` the wake-ups the services wait on.
 """

@@ -16,9 +16,10 @@ import anyio.abc
 import attrs
 
 from runlife._clock import SystemClock
+from runlife._core.admission import check_statuses
 from runlife._core.policy import QuotaUsage
 from runlife._core.queries import JobRecord, Page, RunQuery, TimeField
-from runlife._core.records import ErrorInfo
+from runlife._core.records import ErrorInfo, Item
 from runlife._core.run import Run
 from runlife._core.spec import JobSpec
 from runlife._core.status import Status, Trigger
@@ -534,6 +535,43 @@ class AsyncRuntime:
             cursor=cursor,
         )
         return await self.guard.list_runs(query)
+
+    async def items(
+        self,
+        run_id: str,
+        status: Status | str | None = None,
+        *,
+        phase: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[Item, ...]:
+        """The run's items in the order they were first recorded: of *status* and
+        *phase* if given; a page of at most *limit* of them, continuing after the
+        item whose key is *after* (the last key of the page before).
+
+        Raises:
+            RunNotFound: no such run.
+            InvalidValue: a bad status, phase, key or limit.
+
+        >>> import anyio, runlife
+        >>> @runlife.job
+        ... async def check(ctx, hosts):
+        ...     await ctx.map(lambda host: {"ok": host != "b"}, hosts, phase="check")
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[check], store="memory://") as rt:
+        ...         run = await rt.wait((await rt.submit(check, {"hosts": ["a", "b", "c"]})).id)
+        ...         first = await rt.items(run.id, phase="check", limit=2)
+        ...         rest = await rt.items(run.id, phase="check", after=first[-1].key)
+        ...         return [i.key for i in first], [(i.key, i.output) for i in rest]
+        >>> anyio.run(main)
+        (['a', 'b'], [('c', {'ok': True})])
+        """
+        self._check_running()
+        wanted = None if status is None else next(iter(check_statuses("status", (status,))))
+        found = await self.guard.items(run_id, wanted, phase=phase, after=after, limit=limit)
+        if not found:
+            await self.guard.get_run(run_id)  # RunNotFound for a run that does not exist
+        return found
 
     # -- acting on runs --------------------------------------------------------------
 

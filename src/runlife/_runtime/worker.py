@@ -32,7 +32,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from runlife._core.claiming import LIVE
 from runlife._core.lifecycle import Lifecycle
-from runlife._core.policy import Deadline, decide_failure, decide_wait_timeout, items_outcome
+from runlife._core.policy import Deadline, decide_failure, decide_wait_timeout
 from runlife._core.queries import Claim
 from runlife._core.records import ErrorInfo
 from runlife._core.run import Run
@@ -40,6 +40,7 @@ from runlife._core.status import Status
 from runlife._core.values import check_json
 from runlife._runtime.context import RunContext
 from runlife._runtime.guard import StoreGuard
+from runlife._runtime.items import RunItems, items_verdict
 from runlife._runtime.job import Job
 from runlife._runtime.jobs import apply_decision, to_queue
 from runlife._runtime.waiting import Waits, wait_for_signal
@@ -106,6 +107,7 @@ class Held:
         self.closed = False
         self.done = anyio.Event()
         self.ctx: RunContext | None = None
+        self.items: RunItems | None = None
         self.cut_kind: CutKind | None = None
         self.cut_reason: str | None = None
         self.cut_deadline: Deadline | None = None
@@ -397,6 +399,11 @@ class Worker:
     async def _execute(self, held: Held) -> _Outcome:
         job, run = held.job, held.run
         timeout = job.spec.timeout
+        assert self._tg is not None
+        items = RunItems(
+            run=run, claim=held.claim, guard=self.guard, clock=self.clock, spawn=self._tg.start_soon
+        )
+        held.items = items
         ctx = RunContext(
             run_id=run.id,
             job=run.job,
@@ -404,6 +411,7 @@ class Worker:
             params=run.params,
             clock=self.clock,
             holder=held,
+            items=items,
         )
         held.ctx = ctx
         held.started = True
@@ -452,6 +460,9 @@ class Worker:
 
     async def _finish(self, held: Held, outcome: _Outcome) -> None:
         held.finishing = True
+        if held.items is not None:
+            # Every item write is stored before the outcome (none once the run is lost).
+            await held.items.close(write=held.cut_kind != "lost")
         if held.cut_kind == "lost":
             return
         job = held.job
@@ -525,8 +536,7 @@ class Worker:
                     check_json(outcome.result, "result")
                 except NotSerializable as bad:
                     return failed(run, bad)
-                progress = (await self.guard.get_run(run.id)).progress
-                items = items_outcome(progress, spec.items_fail_run)
+                items = await items_verdict(self.guard, run.id, spec.items_fail_run)
                 if items.error is not None:
                     return failed(run, items.error)
                 done = attrs.evolve(
