@@ -8,16 +8,19 @@ code. The public values keep precise types.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import assert_type
+from typing import Any, assert_type
 
 from runlife import (
     DEFAULT_LIFECYCLE,
     AsyncRuntime,
     Claim,
     Cron,
+    Item,
+    ItemContext,
     Page,
     Retry,
     Run,
+    RunContext,
     RunQuery,
     Status,
     SystemClock,
@@ -52,6 +55,16 @@ async def the_runtime_keeps_its_types() -> None:
         assert_type(await rt.submit(backup), Run)
         assert_type(await rt.wait("id"), Run)
         assert_type(await rt.list_runs(status=Status.FAILED), Page)
+        assert_type(await rt.items("id", Status.FAILED, phase="backup", limit=50), tuple[Item, ...])
+
+
+async def items_keep_their_types(ctx: RunContext) -> None:
+    async with ctx.item("core-rtr-01", phase="backup") as item:
+        assert_type(item, ItemContext)
+    with ctx.item("core-rtr-02") as item:
+        assert_type(item.skipped, bool)
+    assert_type(await ctx.items(["a", "b"]), tuple[str, ...])
+    assert_type(await ctx.map(str.upper, ["a"], retry=Retry(max_attempts=2)), dict[str, Any])
 
 
 async def values_keep_their_types(store: Store, claim: Claim) -> None:
