@@ -86,6 +86,7 @@ if _typing.TYPE_CHECKING:
     )
     from runlife._runtime.blocking import Runtime
     from runlife._runtime.context import RunContext
+    from runlife._runtime.items import ItemContext
     from runlife._runtime.job import Job, job
     from runlife._runtime.runtime import AsyncRuntime
     from runlife.exceptions import (
@@ -143,6 +144,7 @@ __all__ = (
     "InvalidValue",
     "InvalidWorkflow",
     "Item",
+    "ItemContext",
     "ItemCounts",
     "ItemsOutcome",
     "Job",
@@ -222,6 +224,7 @@ _WHERE: dict[str, str] = {
     "InvalidValue": "runlife.exceptions",
     "InvalidWorkflow": "runlife.exceptions",
     "Item": "runlife._core.records",
+    "ItemContext": "runlife._runtime.items",
     "ItemCounts": "runlife._core.records",
     "ItemsOutcome": "runlife._core.policy",
     "Job": "runlife._runtime.job",

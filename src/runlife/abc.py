@@ -357,8 +357,27 @@ class Store(Protocol):
         and write an ``item`` event. Raises `LeaseLost` for a stale *claim*."""
         ...
 
-    async def items(self, run_id: str, status: Status | None = None) -> tuple[Item, ...]:
-        """The run's items in the order they were first saved."""
+    async def save_items(
+        self, items: Sequence[Item], *, claim: Claim | None = None
+    ) -> tuple[Item, ...]:
+        """`save_item` for several items of one run, in order, in one transaction
+        (all or none): a later item of the same key replaces an earlier one, and
+        each gets its event. Returns the stored items. Raises `LeaseLost` for a
+        stale *claim*, `RunNotFound`, `InvalidValue` for items of several runs."""
+        ...
+
+    async def items(
+        self,
+        run_id: str,
+        status: Status | None = None,
+        *,
+        phase: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[Item, ...]:
+        """The run's items in the order they were first saved, of *status* and
+        *phase* if given; with *after* (a key), only those saved after that item
+        (none if the run has no item of that key); at most *limit* of them."""
         ...
 
     # -- logs -----------------------------------------------------------------

@@ -202,8 +202,9 @@ def test_job_spec_writes_its_version() -> None:
 def test_a_version_1_spec_reads_as_one_with_nothing_declared() -> None:
     """Version 1 had no ``declared`` key; version 2 requires it."""
     spec = _full_spec()
-    old = {**spec, "version": 1}
+    old = {**spec, "version": 1, "lifecycle": dict(spec["lifecycle"])}
     del old["declared"]
+    del old["lifecycle"]["paths"]
     assert JobSpec.from_spec(old) == JobSpec.from_spec(spec)
     with pytest.raises(InvalidPolicy) as err:
         JobSpec.from_spec({**old, "declared": {}})

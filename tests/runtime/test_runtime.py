@@ -361,3 +361,29 @@ async def test_a_memory_url_tells_the_runtimes_clock(clock: VirtualClock) -> Non
         run = await rt.wait((await rt.submit(backup, params={"devices": []})).id)
         assert await rt.store.now() == clock.now()
     assert run.created_at == T0
+
+
+async def test_a_claim_that_lands_while_the_runtime_stops_is_handed_back() -> None:
+    """Leaving the runtime while its worker's claim is in the store: the claim is
+    not cut (it would land unseen, the run held until its lease lapses); its run
+    is handed back QUEUED, interrupted, no budget spent."""
+    claiming = anyio.Event()
+
+    class SlowClaims(MemoryStore):
+        async def claim(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            claiming.set()
+            await anyio.sleep(0.2)  # the claim is in the store while the runtime stops
+            return await super().claim(*args, **kwargs)
+
+    @runlife.job
+    async def sync(ctx: runlife.RunContext) -> None:
+        await anyio.sleep(3600)
+
+    store = SlowClaims()
+    async with store:
+        async with runlife.AsyncRuntime(jobs=[sync], store=store, grace=5) as rt:
+            run = await rt.submit(sync)
+            await claiming.wait()
+        after = await store.get_run(run.id)
+    assert after.status is Status.QUEUED
+    assert [a.outcome for a in after.attempts] == ["interrupted"]

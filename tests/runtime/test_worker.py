@@ -310,7 +310,8 @@ async def test_warnings_are_kept_with_the_run(clock: VirtualClock, store: Memory
 async def test_items_fail_run_applies_to_the_items_a_run_saved(
     clock: VirtualClock, store: MemoryStore
 ) -> None:
-    """The outcome of a run whose items partly failed follows ``items_fail_run``."""
+    """The outcome of a run whose items partly failed follows ``items_fail_run``,
+    naming the failed items."""
     from runlife import Item
 
     async def with_items(ctx: RunContext) -> None:
@@ -323,10 +324,10 @@ async def test_items_fail_run_applies_to_the_items_a_run_saved(
         ok = await rt.wait((await rt.submit(lenient)).id)
         bad = await rt.wait((await rt.submit(strict)).id)
     assert ok.status is Status.SUCCEEDED
-    assert ok.warnings == ("1 of 2 items failed",)
+    assert ok.warnings == ("1 of 2 items failed: b",)
     assert bad.status is Status.FAILED
     assert bad.error is not None
-    assert (bad.error.kind, bad.error.message) == ("items", "1 of 2 items failed")
+    assert (bad.error.kind, bad.error.message) == ("items", "1 of 2 items failed: b")
 
 
 async def test_a_queued_false_job_starts_running_at_submit(

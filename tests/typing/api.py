@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import assert_type
+from typing import Any, assert_type
 
 from runlife import (
     DEFAULT_LIFECYCLE,
@@ -17,10 +17,13 @@ from runlife import (
     CancelRequest,
     Claim,
     Cron,
+    Item,
+    ItemContext,
     JobSpec,
     Page,
     Retry,
     Run,
+    RunContext,
     RunGraph,
     RunQuery,
     Runtime,
@@ -73,6 +76,7 @@ async def the_runtime_keeps_its_types() -> None:
         assert_type(await rt.graph("id"), RunGraph)
         assert_type(await rt.wait("id"), Run)
         assert_type(await rt.list_runs(status=Status.FAILED), Page)
+        assert_type(await rt.items("id", Status.FAILED, phase="backup", limit=50), tuple[Item, ...])
         assert_type(await rt.cancel("id", "wrong site", by="ops:ana", wait=False), Run)
         assert_type(await rt.set_policy(backup, retry=Retry(max_attempts=3)), JobSpec)
         assert_type(await rt.purge(older_than=timedelta(days=30)), int)
@@ -91,6 +95,15 @@ def the_blocking_runtime_keeps_its_types() -> None:
         assert_type(rt.set_policy("backup", reset=["retry"]), JobSpec)
         assert_type(rt.purge(older_than=datetime(2026, 1, 1, tzinfo=UTC)), int)
         assert_type(rt.async_runtime, AsyncRuntime)
+
+
+async def items_keep_their_types(ctx: RunContext) -> None:
+    async with ctx.item("core-rtr-01", phase="backup") as item:
+        assert_type(item, ItemContext)
+    with ctx.item("core-rtr-02") as item:
+        assert_type(item.skipped, bool)
+    assert_type(await ctx.items(["a", "b"]), tuple[str, ...])
+    assert_type(await ctx.map(str.upper, ["a"], retry=Retry(max_attempts=2)), dict[str, Any])
 
 
 async def values_keep_their_types(store: Store, claim: Claim) -> None:

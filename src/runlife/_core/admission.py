@@ -7,7 +7,8 @@ and returns the same values.
 - `admit_new` checks a run given to ``create_run``;
 - `admit_successor` checks a run given to ``update_run`` against the stored one
   (the store's last line of defence of the lifecycle);
-- `admit_item`, `admit_lines` and `admit_job` check the other records.
+- `admit_item`, `admit_items`, `admit_lines` and `admit_job` check the other
+  records, `check_item_query` the arguments of ``items``.
 
 Each returns the value *as stored*: every moment in UTC, state names as the
 lifecycle's own state objects, fresh dicts and tuples, so that a store returns
@@ -50,6 +51,7 @@ from runlife.exceptions import InvalidValue, NotASuccessor
 __all__ = (
     "IDENTITY",
     "admit_item",
+    "admit_items",
     "admit_job",
     "admit_lines",
     "admit_log_query",
@@ -59,6 +61,7 @@ __all__ = (
     "check_cancel_request",
     "check_claim_args",
     "check_events_args",
+    "check_item_query",
     "check_purge_args",
     "check_run_ids",
     "check_search",
@@ -408,6 +411,7 @@ def admit_item(item: Item) -> Item:
     check_text("item.run_id", item.run_id, empty=False)
     check_text("item.key", item.key, empty=False)
     check_text("item.phase", item.phase, optional=True)
+    check_text("item.reason", item.reason, optional=True)
     if item.status.__class__ is not Status:
         raise InvalidValue("item.status", item.status, "a Status")
     check_int("item.attempts", item.attempts, (0, INT32[1]))
@@ -418,6 +422,52 @@ def admit_item(item: Item) -> Item:
     if started is item.started_at and ended is item.ended_at:
         return item
     return attrs.evolve(item, started_at=started, ended_at=ended)
+
+
+def admit_items(items: Sequence[Item], claimed: str | None = None) -> tuple[Item, ...]:
+    """Check items given to ``save_items``; return them as stored. They are items
+    of one run: with *claimed* (the run of the writer's claim), of that run.
+
+    Raises:
+        InvalidValue: a field is not storable, or the items are of several runs
+            (naming the item and the field).
+        NotSerializable: an output is not JSON.
+    """
+    out: list[Item] = []
+    run_id = claimed
+    for index, item in enumerate(items):
+        try:
+            stored = admit_item(item)
+        except InvalidValue as exc:
+            raise InvalidValue(
+                f"items[{index}]{exc.field.removeprefix('item')}", exc.value, exc.expected
+            ) from None
+        if run_id is None:
+            run_id = stored.run_id
+        elif stored.run_id != run_id:
+            what = f"{run_id!r}, the claimed run" if claimed else f"{run_id!r}, the run of items[0]"
+            raise InvalidValue(f"items[{index}].run_id", stored.run_id, what)
+        out.append(stored)
+    return tuple(out)
+
+
+def check_item_query(
+    run_id: object, status: object, phase: object, after: object, limit: object
+) -> Status | None:
+    """Check the arguments of ``items``; return the status (or None).
+
+    Raises:
+        InvalidValue: naming the argument and the value.
+    """
+    check_text("run_id", run_id)
+    check_text("phase", phase, optional=True)
+    check_text("after", after, optional=True, empty=False)
+    if limit is not None:
+        check_page("limit", limit)
+    if status is None:
+        return None
+    (one,) = check_statuses("status", (status,))
+    return one
 
 
 def admit_lines(lines: Sequence[LogLine], claimed: str | None = None) -> tuple[LogLine, ...]:

@@ -13,6 +13,9 @@ moment         int: microseconds since 1970-01-01T00:00:00Z (exact)
 `ErrorInfo`    ``{"kind", "type", "message", "traceback"}``
 `Attempt`      ``{"n": number, "s": started, "e": ended, "o": outcome, "err": error}``
 `Item`         ``{"run_id", "key", "phase", "status", "s", "e", "attempts", "err", "output"}``
+               (and ``"why"``, its reason, when it has one)
+item note      an item's error and reason in one object, as SQL stores keep them
+               in its ``error`` column: the `ErrorInfo` form (or none) plus ``"why"``
 `ItemCounts`   ``[total, pending, running, succeeded, failed, skipped]``
 cursor         URL-safe base64 of a JSON array of its parts
 =============  ============================================================
@@ -51,6 +54,8 @@ __all__ = (
     "from_us_or_none",
     "history_from_text",
     "item_from_json",
+    "item_note_from_json",
+    "item_note_to_json",
     "item_output_json",
     "item_to_json",
     "loads",
@@ -226,7 +231,7 @@ def counts_from_json(data: Sequence[int] | None) -> ItemCounts:
 
 def item_to_json(item: Item) -> dict[str, Any]:
     """The JSON form of *item* (its output must already be known to be JSON)."""
-    return {
+    data = {
         "run_id": item.run_id,
         "key": item.key,
         "phase": item.phase,
@@ -237,6 +242,9 @@ def item_to_json(item: Item) -> dict[str, Any]:
         "err": error_to_json(item.error),
         "output": item.output,
     }
+    if item.reason is not None:
+        data["why"] = item.reason
+    return data
 
 
 def item_from_json(data: Mapping[str, Any]) -> Item:
@@ -250,7 +258,35 @@ def item_from_json(data: Mapping[str, Any]) -> Item:
         attempts=data["attempts"],
         error=error_from_json(data["err"]),
         output=data["output"],
+        reason=data.get("why"),
     )
+
+
+def item_note_to_json(error: ErrorInfo | None, reason: str | None) -> dict[str, Any] | None:
+    """An item's error and reason as one object (None when it has neither).
+
+    >>> item_note_to_json(None, "succeeded in run r1")
+    {'why': 'succeeded in run r1'}
+    """
+    data = error_to_json(error)
+    if reason is None:
+        return data
+    if data is None:
+        return {"why": reason}
+    data["why"] = reason
+    return data
+
+
+def item_note_from_json(data: Mapping[str, Any] | None) -> tuple[ErrorInfo | None, str | None]:
+    """The error and reason of an item note (see `item_note_to_json`).
+
+    >>> item_note_from_json({"why": "succeeded in run r1"})
+    (None, 'succeeded in run r1')
+    """
+    if data is None:
+        return None, None
+    error = error_from_json(data) if "kind" in data else None
+    return error, data.get("why")
 
 
 def item_output_json(item: Item) -> str:

@@ -9,7 +9,8 @@ sequence of such decisions (see ``docs/policies.md``):
 - its `Deadline.error` is the attempt's error;
 - `decide_failure` says what follows a failed attempt: RETRYING until when, or
   FAILED with which error;
-- `items_outcome` says how a run whose items partly failed ends.
+- `items_outcome` says how a run whose items partly failed ends, and
+  `resumed_items` which items of an earlier run a resumed run skips.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ import builtins
 import importlib
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import attrs
 
 from runlife._core.convert import aware
-from runlife._core.records import ErrorInfo, ItemCounts
+from runlife._core.records import ErrorInfo, Item, ItemCounts
 from runlife._core.schedule import localize, zone, zone_name
 from runlife._core.status import Status
 from runlife._core.values import MAX_SECONDS
@@ -49,6 +50,7 @@ __all__ = (
     "decide_failure",
     "decide_wait_timeout",
     "items_outcome",
+    "resumed_items",
     "wait_limit",
 )
 
@@ -1115,6 +1117,10 @@ class Limits:
 # -- items --------------------------------------------------------------------
 
 
+NAMED_FAILURES: Final = 5
+"""How many failed items the message of `items_outcome` names at most."""
+
+
 @attrs.frozen(kw_only=True)
 class ItemsOutcome:
     """How a run whose items are done ends: its status, error and warnings."""
@@ -1124,22 +1130,25 @@ class ItemsOutcome:
     warnings: tuple[str, ...] = ()
 
 
-def items_outcome(progress: ItemCounts, items_fail_run: float | None = None) -> ItemsOutcome:
+def items_outcome(
+    progress: ItemCounts, items_fail_run: float | None = None, failed: Sequence[str] = ()
+) -> ItemsOutcome:
     """Decide how a run ends from its items' counts (after its function returned).
 
     With *items_fail_run* None, failed items only warn: the run SUCCEEDED with the
     warning ``"1 of 4 items failed"``. With a threshold, the run FAILED (kind
     ``"items"``, the same message) when more than that fraction of its items
     failed: ``0`` fails on any failed item, ``0.25`` when more than a quarter
-    did. Skipped items are not failures; cancelled items are.
+    did. Skipped items are not failures; cancelled items are. *failed* names
+    some of the failed items; the message names the first five of them.
 
     Raises:
         InvalidPolicy: *items_fail_run* is not None or a fraction from 0 to 1.
 
     >>> items_outcome(ItemCounts(total=4, succeeded=3, failed=1)).warnings
     ('1 of 4 items failed',)
-    >>> items_outcome(ItemCounts(total=4, succeeded=3, failed=1), 0).error.message
-    '1 of 4 items failed'
+    >>> items_outcome(ItemCounts(total=4, succeeded=3, failed=1), 0, ["edge-sw-03"]).error.message
+    '1 of 4 items failed: edge-sw-03'
     """
     threshold = items_fail_run
     if threshold is not None and (
@@ -1148,11 +1157,46 @@ def items_outcome(progress: ItemCounts, items_fail_run: float | None = None) -> 
         or not 0 <= threshold <= 1
     ):
         raise InvalidPolicy("items_fail_run", threshold, "None, or a fraction from 0 to 1")
-    failed, total = progress.failed, progress.total
-    if not failed:
+    failed_n, total = progress.failed, progress.total
+    if not failed_n:
         return ItemsOutcome(status=Status.SUCCEEDED)
-    message = f"{failed} of {total} item{'s' if total != 1 else ''} failed"
-    if threshold is not None and failed > threshold * total:
+    message = f"{failed_n} of {total} item{'s' if total != 1 else ''} failed"
+    names = list(failed[:NAMED_FAILURES])
+    if names:
+        more = failed_n - len(names)
+        message += ": " + ", ".join(names) + (f" and {more} more" if more > 0 else "")
+    if threshold is not None and failed_n > threshold * total:
         error = ErrorInfo(kind="items", type="ItemsFailed", message=message)
         return ItemsOutcome(status=Status.FAILED, error=error)
     return ItemsOutcome(status=Status.SUCCEEDED, warnings=(message,))
+
+
+def resumed_items(
+    items: Iterable[Item], *, resumed: bool, keys: Collection[str] | None = None
+) -> tuple[dict[str, Item], frozenset[str]]:
+    """What a run that resumes an earlier run takes from that run's *items*.
+
+    Returns the items that SUCCEEDED there, by key (the new run skips them), and
+    the keys that were SKIPPED there while it was itself resuming a run
+    (*resumed*): they may have succeeded in the run before it, which is asked
+    next. With *keys*, only those keys are looked at. An item skipped for any
+    other reason, failed or never done runs again.
+
+    >>> from runlife import Status
+    >>> done, ask = resumed_items([Item(run_id="r2", key="a", status=Status.SUCCEEDED),
+    ...                            Item(run_id="r2", key="b", status=Status.FAILED),
+    ...                            Item(run_id="r2", key="c", status=Status.SKIPPED)],
+    ...                           resumed=True)
+    >>> sorted(done), sorted(ask)
+    (['a'], ['c'])
+    """
+    done: dict[str, Item] = {}
+    ask: set[str] = set()
+    for item in items:
+        if keys is not None and item.key not in keys:
+            continue
+        if item.status is Status.SUCCEEDED:
+            done[item.key] = item
+        elif resumed and item.status is Status.SKIPPED:
+            ask.add(item.key)
+    return done, frozenset(ask)

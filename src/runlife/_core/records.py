@@ -142,6 +142,23 @@ class ItemCounts:
         counts[_ITEM_BUCKET[new]] += 1
         return ItemCounts(total=total, **counts)
 
+    def moved_all(self, moves: Iterable[tuple[Status | None, Status]]) -> ItemCounts:
+        """The counts after each of *moves* (``(old, new)`` as in `moved`), in order.
+
+        >>> ItemCounts().moved_all([(None, Status.PENDING), (Status.PENDING, Status.SKIPPED)])
+        ItemCounts(total=1, pending=0, running=0, succeeded=0, failed=0, skipped=1)
+        """
+        counts = {name: getattr(self, name) for name in _BUCKETS}
+        total = self.total
+        bucket = _ITEM_BUCKET
+        for old, new in moves:
+            if old is None:
+                total += 1
+            else:
+                counts[bucket[old]] -= 1
+            counts[bucket[new]] += 1
+        return ItemCounts(total=total, **counts)
+
     @property
     def done(self) -> int:
         """Items that reached an outcome (succeeded, failed or skipped)."""
@@ -166,7 +183,10 @@ _ITEM_BUCKET: Mapping[Status, str] = {
 class Item:
     """One record, device, container or step that a run processes.
 
-    ``phase`` groups items (``"pre-check"``, ``"change"``); ``output`` is JSON.
+    ``phase`` groups items (``"pre-check"``, ``"change"``); ``attempts`` counts the
+    tries it took; ``error`` is the last try's; ``output`` is JSON; ``reason``
+    says why a SKIPPED item was skipped (``"succeeded in run ..., which this run
+    resumes"``).
     """
 
     run_id: str
@@ -178,6 +198,7 @@ class Item:
     attempts: int = 0
     error: ErrorInfo | None = None
     output: Any = None
+    reason: str | None = None
 
     @property
     def duration(self) -> timedelta | None:

@@ -17,7 +17,8 @@ One small module per service, assembled by `runtime.AsyncRuntime`:
 
 `blocking` holds `blocking.Runtime`, the blocking twin of `runtime.AsyncRuntime`
 for hosts that are not async. `job` holds the ``@runlife.job`` decorator, `context`
-the `RunContext` a job function receives, `waiting` how an attempt waits for a
-signal (``ctx.wait_for``, the WAITING status), `jobs` what a runtime knows of its own
-jobs and of the others' stored specs, and `wake` the wake-ups the services wait on.
+the `RunContext` a job function receives, `items` the items inside runs
+(``ctx.item``, ``ctx.map``), `waiting` how an attempt waits for a signal
+(``ctx.wait_for``, the WAITING status), `jobs` what a runtime knows of its own jobs
+and of the others' stored specs, and `wake` the wake-ups the services wait on.
 """

@@ -30,6 +30,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from runlife._core.graph import RunGraph, Workflow
 from runlife._core.policy import Limits, Retry, Timeout
 from runlife._core.queries import JobRecord, Page, TimeField
+from runlife._core.records import Item
 from runlife._core.run import Run
 from runlife._core.spec import UNCHANGED, JobSpec, _Unchanged
 from runlife._core.status import Status, Trigger
@@ -381,6 +382,20 @@ class Runtime:
     @_twin(AsyncRuntime.resume)
     def resume(self, run_id: str) -> Run:
         return self._call(partial(self._runtime.resume, run_id))
+
+    @_twin(AsyncRuntime.items)
+    def items(
+        self,
+        run_id: str,
+        status: Status | str | None = None,
+        *,
+        phase: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[Item, ...]:
+        return self._call(
+            partial(self._runtime.items, run_id, status, phase=phase, after=after, limit=limit)
+        )
 
     @_twin(AsyncRuntime.graph)
     def graph(self, run_id: str) -> RunGraph:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
 from runlife._core.values import check_text
 from runlife.abc import Clock
+
+if TYPE_CHECKING:
+    from runlife._core.policy import Retry
+    from runlife._runtime.items import ItemContext, RunItems
 
 __all__ = ("RunContext",)
 
@@ -66,6 +70,7 @@ class RunContext:
         "_cancelled",
         "_clock",
         "_holder",
+        "_items",
         "_last_beat",
         "_warnings",
         "attempt",
@@ -84,6 +89,7 @@ class RunContext:
         params: Mapping[str, Any],
         clock: Clock,
         holder: _Holder,
+        items: RunItems | None = None,
     ) -> None:
         self.run_id = run_id
         self.job = job
@@ -92,6 +98,7 @@ class RunContext:
         self.log = structlog.get_logger("runlife.job").bind(run_id=run_id, job=job, attempt=attempt)
         self._clock = clock
         self._holder = holder
+        self._items = items
         self._warnings: list[str] = []
         self._cancelled = threading.Event()
         self._last_beat = clock.now()
@@ -196,6 +203,113 @@ class RunContext:
         ('v2 deployed, approved by ana', ['QUEUED 09:00', 'RUNNING 09:00', 'WAITING 09:00', 'RUNNING 12:00', 'SUCCEEDED 12:00'])
         """  # noqa: E501
         return await self._holder.wait_for(signal, timeout)
+
+    # -- items -----------------------------------------------------------------------
+
+    def _book(self) -> RunItems:
+        if self._items is None:
+            raise RuntimeError(f"{self!r} has no items: it was not made by a runtime's worker")
+        return self._items
+
+    def item(self, key: str, phase: str | None = None) -> ItemContext:
+        """Item *key* of the run (a device, a record, a step), as a block:
+        ``async with ctx.item(key) as item:`` (plain ``with`` in a sync job).
+
+        The item is recorded RUNNING when the block starts and SUCCEEDED when it
+        ends, with its duration and ``item.output``; an `Exception` raised inside
+        records it FAILED with its error and is suppressed, so the run goes on
+        with its next item. ``item.log`` is ``ctx.log`` bound to the item. In a
+        resumed run, an item that succeeded in the run it resumes comes back
+        with ``item.skipped`` True: do nothing in the block. See `ItemContext`.
+
+        Raises:
+            InvalidValue: *key* is empty or not text, *phase* is not text, or
+                (on entering) another block of the same key is open.
+        """
+        return self._book().item(key, phase, self.log)
+
+    async def items(self, keys: Iterable[str], *, phase: str | None = None) -> tuple[str, ...]:
+        """Declare the run's items up front: each of *keys* is recorded PENDING, in
+        one write, so that ``run.progress`` reads "0 of 40" from the start. Returns
+        the keys to do: all of them, except in a resumed run, where those that
+        succeeded in the run it resumes are recorded SKIPPED and left out.
+
+        A sync job calls it through anyio: ``anyio.from_thread.run(ctx.items, keys)``.
+
+        Raises:
+            InvalidValue: a key is empty, not text or given twice (naming it).
+
+        >>> import anyio, runlife
+        >>> from runlife.stores import MemoryStore
+        >>> @runlife.job
+        ... async def sync(ctx, devices):
+        ...     for device in await ctx.items(devices):
+        ...         async with ctx.item(device):
+        ...             pass
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[sync], store=MemoryStore()) as rt:
+        ...         return await rt.wait((await rt.submit(sync, {"devices": ["a", "b"]})).id)
+        >>> anyio.run(main).progress
+        ItemCounts(total=2, pending=0, running=0, succeeded=2, failed=0, skipped=0)
+        """
+        return await self._book().declare(keys, phase)
+
+    async def map(
+        self,
+        fn: Callable[[str], Any],
+        keys: Iterable[str],
+        *,
+        concurrency: int = 4,
+        retry: Retry | None = None,
+        timeout: float | timedelta | None = None,
+        phase: str | None = None,
+    ) -> dict[str, Any]:
+        """Run ``fn(key)`` (sync or async) for each of *keys*, each as an item, at
+        most *concurrency* at once, and return the outputs by key, in key order.
+
+        The keys are declared first (as `items` does). Each key gets its own
+        attempts: with *retry* (a `Retry`: ``max_attempts``, ``delay``, backoff,
+        ``retry_on``...) a key whose call raised or ran past *timeout* seconds is
+        tried again after the retry delay, waiting on the runtime's clock, and
+        is RETRYING meanwhile; its ``attempts`` counts its tries, its error is
+        the last one's, and each retried one is logged. A key that failed is
+        recorded FAILED and left out of the result (the run goes on); a key's
+        return value is its output (JSON). A sync *fn* runs in threads, which a
+        timeout cannot stop (the error says so). In a resumed run, keys that
+        succeeded in the run it resumes are SKIPPED and their outputs from
+        there are in the result.
+
+        A sync job calls it through anyio: ``anyio.from_thread.run(ctx.map, fn, keys)``.
+
+        Raises:
+            InvalidValue: a bad key (named), *concurrency*, *retry* or *timeout*.
+
+        >>> import anyio, runlife
+        >>> from runlife.stores import MemoryStore
+        >>> @runlife.job
+        ... async def ping(ctx, hosts):
+        ...     async def one(host):
+        ...         if host == "edge-3":
+        ...             raise TimeoutError("no route to host")
+        ...         return {"up": True}
+        ...     return await ctx.map(one, hosts, concurrency=2)
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[ping], store=MemoryStore()) as rt:
+        ...         run = await rt.submit(ping, {"hosts": ["edge-1", "edge-2", "edge-3"]})
+        ...         return await rt.wait(run.id)
+        >>> run = anyio.run(main)
+        >>> run.result, run.warnings
+        ({'edge-1': {'up': True}, 'edge-2': {'up': True}}, ('1 of 3 items failed: edge-3',))
+        """
+        return await self._book().map(
+            fn,
+            keys,
+            concurrency=concurrency,
+            retry=retry,
+            timeout=timeout,
+            phase=phase,
+            log=self.log,
+        )
 
     def _cancel(self) -> None:
         self._cancelled.set()

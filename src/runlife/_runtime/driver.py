@@ -429,11 +429,22 @@ class Driver:
             if len(lifecycles) != len(self._names):
                 for name in self._names:
                     lifecycles[name] = (await self.book.spec(name)).lifecycle
-            claims = await self.guard.claim(
-                self.worker_id, lifecycles, limit=limit, lease=self.lease
-            )
-            for claim in claims:
-                await self._adopt(claim)
+            # A claim that lands is adopted, even when the driver is stopped
+            # meanwhile (it then hands the runs back), unless that takes longer
+            # than a shutdown's grace: then their leases lapse and a reaper frees them.
+            claims: tuple[Claim, ...] = ()
+            limit_at = self.clock.now() + timedelta(seconds=max(self.grace, _STOPPING))
+            with anyio.CancelScope(shield=True), self.clock.move_on_at(limit_at) as scope:
+                claims = await self.guard.claim(
+                    self.worker_id, lifecycles, limit=limit, lease=self.lease
+                )
+                for claim in claims:
+                    await self._adopt(claim)
+            if scope.cancelled_caught:
+                self._log.warning(
+                    "claimed workflow runs not adopted in time; their leases will lapse"
+                )
+                return
             if len(claims) < limit:
                 return
 

@@ -22,7 +22,7 @@ hear of them from there).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -31,7 +31,7 @@ import structlog
 from runlife._core.claiming import claim_moves
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import CancelRequest, Claim, JobRecord, Page, RunQuery
-from runlife._core.records import Event, Transition
+from runlife._core.records import Event, Item, Transition
 from runlife._core.run import Run
 from runlife._core.status import Status
 from runlife.abc import Clock, Store
@@ -282,6 +282,27 @@ class StoreGuard:
         """Stored events after *after* (of one run, with *run_id*), in order."""
         return await self._call(
             "events", self.store.events, after=after, run_id=run_id, limit=limit
+        )
+
+    async def save_items(
+        self, items: Sequence[Item], *, claim: Claim | None = None
+    ) -> tuple[Item, ...]:
+        """Save items of one run in one write. Writing them again after a lost reply
+        stores the same items and counts (each item's event may be written twice)."""
+        return await self._call("save_items", self.store.save_items, items, claim=claim)
+
+    async def items(
+        self,
+        run_id: str,
+        status: Status | None = None,
+        *,
+        phase: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[Item, ...]:
+        """A run's items, filtered and paged."""
+        return await self._call(
+            "items", self.store.items, run_id, status, phase=phase, after=after, limit=limit
         )
 
     async def send_signal(self, run_id: str, name: str, payload: Any = None) -> None:

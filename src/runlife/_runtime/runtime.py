@@ -16,9 +16,11 @@ import anyio.abc
 import attrs
 
 from runlife._clock import SystemClock
+from runlife._core.admission import check_statuses
 from runlife._core.graph import RunGraph, Workflow
 from runlife._core.policy import Limits, QuotaUsage, Retry, Timeout
 from runlife._core.queries import JobRecord, Page, RunQuery, TimeField, cancel_message
+from runlife._core.records import Item
 from runlife._core.run import Run
 from runlife._core.spec import UNCHANGED, JobSpec, _Unchanged
 from runlife._core.status import Status, Trigger
@@ -609,6 +611,43 @@ class AsyncRuntime:
         )
         return await self.guard.list_runs(query)
 
+    async def items(
+        self,
+        run_id: str,
+        status: Status | str | None = None,
+        *,
+        phase: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[Item, ...]:
+        """The run's items in the order they were first recorded: of *status* and
+        *phase* if given; a page of at most *limit* of them, continuing after the
+        item whose key is *after* (the last key of the page before).
+
+        Raises:
+            RunNotFound: no such run.
+            InvalidValue: a bad status, phase, key or limit.
+
+        >>> import anyio, runlife
+        >>> @runlife.job
+        ... async def check(ctx, hosts):
+        ...     await ctx.map(lambda host: {"ok": host != "b"}, hosts, phase="check")
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[check], store="memory://") as rt:
+        ...         run = await rt.wait((await rt.submit(check, {"hosts": ["a", "b", "c"]})).id)
+        ...         first = await rt.items(run.id, phase="check", limit=2)
+        ...         rest = await rt.items(run.id, phase="check", after=first[-1].key)
+        ...         return [i.key for i in first], [(i.key, i.output) for i in rest]
+        >>> anyio.run(main)
+        (['a', 'b'], [('c', {'ok': True})])
+        """
+        self._check_running()
+        wanted = None if status is None else next(iter(check_statuses("status", (status,))))
+        found = await self.guard.items(run_id, wanted, phase=phase, after=after, limit=limit)
+        if not found:
+            await self.guard.get_run(run_id)  # RunNotFound for a run that does not exist
+        return found
+
     async def graph(self, run_id: str) -> RunGraph:
         """The graph of a workflow run: its workflow with each node's run's status,
         to draw (``to_mermaid()``, ``to_dot()``, ``to_text()``) and to question
@@ -900,9 +939,10 @@ class AsyncRuntime:
         """Resume a FAILED or CANCELLED run as a new run (trigger RESUME,
         ``parent_id`` the old run, ``root_id`` the first run of the chain).
 
-        For now a resumed run runs its job again from the start, as `retry` does:
-        skipping the items and workflow nodes that already succeeded is not
-        built yet.
+        The resumed run does not do again the items that succeeded in the old
+        one: ``ctx.item`` and ``ctx.map`` record them SKIPPED, naming the run where
+        they succeeded (see the items page). A resumed workflow run runs its
+        graph again from the start.
 
         Raises:
             RunNotFound: no such run.

@@ -40,7 +40,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from runlife._core.claiming import LIVE
 from runlife._core.lifecycle import Lifecycle
-from runlife._core.policy import Deadline, decide_failure, decide_wait_timeout, items_outcome
+from runlife._core.policy import Deadline, decide_failure, decide_wait_timeout
 from runlife._core.queries import Claim
 from runlife._core.records import ErrorInfo
 from runlife._core.run import Run
@@ -49,6 +49,7 @@ from runlife._core.status import Status
 from runlife._core.values import check_json
 from runlife._runtime.context import RunContext
 from runlife._runtime.guard import StoreGuard
+from runlife._runtime.items import RunItems, items_verdict
 from runlife._runtime.job import Job
 from runlife._runtime.jobs import GOES_ON, apply_decision, honour_cancel, to_cancelled, to_queue
 from runlife._runtime.waiting import Waits, wait_for_signal
@@ -117,6 +118,7 @@ class Held:
         self.closed = False
         self.done = anyio.Event()
         self.ctx: RunContext | None = None
+        self.items: RunItems | None = None
         self.cut_kind: CutKind | None = None
         self.cut_reason: str | None = None
         self.cut_deadline: Deadline | None = None
@@ -261,6 +263,10 @@ class Worker:
         # anyio's streams and scopes belong to an event loop: made in `serve`.
         self._send: MemoryObjectSendStream[Held] | None = None
         self._claiming: anyio.CancelScope | None = None
+        # The store call of a claim in flight: it is never cut by a stop (a claim
+        # that lands is adopted, then handed back), only once a drain's grace is over.
+        self._claim_call: anyio.CancelScope | None = None
+        self._claim_ended: anyio.Event | None = None
         self._stopped = False
         self._tg: anyio.abc.TaskGroup | None = None
         self._log = structlog.get_logger("runlife.worker").bind(worker=worker_id)
@@ -283,23 +289,32 @@ class Worker:
                 task_status.started()
 
     async def _claim_loop(self) -> None:
+        ended = self._claim_ended = anyio.Event()
+        try:
+            await self._claim_until_stopped()
+        finally:
+            ended.set()
+
+    async def _claim_until_stopped(self) -> None:
         lifecycles = {name: job.spec.lifecycle for name, job in self.jobs.items()}
         if not lifecycles or self._stopped:
             return
         self._claiming = anyio.CancelScope()
         with self._claiming:
-            while True:
+            while not self._stopped:
                 seen, freed = self.claimable.count, self._freed.count
                 hinted = self.store_changed.count
                 free = self.concurrency - len(self.held)
                 if free > 0:
-                    try:
-                        claims = await self.guard.claim(
-                            self.worker_id, lifecycles, limit=free, lease=self.lease
-                        )
-                    except RunlifeError as exc:
-                        self._log.error("claim failed", error=str(exc))
-                        claims = ()
+                    claims: tuple[Claim, ...] = ()
+                    self._claim_call = call = anyio.CancelScope()
+                    with anyio.CancelScope(shield=True), call:
+                        try:
+                            claims = await self.guard.claim(
+                                self.worker_id, lifecycles, limit=free, lease=self.lease
+                            )
+                        except RunlifeError as exc:
+                            self._log.error("claim failed", error=str(exc))
                     for claim in claims:
                         self.adopt(claim)
                     if len(claims) == free:
@@ -323,6 +338,8 @@ class Worker:
         if self._send is None:
             raise RuntimeError("the worker is not serving: start Worker.serve first")
         self.held[claim.run_id] = held
+        if self._stopped:  # claimed while the worker stopped: handed back at once
+            held.cut("interrupt", "its runtime shut down before the attempt started")
         self._send.send_nowait(held)
 
     async def _pool_task(self, receive: MemoryObjectReceiveStream[Held]) -> None:
@@ -419,10 +436,17 @@ class Worker:
         (RETRYING -> QUEUED, no budget spent), wait for their writes, then end the
         worker's tasks."""
         self.stop_claiming()
+        until = self.clock.now() + timedelta(seconds=grace)
+        if self._claim_ended is not None:
+            # A claim in flight lands (its runs are handed back) within the grace.
+            with self.clock.move_on_at(until):
+                await self._claim_ended.wait()
+            if self._claim_call is not None:
+                self._claim_call.cancel()
+            await self._claim_ended.wait()
         for held in list(self.held.values()):
             if not held.started:
                 held.cut("interrupt", "its runtime shut down before the attempt started")
-        until = self.clock.now() + timedelta(seconds=grace)
         while self.held and self.clock.now() < until:
             seen = self.changed.count
             if self.held:
@@ -455,6 +479,11 @@ class Worker:
     async def _execute(self, held: Held) -> _Outcome:
         job, run = held.job, held.run
         timeout = held.spec.timeout
+        assert self._tg is not None
+        items = RunItems(
+            run=run, claim=held.claim, guard=self.guard, clock=self.clock, spawn=self._tg.start_soon
+        )
+        held.items = items
         ctx = RunContext(
             run_id=run.id,
             job=run.job,
@@ -462,6 +491,7 @@ class Worker:
             params=run.params,
             clock=self.clock,
             holder=held,
+            items=items,
         )
         held.ctx = ctx
         held.started = True
@@ -510,6 +540,9 @@ class Worker:
 
     async def _finish(self, held: Held, outcome: _Outcome) -> None:
         held.finishing = True
+        if held.items is not None:
+            # Every item write is stored before the outcome (none once the run is lost).
+            await held.items.close(write=held.cut_kind != "lost")
         if held.cut_kind == "lost":
             return
         spec = held.spec
@@ -580,8 +613,7 @@ class Worker:
                     check_json(outcome.result, "result")
                 except NotSerializable as bad:
                     return failed(run, bad)
-                progress = (await self.guard.get_run(run.id)).progress
-                items = items_outcome(progress, spec.items_fail_run)
+                items = await items_verdict(self.guard, run.id, spec.items_fail_run)
                 if items.error is not None:
                     return failed(run, items.error)
                 done = attrs.evolve(

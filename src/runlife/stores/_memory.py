@@ -623,41 +623,82 @@ class MemoryStore(StoreBase):
         """Insert or replace an item, keep its run's progress, write an ``item`` event."""
         item = admit.admit_item(item)
         output = codec.raw_dumps(item.output)
-        stored = attrs.evolve(item, output=None)
         async with await self._use():
             row = self._row(item.run_id)
             self._check_claim(claim, item.run_id)
-            old = row.items.get(item.key)
-            row.counts = row.counts.moved(None if old is None else old[0].status, stored.status)
-            row.items[item.key] = (stored, output)
-            run = row.run
-            self._event(
-                Event(
-                    kind="item",
-                    run_id=run.id,
-                    job=run.job,
-                    at=self._now(),
-                    status=run.status,
-                    item=stored,
-                ),
-                output,
-            )
+            stored = self._put_item(row, item, output)
             self._notify()
             return _with_output(stored, output)
 
-    async def items(self, run_id: str, status: Status | None = None) -> tuple[Item, ...]:
-        """The run's items in the order they were first saved (none for an unknown run)."""
-        check_text("run_id", run_id)
-        wanted = None if status is None else admit.check_statuses("status", (status,))
+    async def save_items(
+        self, items: Sequence[Item], *, claim: Claim | None = None
+    ) -> tuple[Item, ...]:
+        """Insert or replace items of one run in order, all at once (see the protocol)."""
+        if claim is not None and not isinstance(claim, Claim):
+            raise InvalidValue("claim", claim, "a Claim or None")
+        checked = admit.admit_items(items, None if claim is None else claim.run_id)
+        if not checked:
+            return ()
+        outputs = [codec.raw_dumps(item.output) for item in checked]
+        run_id = checked[0].run_id
+        async with await self._use():
+            row = self._row(run_id)
+            self._check_claim(claim, run_id)
+            stored = [
+                _with_output(self._put_item(row, item, output), output)
+                for item, output in zip(checked, outputs, strict=True)
+            ]
+            self._notify()
+            return tuple(stored)
+
+    def _put_item(self, row: _Row, item: Item, output: str) -> Item:
+        """Store the admitted *item* (its output the JSON *output*) in *row*, with its event."""
+        stored = attrs.evolve(item, output=None)
+        old = row.items.get(item.key)
+        row.counts = row.counts.moved(None if old is None else old[0].status, stored.status)
+        row.items[item.key] = (stored, output)
+        run = row.run
+        self._event(
+            Event(kind="item", run_id=run.id, job=run.job, at=self._now(), status=run.status,
+                  item=stored),
+            output,
+        )  # fmt: skip
+        return stored
+
+    async def items(
+        self,
+        run_id: str,
+        status: Status | None = None,
+        *,
+        phase: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[Item, ...]:
+        """The run's items in the order they were first saved, filtered and paged
+        (see the protocol); none for an unknown run."""
+        wanted = admit.check_item_query(run_id, status, phase, after, limit)
         async with await self._use():
             row = self._runs.get(run_id)
             if row is None:
                 return ()
-            return tuple(
-                _with_output(item, output)
-                for item, output in row.items.values()
-                if wanted is None or item.status in wanted
-            )
+            found: Iterable[tuple[Item, str]] = row.items.values()
+            if after is not None:
+                if after not in row.items:
+                    return ()
+                keys = iter(row.items)
+                for key in keys:
+                    if key == after:
+                        break
+                found = (row.items[key] for key in keys)
+            out: list[Item] = []
+            for item, output in found:
+                if (wanted is None or item.status is wanted) and (
+                    phase is None or item.phase == phase
+                ):
+                    out.append(_with_output(item, output))
+                    if limit is not None and len(out) >= limit:
+                        break
+            return tuple(out)
 
     # -- logs --------------------------------------------------------------------
 

@@ -751,6 +751,98 @@ class StoreContract(HostileCallers):
         ]
         assert events[2].item == saved
 
+    async def test_save_items_writes_many_at_once(self, store: Store) -> None:
+        """save_items stores items of one run in order, in one write: a later item of
+        a key replaces an earlier one (keeping its first-saved place), the progress
+        moves by all of them, each gets its event, and the stored items come back."""
+        run = await self.put(store, new_run())
+        await store.save_item(Item(run_id=run.id, key="d1", status=S.SUCCEEDED))
+        t = await store.now()
+        batch = [
+            Item(run_id=run.id, key="d2"),
+            Item(run_id=run.id, key="d3"),
+            Item(run_id=run.id, key="d2", status=S.RUNNING, started_at=t, attempts=1),
+            Item(run_id=run.id, key="d1", status=S.FAILED, attempts=2,
+                 error=ErrorInfo(kind="timeout", type="TimeoutError", message="30 s")),
+            Item(run_id=run.id, key="d4", phase="check", status=S.SKIPPED,
+                 output={"kept": [1, 2]}, reason="succeeded in run r0"),
+        ]  # fmt: skip
+        stored = await store.save_items(batch, claim=None)
+        assert stored == tuple(batch)
+        items = await store.items(run.id)
+        assert [(i.key, i.status) for i in items] == [
+            ("d1", S.FAILED), ("d2", S.RUNNING), ("d3", S.PENDING), ("d4", S.SKIPPED)
+        ]  # fmt: skip
+        assert items[0].error == ErrorInfo(kind="timeout", type="TimeoutError", message="30 s")
+        assert items[0].attempts == 2
+        assert items[1].started_at == t
+        assert utc(items[1].started_at)
+        assert items[3] == batch[4]
+        assert (items[3].reason, items[3].output) == ("succeeded in run r0", {"kept": [1, 2]})
+        assert (await store.get_run(run.id)).progress == ItemCounts(
+            total=4, pending=1, running=1, failed=1, skipped=1
+        )
+        events = [e.item for e in await store.events(run_id=run.id) if e.kind == "item"]
+        assert events == [Item(run_id=run.id, key="d1", status=S.SUCCEEDED), *batch]
+        assert await store.save_items([]) == ()
+
+    async def test_save_items_is_all_or_nothing(self, store: Store) -> None:
+        """A batch with one bad item, items of two runs, or a stale claim stores
+        none of its items."""
+        claim = await self.claimed(store)
+        rid = claim.run_id
+        other = await self.put(store, new_run())
+        with pytest.raises(NotSerializable):
+            await store.save_items(
+                [Item(run_id=rid, key="a"), Item(run_id=rid, key="b", output=object())]
+            )
+        with pytest.raises(InvalidValue, match=r"items\[1\]\.run_id"):
+            await store.save_items([Item(run_id=rid, key="a"), Item(run_id=other.id, key="b")])
+        with pytest.raises(InvalidValue, match=r"items\[0\]\.run_id"):
+            await store.save_items([Item(run_id=other.id, key="a")], claim=claim)
+        stale = attrs.evolve(claim, fence=claim.fence + 1)
+        with pytest.raises(LeaseLost):
+            await store.save_items([Item(run_id=rid, key="a")], claim=stale)
+        with pytest.raises(RunNotFound):
+            await store.save_items([Item(run_id="no-such-run", key="a")])
+        assert await store.items(rid) == ()
+        assert (await store.get_run(rid)).progress == ItemCounts()
+        assert [e for e in await store.events(run_id=rid) if e.kind == "item"] == []
+        await store.save_items([Item(run_id=rid, key="a")], claim=claim)
+        assert [i.key for i in await store.items(rid)] == ["a"]
+
+    async def test_items_filter_by_phase_and_page_after_a_key(self, store: Store) -> None:
+        """items filters by status and phase, continues after the item of a key (none
+        after an unknown key) and returns at most limit items, in first-saved order."""
+        run = await self.put(store, new_run())
+        await store.save_items(
+            [
+                Item(run_id=run.id, key=f"step-{n}", phase=("pre-check", "change")[n % 2],
+                     status=(S.SUCCEEDED, S.FAILED, S.PENDING)[n % 3])
+                for n in range(12)
+            ]
+        )  # fmt: skip
+        keys = [i.key for i in await store.items(run.id)]
+        assert keys == [f"step-{n}" for n in range(12)]
+        change = await store.items(run.id, phase="change")
+        assert [i.key for i in change] == [f"step-{n}" for n in (1, 3, 5, 7, 9, 11)]
+        failed_changes = await store.items(run.id, S.FAILED, phase="change")
+        assert [i.key for i in failed_changes] == ["step-1", "step-7"]
+        pages, after = [], None
+        while True:
+            page = await store.items(run.id, phase="change", after=after, limit=4)
+            if not page:
+                break
+            pages.append([i.key for i in page])
+            after = page[-1].key
+        assert pages == [["step-1", "step-3", "step-5", "step-7"], ["step-9", "step-11"]]
+        assert await store.items(run.id, after="no-such-key") == ()
+        assert [i.key for i in await store.items(run.id, after="step-10")] == ["step-11"]
+        assert await store.items(run.id, phase="post-check") == ()
+        for bad in ({"limit": 0}, {"after": ""}, {"phase": 3}, {"status": "BOGUS"}):
+            with pytest.raises(InvalidValue):
+                await store.items(run.id, **bad)
+
     async def test_save_item_of_unknown_run_raises_run_not_found(self, store: Store) -> None:
         """An item of a run that does not exist is refused."""
         with pytest.raises(RunNotFound):

@@ -338,18 +338,32 @@ def _machine_for(store: Store, base: datetime) -> type[RuleBasedStateMachine]:
                 min_size=1,
                 max_size=4,
             ),
+            at_once=st.booleans(),
         )
-        def save_item(self, data: st.DataObject, updates: list[tuple[str, Status, Any]]) -> None:
+        def save_item(
+            self, data: st.DataObject, updates: list[tuple[str, Status, Any]], at_once: bool
+        ) -> None:
             run_id = self.pick(data)
             claim = self.claim_for(data, run_id)
-            for key, status, output in updates:
-                item = Item(run_id=run_id, key=key, status=status, output=output, attempts=1)
+            items = [
+                Item(run_id=run_id, key=key, status=status, output=output, attempts=1)
+                for key, status, output in updates
+            ]
+            if at_once:  # one save_items call: all of them, or none with a stale claim
+                if claim is not None and not self.holds(claim):
+                    refused(LeaseLost, store.save_items, items, claim=claim)
+                    return
+                assert call(store.save_items, items, claim=claim) == tuple(items)
+                for item in items:
+                    self.model[run_id].items[item.key] = item
+                return
+            for item in items:
                 if claim is not None and not self.holds(claim):
                     refused(LeaseLost, store.save_item, item, claim=claim)
                     continue
                 got = call(store.save_item, item, claim=claim)
                 assert got == item
-                self.model[run_id].items[key] = item
+                self.model[run_id].items[item.key] = item
 
         @precondition(lambda self: bool(self.model))
         @rule(
@@ -467,6 +481,15 @@ def _machine_for(store: Store, base: datetime) -> type[RuleBasedStateMachine]:
             assert list(call(store.items, run_id, status)) == [
                 i for i in e.items.values() if i.status == status
             ]
+            paged: list[Item] = []
+            after = None
+            while True:
+                got_items = call(store.items, run_id, after=after, limit=page)
+                paged.extend(got_items)
+                if len(got_items) < page:
+                    break
+                after = got_items[-1].key
+            assert paged == list(e.items.values())
             lines: list[LogLine] = []
             cursor = None
             while True:

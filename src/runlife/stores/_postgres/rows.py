@@ -41,6 +41,8 @@ __all__ = (
     "event_from_row",
     "item_event_body",
     "item_from_row",
+    "item_note",
+    "item_row",
     "job_from_row",
     "line_from_row",
     "log_row",
@@ -301,7 +303,8 @@ ITEM_COLUMNS: Final = (
 
 def item_from_row(row: Sequence[Any]) -> Item:
     """An `Item` from a row of `ITEM_COLUMNS`."""
-    run_id, key, phase, status, started_at, ended_at, attempts, error, output = row
+    run_id, key, phase, status, started_at, ended_at, attempts, note, output = row
+    error, reason = codec.item_note_from_json(codec.loads(note))
     return Item(
         run_id=run_id,
         key=key,
@@ -310,9 +313,24 @@ def item_from_row(row: Sequence[Any]) -> Item:
         started_at=_utc_or_none(started_at),
         ended_at=_utc_or_none(ended_at),
         attempts=attempts,
-        error=codec.error_from_json(codec.loads(error)),
+        error=error,
         output=codec.loads(output),
+        reason=reason,
     )
+
+
+def item_note(item: Item) -> str | None:
+    """The ``error`` column of *item*: its error and reason (the codec's item note)."""
+    note = codec.item_note_to_json(item.error, item.reason)
+    return None if note is None else _raw(note)
+
+
+def item_row(item: Item, output: str) -> str:
+    """*item* (admitted) as a JSON array of ``sql.SAVE_ITEMS``; *output* is its
+    output as JSON text."""
+    head = _raw([item.key, item.phase, item.status.value, _us(item.started_at),
+                 _us(item.ended_at), item.attempts])  # fmt: skip
+    return f"{head[:-1]},{item_note(item) or 'null'},{output}]"
 
 
 def item_event_body(item: Item, output: str) -> str:

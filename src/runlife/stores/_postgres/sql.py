@@ -343,8 +343,27 @@ ADD_PROGRESS: Final = """UPDATE runlife_runs SET p_pending = p_pending + %s,
         p_running = p_running + %s, p_succeeded = p_succeeded + %s,
         p_failed = p_failed + %s, p_skipped = p_skipped + %s
     WHERE id = %s"""
+ITEM_STATUSES: Final = (
+    "SELECT key, status FROM runlife_items WHERE run_id = %s AND key = ANY(%s::text[])"
+)
+SAVE_ITEMS: Final = f"""INSERT INTO runlife_items (run_id, key, phase, status, started_at,
+        ended_at, attempts, error, output)
+    SELECT %s, e.v->>0, e.v->>1, e.v->>2, {ts("(e.v->>3)::bigint")},
+        {ts("(e.v->>4)::bigint")}, (e.v->>5)::integer, NULLIF((e.v->6)::text, 'null')::json,
+        e.v->7
+    FROM json_array_elements(%s::json) WITH ORDINALITY AS e(v, n) ORDER BY e.n
+    ON CONFLICT (run_id, key) DO UPDATE SET phase = EXCLUDED.phase,
+        status = EXCLUDED.status, started_at = EXCLUDED.started_at,
+        ended_at = EXCLUDED.ended_at, attempts = EXCLUDED.attempts,
+        error = EXCLUDED.error, output = EXCLUDED.output"""
+"""Items of one run (distinct keys) as one JSON array of arrays (`rows.item_row`)."""
 ITEMS: Final = f"""SELECT {_names(ITEM_COLUMNS)} FROM runlife_items WHERE run_id = %s
-    AND (%s::text IS NULL OR status = %s) ORDER BY ord"""
+    AND (%s::text IS NULL OR status = %s) AND (%s::text IS NULL OR phase = %s)
+    AND (%s::text IS NULL OR ord > (SELECT ord FROM runlife_items WHERE run_id = %s
+                                    AND key = %s))
+    ORDER BY ord LIMIT %s"""
+"""A run's items of a status and phase (each NULL for any), after the item of a key
+(NULL: from the first; no such item: none), at most a number of them (NULL: all)."""
 
 # -- logs ------------------------------------------------------------------------------
 
@@ -385,6 +404,14 @@ INSERT INTO runlife_events (run_id, job, kind, at, status, body)
 SELECT %s, %s, %s, statement_timestamp(), %s, %s::json FROM ordered, woken"""
 """One event at store time, after the event lock (the last statement of its
 transaction: see `PostgresStore.events`)."""
+INSERT_ITEM_EVENTS: Final = f"""
+WITH ordered AS MATERIALIZED (SELECT pg_advisory_xact_lock({EVENT_LOCK})),
+     woken AS MATERIALIZED (SELECT pg_notify('{CHANNEL}', ''))
+INSERT INTO runlife_events (run_id, job, kind, at, status, body)
+SELECT %s, %s, 'item', statement_timestamp(), %s, e.v
+FROM ordered, woken, json_array_elements(%s::json) WITH ORDINALITY AS e(v, n) ORDER BY e.n"""
+"""The events of items of one run (a JSON array of their bodies), after the event
+lock, as `INSERT_EVENT`."""
 EVENTS: Final = f"""SELECT {_names(EVENT_COLUMNS)} FROM runlife_events
     WHERE seq > %s AND (%s::text IS NULL OR run_id = %s) ORDER BY seq LIMIT %s"""
 

@@ -466,18 +466,41 @@ class PostgresStore(StoreBase):
         if claim is not None and not isinstance(claim, Claim):
             raise InvalidValue("claim", claim, "a Claim or None")
         output = codec.raw_dumps(item.output)
-        error = None if item.error is None else codec.raw_dumps(codec.error_to_json(item.error))
-        await self._call(tx.save_item, item, output, error, claim)
+        await self._call(tx.save_item, item, output, rows.item_note(item), claim)
         return attrs.evolve(item, output=codec.loads(output))
 
-    async def items(self, run_id: str, status: Status | None = None) -> tuple[Item, ...]:
-        """The run's items in the order they were first saved (none for an unknown run)."""
-        check_text("run_id", run_id)
-        wanted = None
-        if status is not None:
-            (wanted,) = admit.check_statuses("status", (status,))
+    async def save_items(
+        self, items: Sequence[Item], *, claim: Claim | None = None
+    ) -> tuple[Item, ...]:
+        """Insert or replace items of one run in order, in one transaction of three
+        statements (items, progress, events). Raises `LeaseLost` for a stale
+        *claim*, `RunNotFound`."""
+        if claim is not None and not isinstance(claim, Claim):
+            raise InvalidValue("claim", claim, "a Claim or None")
+        checked = admit.admit_items(items, None if claim is None else claim.run_id)
+        if not checked:
+            return ()
+        outputs = [codec.raw_dumps(item.output) for item in checked]
+        await self._call(tx.save_items, checked[0].run_id, checked, outputs, claim)
+        return tuple(
+            attrs.evolve(item, output=codec.loads(output))
+            for item, output in zip(checked, outputs, strict=True)
+        )
+
+    async def items(
+        self,
+        run_id: str,
+        status: Status | None = None,
+        *,
+        phase: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[Item, ...]:
+        """The run's items in the order they were first saved, filtered and paged
+        (see the protocol); none for an unknown run."""
+        wanted = admit.check_item_query(run_id, status, phase, after, limit)
         found: tuple[Item, ...] = await self._call(
-            tx.items, run_id, None if wanted is None else wanted.value
+            tx.items, run_id, None if wanted is None else wanted.value, phase, after, limit
         )
         return found
 

@@ -66,6 +66,7 @@ __all__ = (
     "purge_batch",
     "request_cancel",
     "save_item",
+    "save_items",
     "save_job",
     "search_logs",
     "send_signal",
@@ -438,9 +439,43 @@ def save_item(item: Item, output: str, error: str | None, claim: Claim | None) -
     yield COMMIT
 
 
-def items(run_id: str, status: str | None) -> Program[tuple[Item, ...]]:
-    """A run's items in the order they were first saved."""
-    found = yield (sql.ITEMS, (run_id, status, status))
+def save_items(
+    run_id: str, items: Sequence[Item], outputs: Sequence[str], claim: Claim | None
+) -> Program[None]:
+    """Insert or replace *items* (admitted, of run *run_id*; *outputs* their outputs
+    as JSON text) in order, move the run's item counts by all of them, write an
+    event each."""
+    yield BEGIN
+    job, run_status = yield from _check_claim(claim, run_id)
+    keys = list(dict.fromkeys(item.key for item in items))
+    found = yield (sql.ITEM_STATUSES, (run_id, keys))
+    stored = {key: Status(status) for key, status in found}
+    delta = [0] * 5
+    # One row per key (a statement may not update a row twice): its last state,
+    # at the place of its first, which gives it its first-saved order.
+    last: dict[str, str] = {}
+    bodies: list[str] = []
+    for item, output in zip(items, outputs, strict=True):
+        old = stored.get(item.key)
+        if old is not None:
+            delta[_BUCKETS.index(ItemCounts.bucket(old))] -= 1
+        delta[_BUCKETS.index(ItemCounts.bucket(item.status))] += 1
+        stored[item.key] = item.status
+        last[item.key] = rows.item_row(item, output)
+        bodies.append(rows.item_event_body(item, output))
+    yield (sql.SAVE_ITEMS, (run_id, "[" + ",".join(last.values()) + "]"))
+    yield (sql.ADD_PROGRESS, (*delta, run_id))
+    yield (sql.INSERT_ITEM_EVENTS, (run_id, job, run_status, "[" + ",".join(bodies) + "]"))
+    yield COMMIT
+
+
+def items(
+    run_id: str, status: str | None, phase: str | None, after: str | None, limit: int | None
+) -> Program[tuple[Item, ...]]:
+    """A run's items in the order they were first saved, filtered and paged."""
+    found = yield (
+        sql.ITEMS, (run_id, status, status, phase, phase, after, run_id, after, limit)
+    )  # fmt: skip
     return tuple(rows.item_from_row(r) for r in found)
 
 

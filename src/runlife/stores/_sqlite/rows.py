@@ -52,6 +52,7 @@ __all__ = (
     "fresh_copy",
     "appended",
     "item_as_returned",
+    "item_event_text",
     "item_from_row",
     "item_values",
     "job_from_row",
@@ -480,20 +481,42 @@ def item_values(item: Item, output: str) -> tuple[Any, ...]:
         _to_us_or_none(item.started_at),
         _to_us_or_none(item.ended_at),
         item.attempts,
-        _error_text(item.error),
+        _note_text(item.error, item.reason),
         output,
     )
+
+
+def _note_text(error: ErrorInfo | None, reason: str | None) -> str | None:
+    # The error column holds the item's error and its reason (the codec's item note).
+    if reason is None:
+        return _error_text(error)
+    return _raw(codec.item_note_to_json(error, reason))  # type: ignore[no-any-return]
 
 
 def item_as_returned(item: Item, output: str) -> Item:
     """The admitted *item* as saving it returns it: its output as reading it back
     gives it."""
+    if output == "null" and item.output is None:
+        return item
     return _item_with_output(item, output=_loads(output))  # type: ignore[no-any-return]
+
+
+def item_event_text(item: Item, values: Sequence[Any]) -> str:
+    """The ``data`` of *item*'s event (the codec's JSON form of it), from its
+    `item_values` *values*."""
+    run_id, key, phase, status, started, ended, attempts, _, output = values
+    body = {"run_id": run_id, "key": key, "phase": phase, "status": status, "s": started,
+            "e": ended, "attempts": attempts,
+            "err": None if item.error is None else codec.error_to_json(item.error)}  # fmt: skip
+    if item.reason is not None:
+        body["why"] = item.reason
+    return f'{_raw(body)[:-1]},"output":{output}}}'
 
 
 def item_from_row(row: Sequence[Any]) -> Item:
     """An item from a row of `ITEM_COLUMNS`."""
-    run_id, key, phase, status, started_at, ended_at, attempts, error, output = row
+    run_id, key, phase, status, started_at, ended_at, attempts, note, output = row
+    error, reason = (None, None) if note is None else codec.item_note_from_json(_loads(note))
     return Item(
         run_id=run_id,
         key=key,
@@ -502,8 +525,9 @@ def item_from_row(row: Sequence[Any]) -> Item:
         started_at=_from_us_or_none(started_at),
         ended_at=_from_us_or_none(ended_at),
         attempts=attempts,
-        error=None if error is None else codec.error_from_json(_loads(error)),
+        error=error,
         output=_loads(output),
+        reason=reason,
     )
 
 

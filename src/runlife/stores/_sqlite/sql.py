@@ -166,7 +166,30 @@ SAVE_ITEM: Final = (
 )
 ITEM_STATUS: Final = "SELECT status FROM items WHERE run_id = ? AND key = ?"
 ITEMS_OF: Final = f"SELECT {ITEMS} FROM items WHERE run_id = ? ORDER BY rowid"
-ITEMS_IN: Final = f"SELECT {ITEMS} FROM items WHERE run_id = ? AND status = ? ORDER BY rowid"
+ITEM_KEYS_AT_ONCE: Final = 500
+"""How many keys one `item_statuses` statement looks up."""
+
+
+def item_statuses(n: int) -> str:
+    """The stored ``key, status`` of *n* keys of one run (its id first)."""
+    return f"SELECT key, status FROM items WHERE run_id = ? AND key IN ({_marks(n)})"
+
+
+def select_items(*, status: bool, phase: bool, after: bool, limit: bool) -> str:
+    """A run's items (rows of `ITEM_COLUMNS`) in first-saved order; its id comes
+    first, then the status, phase, ``(run id, key)`` of the item to continue
+    after, and the limit, for each that is set."""
+    where = ["run_id = ?"]
+    if status:
+        where.append("status = ?")
+    if phase:
+        where.append("phase = ?")
+    if after:
+        # No such item: the comparison with NULL selects nothing.
+        where.append("rowid > (SELECT rowid FROM items WHERE run_id = ? AND key = ?)")
+    text = f"SELECT {ITEMS} FROM items WHERE {' AND '.join(where)} ORDER BY rowid"
+    return f"{text} LIMIT ?" if limit else text
+
 
 LAST_SEQ: Final = "SELECT coalesce(max(seq), 0) FROM logs WHERE run_id = ?"
 LAST_LID: Final = "SELECT coalesce(max(lid), 0) FROM logs"

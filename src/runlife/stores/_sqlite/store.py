@@ -790,14 +790,7 @@ class SQLiteStore(StoreBase):
         run_id = item.run_id
 
         def op(conn: sqlite3.Connection, now: int, later: Later) -> Item:
-            row = conn.execute(sql.ITEM_RUN, (run_id,)).fetchone()
-            if row is None:
-                raise RunNotFound(run_id)
-            owner, fence, status, job, progress = row
-            if claim is not None and (
-                claim.run_id != run_id or owner != claim.owner or fence != claim.fence
-            ):
-                raise LeaseLost(run_id, claim.owner, claim.fence)
+            job, status, progress = _item_run(conn, run_id, claim)
             old = conn.execute(sql.ITEM_STATUS, (run_id, item.key)).fetchone()
             conn.execute(sql.SAVE_ITEM, values)
             counts = rows.progress_from_text(progress).moved(
@@ -809,18 +802,75 @@ class SQLiteStore(StoreBase):
 
         return await self._write(None, op)
 
-    async def items(self, run_id: str, status: Status | None = None) -> tuple[Item, ...]:
-        """The run's items in the order they were first saved (none for an unknown run)."""
-        check_text("run_id", run_id)
-        wanted = None if status is None else admit.check_statuses("status", (status,))
+    async def save_items(
+        self, items: Sequence[Item], *, claim: Claim | None = None
+    ) -> tuple[Item, ...]:
+        """Insert or replace items of one run in order, in one transaction: one
+        statement each for the items and their events, one lookup of the stored
+        statuses per 500 keys, one progress update. Raises `LeaseLost` for a stale
+        *claim*, `RunNotFound`."""
+        _check_claim_type(claim)
+        checked = admit.admit_items(items, None if claim is None else claim.run_id)
+        if not checked:
+            return ()
+        outputs = [_raw(item.output) for item in checked]
+        values = [rows.item_values(i, o) for i, o in zip(checked, outputs, strict=True)]
+        events = list(map(rows.item_event_text, checked, values))
+        run_id = checked[0].run_id
+        keys = list(dict.fromkeys(item.key for item in checked))
+        step = sql.ITEM_KEYS_AT_ONCE
+
+        def op(conn: sqlite3.Connection, now: int, later: Later) -> tuple[Item, ...]:
+            job, status, progress = _item_run(conn, run_id, claim)
+            stored: dict[str, Status] = {}
+            for first in range(0, len(keys), step):
+                chunk = keys[first : first + step]
+                for key, old in conn.execute(sql.item_statuses(len(chunk)), (run_id, *chunk)):
+                    stored[key] = Status(old)
+            moves = []
+            for item in checked:
+                moves.append((stored.get(item.key), item.status))
+                stored[item.key] = item.status
+            conn.executemany(sql.SAVE_ITEM, values)
+            counts = rows.progress_from_text(progress).moved_all(moves)
+            conn.execute(sql.SET_PROGRESS, (rows.progress_text(counts), run_id))
+            conn.executemany(
+                sql.INSERT_ITEM_EVENT, [(run_id, job, now, status, event) for event in events]
+            )
+            return tuple(map(rows.item_as_returned, checked, outputs))
+
+        return await self._write(None, op)
+
+    async def items(
+        self,
+        run_id: str,
+        status: Status | None = None,
+        *,
+        phase: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[Item, ...]:
+        """The run's items in the order they were first saved, filtered and paged
+        (see the protocol); none for an unknown run."""
+        wanted = admit.check_item_query(run_id, status, phase, after, limit)
+        text = sql.select_items(
+            status=wanted is not None,
+            phase=phase is not None,
+            after=after is not None,
+            limit=limit is not None,
+        )
+        args: list[Any] = [run_id]
+        if wanted is not None:
+            args.append(wanted.value)
+        if phase is not None:
+            args.append(phase)
+        if after is not None:
+            args += (run_id, after)
+        if limit is not None:
+            args.append(limit)
 
         def read(conn: sqlite3.Connection) -> tuple[Item, ...]:
-            if wanted is None:
-                found = conn.execute(sql.ITEMS_OF, (run_id,))
-            else:
-                (one,) = wanted
-                found = conn.execute(sql.ITEMS_IN, (run_id, one.value))
-            return tuple(map(rows.item_from_row, found))
+            return tuple(map(rows.item_from_row, conn.execute(text, args)))
 
         return await self._read(read)
 
@@ -1052,6 +1102,20 @@ def _check_path(path: object) -> str:
     if text.startswith("file:"):
         raise InvalidValue("path", path, "a file path, not a SQLite URI")
     return text
+
+
+def _item_run(conn: sqlite3.Connection, run_id: str, claim: Claim | None) -> tuple[str, str, Any]:
+    """The job, status and progress column of the run items are saved to (writer
+    thread), its hold checked against *claim*."""
+    row = conn.execute(sql.ITEM_RUN, (run_id,)).fetchone()
+    if row is None:
+        raise RunNotFound(run_id)
+    owner, fence, status, job, progress = row
+    if claim is not None and (
+        claim.run_id != run_id or owner != claim.owner or fence != claim.fence
+    ):
+        raise LeaseLost(run_id, claim.owner, claim.fence)
+    return job, status, progress
 
 
 def _check_claim_type(claim: object) -> None:
