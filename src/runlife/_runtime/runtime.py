@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -17,12 +17,13 @@ import attrs
 
 from runlife._clock import SystemClock
 from runlife._core.policy import QuotaUsage
-from runlife._core.queries import JobRecord, Page, RunQuery, TimeField
-from runlife._core.records import ErrorInfo
+from runlife._core.queries import JobRecord, LogPage, Page, RunQuery, TimeField
+from runlife._core.records import ErrorInfo, LogLine
 from runlife._core.run import Run
 from runlife._core.spec import JobSpec
 from runlife._core.status import Status, Trigger
 from runlife._core.values import MAX_PAGE, check_lease, check_moment
+from runlife._runtime import logs as _logs
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.job import Job
 from runlife._runtime.jobs import JobBook, to_queue
@@ -79,6 +80,11 @@ class AsyncRuntime:
         grace: seconds running attempts get to end when the runtime stops.
         poll: seconds of clock time between two looks at the store for what
             other processes did (changes in this process wake the services at once).
+        max_log_lines: lines each attempt of a run stores in its log at most;
+            past it a warning line says so and the rest is dropped (and counted
+            in a warning of the run).
+        max_log_bytes: characters of messages and fields each attempt stores at
+            most, likewise.
 
     Raises:
         InvalidPolicy: a bad argument, or two jobs with one name.
@@ -108,6 +114,8 @@ class AsyncRuntime:
         concurrency: int = 16,
         grace: float = 10,
         poll: float = 5,
+        max_log_lines: int = 100_000,
+        max_log_bytes: int = 20_000_000,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.jobs: Mapping[str, Job] = _by_name(jobs)
@@ -123,6 +131,10 @@ class AsyncRuntime:
         self.concurrency = concurrency
         self.grace = float(grace)
         self.poll = float(poll)
+        for field, value in (("max_log_lines", max_log_lines), ("max_log_bytes", max_log_bytes)):
+            if type(value) is not int or value < 1:
+                raise InvalidPolicy(field, value, "an int >= 1")
+        self.log_settings = _logs.LogSettings(max_lines=max_log_lines, max_bytes=max_log_bytes)
         self.worker_id = worker_id if worker_id is not None else _default_worker_id()
         self._owns_store = isinstance(store, str)
         if isinstance(store, str):
@@ -162,6 +174,7 @@ class AsyncRuntime:
             changed=self.changed,
             store_changed=self.store_changed,
             on_retry=self._retrying,
+            logs=self.log_settings,
         )
         self.mover = Mover(
             guard=self.guard,
@@ -534,6 +547,99 @@ class AsyncRuntime:
             cursor=cursor,
         )
         return await self.guard.list_runs(query)
+
+    # -- logs ----------------------------------------------------------------------
+
+    async def logs(
+        self,
+        run_id: str,
+        *,
+        stream: str | None = None,
+        item: str | None = None,
+        level: str | None = None,
+        after: str | int | None = None,
+        limit: int = 500,
+    ) -> LogPage:
+        """A page of the run's log, oldest first: ``page.lines``, and
+        ``page.next_cursor`` to pass as *after* for the next page (None once
+        nothing is left).
+
+        Args:
+            stream: only ``"log"`` (``ctx.log`` and `logging`), ``"stdout"`` or
+                ``"stderr"`` lines.
+            item: only the lines of this item.
+            level: only lines of this level (``"error"``; any case).
+            after: a page's ``next_cursor``, or a line's ``seq`` (as
+                `search_logs` gives it): the lines after it.
+            limit: lines per page (1 to 100,000).
+
+        Raises:
+            RunNotFound: no such run.
+            InvalidValue: a bad filter, cursor or limit, named.
+        """
+        self._check_running()
+        query = _logs.log_query(
+            run_id, stream=stream, item=item, level=level, after=after, limit=limit
+        )
+        return await _logs.read_page(self.guard, query)
+
+    async def search_logs(
+        self, run_id: str, text: str, *, limit: int = 1000
+    ) -> tuple[LogLine, ...]:
+        """The run's lines whose message contains *text* (ignoring case), oldest
+        first, at most *limit*; each line's ``seq`` is its place in the log
+        (``logs(run_id, after=line.seq - 1)`` reads on from it).
+
+        Raises:
+            RunNotFound: no such run.
+        """
+        self._check_running()
+        return await _logs.search(self.guard, run_id, text, limit)
+
+    async def follow_logs(
+        self,
+        run_id: str,
+        *,
+        stream: str | None = None,
+        item: str | None = None,
+        level: str | None = None,
+        after: str | int | None = None,
+    ) -> AsyncIterator[LogLine]:
+        """The run's log lines as they are stored, from the start (or from
+        *after*, as in `logs`), live: ``async for line in rt.follow_logs(id)``.
+
+        It ends once the run is terminal and every line of its log was given
+        (its last lines are stored before its end). Lines stored in this process
+        are seen at once; lines of runs in other processes when the store says it
+        changed, or within ``poll`` seconds. A line reaches it once its run's
+        buffer is stored: within about half a second while the run runs.
+
+        Raises:
+            RunNotFound: no such run (when iteration starts).
+        """
+        self._check_running()
+        query = _logs.log_query(run_id, stream=stream, item=item, level=level, after=after)
+        async for line in _logs.follow(
+            self.guard,
+            self.clock,
+            query,
+            pulses=(self.changed, self.store_changed),
+            poll=self.poll,
+        ):
+            yield line
+
+    async def export_logs(self, run_id: str, fmt: str = "text") -> str:
+        """The run's whole log as one string: ``"text"`` (a header naming the run,
+        its status, times and error, then one line per log line with its time,
+        attempt, stream, level and item: ready to attach to an escalation) or
+        ``"jsonl"`` (one JSON object per line).
+
+        Raises:
+            RunNotFound: no such run.
+            InvalidValue: *fmt* is not ``"text"`` or ``"jsonl"``.
+        """
+        self._check_running()
+        return await _logs.export(self.guard, run_id, fmt)
 
     # -- acting on runs --------------------------------------------------------------
 

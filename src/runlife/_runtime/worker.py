@@ -38,10 +38,12 @@ from runlife._core.records import ErrorInfo
 from runlife._core.run import Run
 from runlife._core.status import Status
 from runlife._core.values import check_json
+from runlife._runtime import capture
 from runlife._runtime.context import RunContext
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.job import Job
 from runlife._runtime.jobs import apply_decision, to_queue
+from runlife._runtime.logs import LogSettings, RunLog
 from runlife._runtime.waiting import Waits, wait_for_signal
 from runlife._runtime.wake import Pulse, nap
 from runlife.abc import Clock, Executor
@@ -106,6 +108,7 @@ class Held:
         self.closed = False
         self.done = anyio.Event()
         self.ctx: RunContext | None = None
+        self.log: RunLog | None = None
         self.cut_kind: CutKind | None = None
         self.cut_reason: str | None = None
         self.cut_deadline: Deadline | None = None
@@ -188,6 +191,7 @@ class Worker:
         changed: pulsed after each write of a run's outcome.
         store_changed: pulsed when the store may have changed (a hint).
         on_retry: told each run it moved to RETRYING (due again at its ``due_at``).
+        logs: how the attempts' logs are kept (`LogSettings`).
 
     >>> import anyio, runlife
     >>> from datetime import datetime, UTC
@@ -227,6 +231,7 @@ class Worker:
         changed: Pulse | None = None,
         store_changed: Pulse | None = None,
         on_retry: Callable[[Run], None] | None = None,
+        logs: LogSettings | None = None,
     ) -> None:
         self.guard = guard
         self.clock = clock
@@ -239,6 +244,7 @@ class Worker:
         self.changed = changed or Pulse()
         self.store_changed = store_changed or Pulse()
         self.on_retry = on_retry or _ignore
+        self.logs = logs or LogSettings()
         self.claimable = Pulse()
         """Pulse it when a run of its jobs may have become claimable."""
         self.held: dict[str, Held] = {}
@@ -258,7 +264,7 @@ class Worker:
         """Claim, run and heartbeat until cancelled (after `drain`)."""
         send, receive = anyio.create_memory_object_stream[Held](math.inf)
         self._send = send
-        with send, receive:
+        with send, receive, capture.installed():
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 for _ in range(self.concurrency):
@@ -397,6 +403,9 @@ class Worker:
     async def _execute(self, held: Held) -> _Outcome:
         job, run = held.job, held.run
         timeout = job.spec.timeout
+        log = RunLog(
+            run=run, claim=held.claim, guard=self.guard, clock=self.clock, settings=self.logs
+        )
         ctx = RunContext(
             run_id=run.id,
             job=run.job,
@@ -404,8 +413,11 @@ class Worker:
             params=run.params,
             clock=self.clock,
             holder=held,
+            log=log.logger,
         )
-        held.ctx = ctx
+        held.ctx, held.log = ctx, log
+        if self._tg is not None:
+            self._tg.start_soon(log.serve)
         held.started = True
         executor = self.executor_for(job)
         call = (_TrackedAsync if job.is_async else _Tracked)(job.fn, ctx, run.params)
@@ -416,7 +428,8 @@ class Worker:
         error: BaseException | ErrorInfo | None = None
         with held.scope:
             try:
-                result = await executor.run(call, clock=held.waits.attempt_clock)
+                with capture.routed(log):  # its prints and logging records: its log
+                    result = await executor.run(call, clock=held.waits.attempt_clock)
             except AttemptFailed as failed:
                 error = failed.error  # raised out of the executor's reach
             except Exception as exc:
@@ -453,11 +466,16 @@ class Worker:
     async def _finish(self, held: Held, outcome: _Outcome) -> None:
         held.finishing = True
         if held.cut_kind == "lost":
+            if held.log is not None:
+                held.log.discard()
             return
         job = held.job
         spec = job.spec
         note = _STILL_RUNNING if outcome.still_running else ""
         warnings = held.ctx.warnings if held.ctx is not None else ()
+        if held.log is not None:
+            # Before the outcome: a reader that sees the run terminal sees its whole log.
+            warnings = (*warnings, *await held.log.close())
 
         def failed(run: Run, error: BaseException | ErrorInfo) -> Run:
             decision = decide_failure(
