@@ -15,6 +15,8 @@ from runlife import (
     AsyncRuntime,
     Claim,
     Cron,
+    LogLine,
+    LogPage,
     Page,
     Retry,
     Run,
@@ -52,6 +54,11 @@ async def the_runtime_keeps_its_types() -> None:
         assert_type(await rt.submit(backup), Run)
         assert_type(await rt.wait("id"), Run)
         assert_type(await rt.list_runs(status=Status.FAILED), Page)
+        assert_type(await rt.logs("id", level="error", after=3), LogPage)
+        assert_type(await rt.search_logs("id", "timed out"), tuple[LogLine, ...])
+        assert_type(await rt.export_logs("id", fmt="jsonl"), str)
+        async for line in rt.follow_logs("id"):
+            assert_type(line, LogLine)
 
 
 async def values_keep_their_types(store: Store, claim: Claim) -> None:

@@ -22,6 +22,7 @@ from runlife._clock import SystemClock
 from runlife._core import admission as admit
 from runlife._core import codec
 from runlife._core.claiming import LIVE, ClaimPlan, JobLimits, claim_order
+from runlife._core.fast import compile_copier
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
 from runlife._core.records import Event, Item, ItemCounts, LogLine, Transition
@@ -54,6 +55,9 @@ def _time_of(run: Run, field: str) -> datetime | None:
     return run.ended_at
 
 
+_Fields = dict[str, Any] | str
+
+
 @attrs.define
 class _Row:
     """One stored run: the run (without its JSON parts) and its hold."""
@@ -66,7 +70,8 @@ class _Row:
     expires_at: datetime | None = None
     counts: ItemCounts = attrs.Factory(ItemCounts)
     items: dict[str, tuple[Item, str]] = attrs.Factory(dict)
-    logs: list[tuple[LogLine, str]] = attrs.Factory(list)
+    # Each line with its fields: flat ones as a private dict, others as JSON text.
+    logs: list[tuple[LogLine, _Fields]] = attrs.Factory(list)
     signals: dict[str, str] = attrs.Factory(dict)
 
 
@@ -567,17 +572,17 @@ class MemoryStore(StoreBase):
     ) -> tuple[LogLine, ...]:
         """Append *lines*, numbering each run's lines from 1 (see the protocol)."""
         checked = admit.admit_lines(lines, None if claim is None else claim.run_id)
-        encoded = [(line, codec.raw_dumps(dict(line.fields))) for line in checked]
+        encoded = [(line, _kept_fields(line.fields)) for line in checked]
         async with await self._use():
-            for line in checked:
-                self._row(line.run_id)
+            for run_id in dict.fromkeys(line.run_id for line in checked):
+                self._row(run_id)
             if claim is not None:
                 self._check_claim(claim, claim.run_id)
             out: list[LogLine] = []
             for line, fields in encoded:
-                row = self._runs[line.run_id]
-                stored = attrs.evolve(line, seq=len(row.logs) + 1, fields={})
-                row.logs.append((stored, fields))
+                logs = self._runs[line.run_id].logs
+                stored = _numbered(line, seq=len(logs) + 1, fields=_NO_FIELDS)
+                logs.append((stored, fields))
                 out.append(_with_fields(stored, fields))
             if out:
                 self._notify()
@@ -590,7 +595,7 @@ class MemoryStore(StoreBase):
             row = self._runs.get(query.run_id)
             if row is None:
                 return LogPage(lines=())
-            found: list[tuple[LogLine, str]] = []
+            found: list[tuple[LogLine, _Fields]] = []
             logs = row.logs
             # seq n sits at index n - 1: start right after the cursor.
             for index in range(after, len(logs)):
@@ -727,5 +732,22 @@ def _with_output(item: Item, output: str) -> Item:
     return attrs.evolve(item, output=codec.loads(output))
 
 
-def _with_fields(line: LogLine, fields: str) -> LogLine:
-    return attrs.evolve(line, fields=codec.loads(fields))
+# Lines are copied by their slots, past attrs' keyword plumbing: the hot path of logs.
+_numbered = compile_copier(LogLine, ("seq", "fields"))
+_fielded = compile_copier(LogLine, ("fields",))
+_NO_FIELDS: dict[str, Any] = {}
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _kept_fields(fields: Mapping[str, Any]) -> _Fields:
+    """Admitted *fields* as kept: flat ones (scalar values, the common case) as a
+    private copy, others as JSON text, so that nothing outside shares them."""
+    for value in fields.values():
+        if value.__class__ not in _SCALARS:
+            return codec.raw_dumps(dict(fields))  # type: ignore[no-any-return]
+    return dict(fields)
+
+
+def _with_fields(line: LogLine, fields: _Fields) -> LogLine:
+    copied = dict(fields) if isinstance(fields, dict) else codec.loads(fields)
+    return _fielded(line, fields=copied)  # type: ignore[no-any-return]
