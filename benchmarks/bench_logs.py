@@ -1,12 +1,14 @@
 """Run logs: lines per second a job logs through ``ctx.log`` inside a run, stored.
 
 One async job logs ``LINES`` lines (``ctx.log.info("backing up", host=..., n=i)``)
-and returns; the figure is lines per second from the submit to the terminal run,
-every line stored (in batches of 1000, the last ones before the run's end): into
-a `MemoryStore` and into a `SQLiteStore` in a temporary directory. Beside each,
-the same structlog call on a logger whose only processor drops the event (the
-cheapest a structlog call can be), in the same process, and the ratio of the two.
-Each figure is the best of ``TRIALS``.
+and returns, into a `MemoryStore` and into a `SQLiteStore` in a temporary
+directory. Two figures for each: the lines per second the job logs (its loop,
+timed inside the run: what a line costs the job), and the lines per second from
+the submit to the terminal run with every line stored (in batches of 1000, the
+last ones before the run's end), the target's figure. Beside them, the same
+structlog call on a logger whose only processor drops the event (the cheapest a
+structlog call can be), in the same process, and the ratio. Each figure is the
+best of ``TRIALS``; the garbage collector stays on, as in a host.
 """
 
 from __future__ import annotations
@@ -33,15 +35,16 @@ HOSTS = ("core-rtr-01", "core-rtr-02", "dist-sw-01", "dist-sw-02")
 
 
 @runlife.job
-async def chatty(ctx: runlife.RunContext, lines: int) -> int:
+async def chatty(ctx: runlife.RunContext, lines: int) -> float:
     log = ctx.log
+    started = time.perf_counter()
     for i in range(lines):
         log.info("backing up", host=HOSTS[i & 3], n=i)
-    return lines
+    return time.perf_counter() - started
 
 
-async def _one_run(store: Store) -> float:
-    """Seconds from the submit to the terminal run, every line stored."""
+async def _one_run(store: Store) -> tuple[float, float]:
+    """Seconds the job's loop took, and from the submit to the terminal run."""
     async with runlife.AsyncRuntime(
         jobs=[chatty], store=store, max_log_lines=LINES + 10, max_log_bytes=LINES * 100
     ) as rt:
@@ -51,19 +54,21 @@ async def _one_run(store: Store) -> float:
         last = (await rt.logs(run.id, after=LINES - 1)).lines
     assert run.status is runlife.Status.SUCCEEDED, run.error
     assert [line.seq for line in last] == [LINES], "not every line was stored"
-    return took
+    return run.result, took
 
 
-def _stored_per_second(make: Any) -> float:
-    best = float("inf")
+def _per_second(make: Any) -> tuple[float, float]:
+    """Lines per second: logged by the job, and stored (best of TRIALS each)."""
+    best_job, best_run = float("inf"), float("inf")
     for _ in range(TRIALS):
 
-        async def trial() -> float:
+        async def trial() -> tuple[float, float]:
             async with make() as store:
                 return await _one_run(store)
 
-        best = min(best, anyio.run(trial))
-    return LINES / best
+        job, whole = anyio.run(trial)
+        best_job, best_run = min(best_job, job), min(best_run, whole)
+    return LINES / best_job, LINES / best_run
 
 
 def _null_per_second() -> float:
@@ -89,23 +94,28 @@ def run(report: Report) -> None:
     report.figure(
         "structlog call, null processor (reference)", null, "lines/s", target="-", ok=True
     )
-    memory = _stored_per_second(MemoryStore)
-    report.figure(
-        f"ctx.log lines stored, MemoryStore ({LINES:,} lines, 1 run)",
-        memory,
-        "lines/s",
-        target=f">= {MEMORY_TARGET:,}",
-        ok=memory >= MEMORY_TARGET,
-    )
-    report.figure("  ratio to the null structlog call", memory / null, "x", target="-", ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         paths = (Path(tmp) / f"runs-{n}.db" for n in range(TRIALS))
-        sqlite = _stored_per_second(lambda: SQLiteStore(next(paths)))
-    report.figure(
-        f"ctx.log lines stored, SQLiteStore ({LINES:,} lines, 1 run)",
-        sqlite,
-        "lines/s",
-        target=f">= {SQLITE_TARGET:,}",
-        ok=sqlite >= SQLITE_TARGET,
-    )
-    report.figure("  ratio to the null structlog call", sqlite / null, "x", target="-", ok=True)
+        stores = (
+            ("MemoryStore", MemoryStore, MEMORY_TARGET),
+            ("SQLiteStore", lambda: SQLiteStore(next(paths)), SQLITE_TARGET),
+        )
+        for name, make, target in stores:
+            job, stored = _per_second(make)
+            report.figure(
+                f"ctx.log lines logged by the job, {name}", job, "lines/s", target="-", ok=True
+            )
+            report.figure(
+                f"ctx.log lines stored, {name} ({LINES:,} lines, 1 run)",
+                stored,
+                "lines/s",
+                target=f">= {target:,}",
+                ok=stored >= target,
+            )
+            report.figure(
+                "  stored, as a share of the null structlog call's rate",
+                stored / null,
+                "x",
+                target="-",
+                ok=True,
+            )

@@ -50,14 +50,38 @@ def clean_text(text: str) -> str:
     return text
 
 
-def clean_fields(fields: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+def clean_fields(fields: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """*fields* as JSON a store keeps, and their size in characters (about the
-    size of their JSON, for a log's byte limit).
+    size of their JSON, for a log's byte limit). Fields that are storable already
+    (the common case) are returned as they are, not copied.
 
     >>> from pathlib import PurePosixPath
     >>> clean_fields({"host": "r1", "tries": 2, "path": PurePosixPath("/tmp/x"), "ratio": math.nan})
     ({'host': 'r1', 'tries': 2, 'path': '/tmp/x', 'ratio': 'nan'}, 30)
     """
+    size = 0
+    for key, value in fields.items():
+        if key.__class__ is not str or not key.isascii() or "\x00" in key:
+            break
+        kind = value.__class__
+        if kind is str:
+            if not value.isascii() or "\x00" in value:
+                break
+            size += len(key) + len(value)
+        elif kind is int:
+            if not INT64[0] <= value <= INT64[1]:
+                break
+            size += len(key) + 8
+        elif kind is bool or value is None or (kind is float and math.isfinite(value)):
+            size += len(key) + 8
+        else:
+            break
+    else:
+        return fields, size
+    return _cleaned(fields)
+
+
+def _cleaned(fields: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
     out: dict[str, Any] = {}
     size = 0
     for key, value in fields.items():

@@ -36,7 +36,7 @@ import sys
 import threading
 import traceback
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 import anyio
@@ -59,6 +59,8 @@ from runlife.exceptions import InvalidPolicy, InvalidValue, LeaseLost, RunlifeEr
 __all__ = ("LogSettings", "RunLog", "RunLogger", "export", "follow", "read_page", "search")
 
 _make_line = compile_maker(LogLine)
+# A buffered line: at, stream, level, message, item, fields.
+_Part = tuple[datetime, str, str, str, str | None, dict[str, Any]]
 _log = structlog.get_logger("runlife.logs")
 
 # The keys of ctx.log's bound context that are columns of a line, not fields.
@@ -140,7 +142,9 @@ class RunLog:
         self._interval = timedelta(seconds=settings.interval)
         self._lock = threading.Lock()
         self._text_lock = threading.Lock()
-        self._pending: list[LogLine] = []
+        # Lines wait as tuples of their parts (`_Part`), made into LogLines when
+        # stored: long buffers of plain tuples cost the garbage collector little.
+        self._pending: list[_Part] = []
         self._partial: dict[tuple[Stream, str | None], str] = {}
         self._closed = False
         self._flush_lock = anyio.Lock()
@@ -196,11 +200,7 @@ class RunLog:
             self.lines += 1
             self.bytes += size
             pending = self._pending
-            pending.append(
-                _make_line(
-                    self.run_id, 0, self._now(), stream, level, message, item, self.attempt, fields
-                )
-            )
+            pending.append((self._now(), stream, level, message, item, fields))
             n = len(pending)
         if n == 1 or n == self._batch:
             self._wake()
@@ -215,11 +215,7 @@ class RunLog:
             f"{self._max_bytes:,} characters, and its later lines are dropped"
         )
         fields = {"max_lines": self._max_lines, "max_bytes": self._max_bytes}
-        self._pending.append(
-            _make_line(
-                self.run_id, 0, self._now(), "log", "warning", message, None, self.attempt, fields
-            )
-        )
+        self._pending.append((self._now(), "log", "warning", message, None, fields))
         if len(self._pending) == 1:
             self._wake()
 
@@ -345,8 +341,13 @@ class RunLog:
         async with self._flush_lock:
             with self._lock:
                 lines, self._pending = self._pending, []
+            run_id, attempt, make = self.run_id, self.attempt, _make_line
             for start in range(0, len(lines), _CHUNK):
-                if not await self._store(lines[start : start + _CHUNK]):
+                chunk = [
+                    make(run_id, 0, at, stream, level, message, item, attempt, fields)
+                    for at, stream, level, message, item, fields in lines[start : start + _CHUNK]
+                ]
+                if not await self._store(chunk):
                     return
 
     async def _store(self, lines: Sequence[LogLine]) -> bool:

@@ -22,7 +22,7 @@ from runlife._clock import SystemClock
 from runlife._core import admission as admit
 from runlife._core import codec
 from runlife._core.claiming import LIVE, ClaimPlan, JobLimits, claim_order
-from runlife._core.fast import compile_copier
+from runlife._core.fast import compile_copier, compile_maker
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import Claim, JobRecord, LogPage, LogQuery, Page, RunQuery
 from runlife._core.records import Event, Item, ItemCounts, LogLine, Transition
@@ -56,6 +56,9 @@ def _time_of(run: Run, field: str) -> datetime | None:
 
 
 _Fields = dict[str, Any] | str
+# A kept line: at, stream, level, message, item, attempt, and its fields (flat
+# ones as a private dict, others as JSON text); its seq is its place in the list.
+_Kept = tuple[datetime, str, str, str, str | None, int | None, _Fields]
 
 
 @attrs.define
@@ -70,8 +73,9 @@ class _Row:
     expires_at: datetime | None = None
     counts: ItemCounts = attrs.Factory(ItemCounts)
     items: dict[str, tuple[Item, str]] = attrs.Factory(dict)
-    # Each line with its fields: flat ones as a private dict, others as JSON text.
-    logs: list[tuple[LogLine, _Fields]] = attrs.Factory(list)
+    # Each line as a tuple of its parts (`_Kept`): plain values the garbage
+    # collector need not trace, which a store of millions of lines notices.
+    logs: list[_Kept] = attrs.Factory(list)
     signals: dict[str, str] = attrs.Factory(dict)
 
 
@@ -581,9 +585,18 @@ class MemoryStore(StoreBase):
             out: list[LogLine] = []
             for line, fields in encoded:
                 logs = self._runs[line.run_id].logs
-                stored = _numbered(line, seq=len(logs) + 1, fields=_NO_FIELDS)
-                logs.append((stored, fields))
-                out.append(_with_fields(stored, fields))
+                logs.append(
+                    (
+                        line.at,
+                        line.stream,
+                        line.level,
+                        line.message,
+                        line.item,
+                        line.attempt,
+                        fields,
+                    )
+                )
+                out.append(_numbered(line, seq=len(logs), fields=_fields_copy(fields)))
             if out:
                 self._notify()
             return tuple(out)
@@ -595,23 +608,26 @@ class MemoryStore(StoreBase):
             row = self._runs.get(query.run_id)
             if row is None:
                 return LogPage(lines=())
-            found: list[tuple[LogLine, _Fields]] = []
+            found: list[int] = []
             logs = row.logs
+            stream, item, level = query.stream, query.item, query.level
             # seq n sits at index n - 1: start right after the cursor.
             for index in range(after, len(logs)):
-                line, fields = logs[index]
-                if query.stream is not None and line.stream != query.stream:
+                kept = logs[index]
+                if stream is not None and kept[1] != stream:
                     continue
-                if query.item is not None and line.item != query.item:
+                if level is not None and kept[2] != level:
                     continue
-                if query.level is not None and line.level != query.level:
+                if item is not None and kept[4] != item:
                     continue
-                found.append((line, fields))
+                found.append(index)
                 if len(found) > query.limit:
                     break
             page = found[: query.limit]
-            cursor = codec.encode_cursor(page[-1][0].seq) if len(found) > query.limit else None
-            return LogPage(lines=tuple(_with_fields(*lf) for lf in page), next_cursor=cursor)
+            cursor = codec.encode_cursor(page[-1] + 1) if len(found) > query.limit else None
+            return LogPage(
+                lines=tuple(_line(query.run_id, i + 1, logs[i]) for i in page), next_cursor=cursor
+            )
 
     async def search_logs(
         self, run_id: str, text: str, *, limit: int = 1000
@@ -624,9 +640,9 @@ class MemoryStore(StoreBase):
             if row is None:
                 return ()
             out: list[LogLine] = []
-            for line, fields in row.logs:
-                if needle in line.message.lower():
-                    out.append(_with_fields(line, fields))
+            for index, kept in enumerate(row.logs):
+                if needle in kept[3].lower():
+                    out.append(_line(run_id, index + 1, kept))
                     if len(out) >= limit:
                         break
             return tuple(out)
@@ -734,8 +750,7 @@ def _with_output(item: Item, output: str) -> Item:
 
 # Lines are copied by their slots, past attrs' keyword plumbing: the hot path of logs.
 _numbered = compile_copier(LogLine, ("seq", "fields"))
-_fielded = compile_copier(LogLine, ("fields",))
-_NO_FIELDS: dict[str, Any] = {}
+_make_line = compile_maker(LogLine)
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
@@ -748,6 +763,12 @@ def _kept_fields(fields: Mapping[str, Any]) -> _Fields:
     return dict(fields)
 
 
-def _with_fields(line: LogLine, fields: _Fields) -> LogLine:
-    copied = dict(fields) if isinstance(fields, dict) else codec.loads(fields)
-    return _fielded(line, fields=copied)  # type: ignore[no-any-return]
+def _fields_copy(fields: _Fields) -> dict[str, Any]:
+    return dict(fields) if isinstance(fields, dict) else codec.loads(fields)
+
+
+def _line(run_id: str, seq: int, kept: _Kept) -> LogLine:
+    at, stream, level, message, item, attempt, fields = kept
+    return _make_line(  # type: ignore[no-any-return]
+        run_id, seq, at, stream, level, message, item, attempt, _fields_copy(fields)
+    )
