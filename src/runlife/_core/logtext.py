@@ -57,7 +57,7 @@ def clean_fields(fields: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
     >>> from pathlib import PurePosixPath
     >>> clean_fields({"host": "r1", "tries": 2, "path": PurePosixPath("/tmp/x"), "ratio": math.nan})
-    ({'host': 'r1', 'tries': 2, 'path': '/tmp/x', 'ratio': 'nan'}, 30)
+    ({'host': 'r1', 'tries': 2, 'path': '/tmp/x', 'ratio': 'nan'}, 44)
     """
     size = 0
     for key, value in fields.items():

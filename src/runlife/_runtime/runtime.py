@@ -576,6 +576,19 @@ class AsyncRuntime:
         Raises:
             RunNotFound: no such run.
             InvalidValue: a bad filter, cursor or limit, named.
+
+        >>> import anyio, runlife
+        >>> @runlife.job
+        ... async def backup(ctx):
+        ...     ctx.log.bind(item="core-rtr-01").info("backing up", host="10.1.0.1")
+        ...     print("config saved")
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[backup], store="memory://") as rt:
+        ...         run = await rt.wait((await rt.submit(backup)).id)
+        ...         page = await rt.logs(run.id)
+        ...     return [(line.seq, line.stream, line.item, line.message) for line in page.lines]
+        >>> anyio.run(main)
+        [(1, 'log', 'core-rtr-01', 'backing up'), (2, 'stdout', None, 'config saved')]
         """
         self._check_running()
         query = _logs.log_query(
@@ -592,6 +605,19 @@ class AsyncRuntime:
 
         Raises:
             RunNotFound: no such run.
+
+        >>> import anyio, runlife
+        >>> @runlife.job
+        ... def check(ctx):
+        ...     print("edge-sw-01: ok")
+        ...     print("edge-sw-03: Connection timed out after 30s")
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[check], store="memory://") as rt:
+        ...         run = await rt.wait((await rt.submit(check)).id)
+        ...         found = await rt.search_logs(run.id, "TIMED OUT")
+        ...     return [(line.seq, line.message) for line in found]
+        >>> anyio.run(main)
+        [(2, 'edge-sw-03: Connection timed out after 30s')]
         """
         self._check_running()
         return await _logs.search(self.guard, run_id, text, limit)
@@ -616,6 +642,19 @@ class AsyncRuntime:
 
         Raises:
             RunNotFound: no such run (when iteration starts).
+
+        >>> import anyio, runlife
+        >>> @runlife.job
+        ... async def sync(ctx):
+        ...     for step in ("connect", "push", "verify"):
+        ...         ctx.log.info(step)
+        ...         await anyio.sleep(0.01)
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[sync], store="memory://") as rt:
+        ...         run = await rt.submit(sync)
+        ...         return [line.message async for line in rt.follow_logs(run.id)]
+        >>> anyio.run(main)
+        ['connect', 'push', 'verify']
         """
         self._check_running()
         query = _logs.log_query(run_id, stream=stream, item=item, level=level, after=after)
@@ -637,6 +676,20 @@ class AsyncRuntime:
         Raises:
             RunNotFound: no such run.
             InvalidValue: *fmt* is not ``"text"`` or ``"jsonl"``.
+
+        >>> import anyio, json, runlife
+        >>> @runlife.job
+        ... async def report(ctx):
+        ...     ctx.log.warning("dashboard stale", dashboard="capacity")
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[report], store="memory://") as rt:
+        ...         run = await rt.wait((await rt.submit(report)).id)
+        ...         return await rt.export_logs(run.id), await rt.export_logs(run.id, "jsonl")
+        >>> text, jsonl = anyio.run(main)
+        >>> print(text.splitlines()[-1][25:])
+        a1 log    warning  dashboard stale dashboard=capacity
+        >>> json.loads(jsonl)["fields"]
+        {'dashboard': 'capacity'}
         """
         self._check_running()
         return await _logs.export(self.guard, run_id, fmt)
