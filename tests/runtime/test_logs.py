@@ -618,6 +618,29 @@ async def test_the_host_keeps_its_streams_handlers_and_structlog_setup(
     assert said(lines) == [("stdout", "info", "inside the run")]
 
 
+async def test_a_handler_writing_to_a_captured_stream_is_stored_once(
+    clock: VirtualClock, store: MemoryStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A logging.StreamHandler made inside a run writes to the captured stderr: its
+    text passes through (the record is stored already), it is not stored twice."""
+    logger = logging.getLogger(JOB_LOGGER + ".handler")
+
+    @runlife.job
+    async def job(ctx: RunContext) -> None:
+        handler = logging.StreamHandler()  # its stream: sys.stderr, runlife's proxy
+        logger.addHandler(handler)
+        try:
+            logger.warning("disk almost full")
+        finally:
+            logger.removeHandler(handler)
+
+    async with AsyncRuntime(jobs=[job], store=store, clock=clock) as rt:
+        run = await rt.wait((await rt.submit(job)).id)
+        lines = await whole_log(rt, run.id)
+    assert said(lines) == [("log", "warning", "disk almost full")]
+    assert capsys.readouterr().err == "disk almost full\n"
+
+
 async def test_threads_a_job_starts_carry_its_log_only_with_its_context(
     clock: VirtualClock, store: MemoryStore, capsys: pytest.CaptureFixture[str]
 ) -> None:

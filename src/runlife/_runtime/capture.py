@@ -48,6 +48,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from types import CodeType
 from typing import IO, Any, Literal, Protocol
 
 __all__ = ("Sink", "StreamProxy", "current", "installed", "routed", "routed_item")
@@ -117,6 +118,14 @@ def routed_item(item: str | None) -> Iterator[None]:
 _PASSED = frozenset({logging.StreamHandler.emit.__code__})
 
 
+def _caller() -> CodeType | None:
+    """The code that called the proxy's method (None from a thread of C code)."""
+    try:
+        return sys._getframe(2).f_code
+    except ValueError:
+        return None
+
+
 class StreamProxy:
     """What ``sys.stdout`` (or ``sys.stderr``) is while a runtime runs: writes of
     code with a route go to its sink, every other write and call to *target*."""
@@ -132,7 +141,7 @@ class StreamProxy:
 
     def write(self, text: str) -> int:
         route = _route.get()
-        if route is None or text.__class__ is not str or sys._getframe(1).f_code in _PASSED:
+        if route is None or text.__class__ is not str or _caller() in _PASSED:
             return self.target.write(text)
         route.sink.take_text(self.stream, text, route.item)
         return len(text)
@@ -164,6 +173,7 @@ class StreamProxy:
 # -- logging -----------------------------------------------------------------------
 
 _CallHandlers = Callable[[logging.Logger, logging.LogRecord], None]
+_BASE: _CallHandlers = logging.Logger.callHandlers
 _original: _CallHandlers | None = None
 
 
@@ -174,8 +184,7 @@ def _call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
             route.sink.take_record(record, route.item)
         except Exception:  # a log call never fails for runlife's sake
             traceback.print_exc(file=sys.__stderr__)
-    assert _original is not None
-    _original(self, record)
+    (_original or _BASE)(self, record)
 
 
 _lock = threading.Lock()

@@ -225,19 +225,21 @@ async def _copy_stderr(process: anyio.abc.Process, drained: anyio.Event) -> None
                 chunk = await process.stderr.receive()
             except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
                 break
-            text = decode(chunk)
-            if text:
-                sys.stderr.write(text)
-        rest = decode(b"", True)
-        if rest:
-            sys.stderr.write(rest)
+            _write(sys.stderr, decode(chunk))
+        _write(sys.stderr, decode(b"", True))
     finally:
         drained.set()
 
 
+def _write(stream: Any, text: str) -> None:
+    # In a runtime, sys.stdout and sys.stderr are its capture: the run's log.
+    if text and stream is not None:
+        stream.write(text)
+
+
 def _relay(message: dict[str, Any], ctx: RunContext) -> None:
     if "out" in message:
-        sys.stdout.write(message["out"])
+        _write(sys.stdout, message["out"])
     elif "log" in message:
         fields = dict(message["log"])
         level, event = fields.pop("level", "info"), fields.pop("event", "")
