@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,3 +96,15 @@ def naps(ctx: RunContext, n: int) -> tuple[float, float]:
     started = time.time()
     time.sleep(0.2)
     return started, time.time()
+
+
+@runlife.job(executor="process")
+def chatty(ctx: RunContext, n: int) -> int:
+    """Says something on every channel a child has."""
+    print("to stdout", n)
+    print("to stderr", n, file=sys.stderr)
+    ctx.log.bind(item="core-rtr-01").info("structured", n=n)
+    logging.getLogger("chatty").warning("through logging %d", n)
+    sys.stdout.write("no newline at the end")
+    os.write(1, b"straight to fd 1\n")
+    return n

@@ -5,12 +5,15 @@ from __future__ import annotations
 import anyio
 import anyio.from_thread
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 import runlife
 from runlife import AsyncRuntime, InvalidTransition, Lifecycle, RunContext, Status
 from runlife.stores import MemoryStore
 from runlife.testing import VirtualClock
+
+from .conftest import T0
 
 pytestmark = pytest.mark.anyio
 
@@ -60,25 +63,27 @@ async def test_the_context_describes_the_attempt(clock: VirtualClock, store: Mem
     assert run.params == {"device": "r1"}
 
 
-async def test_the_log_is_bound_to_run_job_and_attempt(
+async def test_the_log_is_bound_to_run_job_and_attempt_and_stored(
     clock: VirtualClock, store: MemoryStore
 ) -> None:
+    """ctx.log carries the run, job and attempt in its context; its lines are
+    stored with the run, and the host's structlog configuration sees none."""
+    bound: dict[str, object] = {}
+
     @runlife.job
     async def talk(ctx: RunContext) -> None:
+        bound.update(structlog.get_context(ctx.log))
         ctx.log.info("backing up", host="core-rtr-01")
 
-    with capture_logs() as logs:
+    with capture_logs() as host:
         async with AsyncRuntime(jobs=[talk], store=store, clock=clock) as rt:
             run = await rt.wait((await rt.submit(talk)).id)
-    (line,) = [e for e in logs if e["event"] == "backing up"]
-    assert line == {
-        "event": "backing up",
-        "host": "core-rtr-01",
-        "run_id": run.id,
-        "job": "talk",
-        "attempt": 1,
-        "log_level": "info",
-    }
+            (line,) = (await rt.logs(run.id)).lines
+    assert bound == {"run_id": run.id, "job": "talk", "attempt": 1}
+    assert (line.run_id, line.seq, line.at, line.attempt) == (run.id, 1, T0, 1)
+    assert (line.stream, line.level, line.message, line.item) == ("log", "info", "backing up", None)
+    assert line.fields == {"host": "core-rtr-01"}
+    assert [e for e in host if e["event"] == "backing up"] == []
 
 
 async def test_set_state_moves_within_a_status_and_is_stored(

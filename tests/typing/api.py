@@ -20,6 +20,8 @@ from runlife import (
     Item,
     ItemContext,
     JobSpec,
+    LogLine,
+    LogPage,
     Page,
     Retry,
     Run,
@@ -80,6 +82,11 @@ async def the_runtime_keeps_its_types() -> None:
         assert_type(await rt.cancel("id", "wrong site", by="ops:ana", wait=False), Run)
         assert_type(await rt.set_policy(backup, retry=Retry(max_attempts=3)), JobSpec)
         assert_type(await rt.purge(older_than=timedelta(days=30)), int)
+        assert_type(await rt.logs("id", level="error", after=3), LogPage)
+        assert_type(await rt.search_logs("id", "timed out"), tuple[LogLine, ...])
+        assert_type(await rt.export_logs("id", fmt="jsonl"), str)
+        async for line in rt.follow_logs("id"):
+            assert_type(line, LogLine)
 
 
 def the_blocking_runtime_keeps_its_types() -> None:

@@ -480,26 +480,81 @@ def admit_lines(lines: Sequence[LogLine], claimed: str | None = None) -> tuple[L
         NotSerializable: its fields are not JSON.
     """
     out: list[LogLine] = []
+    append = out.append
     for index, line in enumerate(lines):
-        field = f"lines[{index}]"
-        if not isinstance(line, LogLine):
-            raise InvalidValue(field, line, "a LogLine")
-        check_text(f"{field}.run_id", line.run_id, empty=False)
-        if claimed is not None and line.run_id != claimed:
-            raise InvalidValue(f"{field}.run_id", line.run_id, f"{claimed!r}, the claimed run")
-        if line.stream not in _STREAMS:
-            raise InvalidValue(f"{field}.stream", line.stream, "'log', 'stdout' or 'stderr'")
-        check_text(f"{field}.level", line.level, empty=False)
-        if line.level != line.level.lower():
-            raise InvalidValue(f"{field}.level", line.level, "a lowercase level such as 'info'")
-        check_text(f"{field}.message", line.message)
-        check_text(f"{field}.item", line.item, optional=True)
-        if line.attempt is not None:
-            check_int(f"{field}.attempt", line.attempt, (1, INT32[1]))
-        check_json(dict(line.fields), f"{field}.fields")
-        at = _utc(f"{field}.at", line.at)
-        out.append(line if at is line.at else attrs.evolve(line, at=at))
+        # Most lines are plain (ASCII text, flat fields, a UTC time): checked
+        # cheaply; any other line takes the full check, which names what is wrong.
+        if line.__class__ is LogLine and _plain_line(line, claimed):
+            append(line)
+        else:
+            append(_admit_line(index, line, claimed))
     return tuple(out)
+
+
+_PLAIN_VALUES: Final = frozenset({bool, type(None)})
+
+
+def _plain_line(line: LogLine, claimed: str | None) -> bool:
+    # Written out, not factored: this runs once per line of every log.
+    run_id, level, message, item = line.run_id, line.level, line.message, line.item
+    if not (run_id.__class__ is str and run_id and run_id.isascii() and "\x00" not in run_id):
+        return False
+    if claimed is not None and run_id != claimed:
+        return False
+    if line.stream not in _STREAMS:
+        return False
+    if not (level.__class__ is str and level.isascii() and level.islower() and "\x00" not in level):
+        return False
+    if not (message.__class__ is str and message.isascii() and "\x00" not in message):
+        return False
+    if item is not None and not (item.__class__ is str and item.isascii() and "\x00" not in item):
+        return False
+    attempt = line.attempt
+    if attempt is not None and not (attempt.__class__ is int and 1 <= attempt <= INT32[1]):
+        return False
+    at = line.at
+    if not (at.__class__ is datetime and at.tzinfo is UTC and 1 < at.year < 9999):
+        return False
+    fields = line.fields
+    if fields.__class__ is not dict:
+        return False
+    for key, value in fields.items():
+        if not (key.__class__ is str and key.isascii() and "\x00" not in key):
+            return False
+        kind = value.__class__
+        if kind is str:
+            if not value.isascii() or "\x00" in value:
+                return False
+        elif kind is int:
+            if not INT64[0] <= value <= INT64[1]:
+                return False
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind not in _PLAIN_VALUES:
+            return False
+    return True
+
+
+def _admit_line(index: int, line: LogLine, claimed: str | None) -> LogLine:
+    field = f"lines[{index}]"
+    if not isinstance(line, LogLine):
+        raise InvalidValue(field, line, "a LogLine")
+    check_text(f"{field}.run_id", line.run_id, empty=False)
+    if claimed is not None and line.run_id != claimed:
+        raise InvalidValue(f"{field}.run_id", line.run_id, f"{claimed!r}, the claimed run")
+    if line.stream not in _STREAMS:
+        raise InvalidValue(f"{field}.stream", line.stream, "'log', 'stdout' or 'stderr'")
+    check_text(f"{field}.level", line.level, empty=False)
+    if line.level != line.level.lower():
+        raise InvalidValue(f"{field}.level", line.level, "a lowercase level such as 'info'")
+    check_text(f"{field}.message", line.message)
+    check_text(f"{field}.item", line.item, optional=True)
+    if line.attempt is not None:
+        check_int(f"{field}.attempt", line.attempt, (1, INT32[1]))
+    check_json(dict(line.fields), f"{field}.fields")
+    at = _utc(f"{field}.at", line.at)
+    return line if at is line.at else attrs.evolve(line, at=at)
 
 
 def admit_job(job: JobRecord) -> JobRecord:

@@ -29,8 +29,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from runlife._core.graph import RunGraph, Workflow
 from runlife._core.policy import Limits, Retry, Timeout
-from runlife._core.queries import JobRecord, Page, TimeField
-from runlife._core.records import Item
+from runlife._core.queries import JobRecord, LogPage, Page, TimeField
+from runlife._core.records import Item, LogLine
 from runlife._core.run import Run
 from runlife._core.spec import UNCHANGED, JobSpec, _Unchanged
 from runlife._core.status import Status, Trigger
@@ -77,7 +77,7 @@ class Runtime:
 
     Args:
         jobs, workflows, store, clock, executor, worker_id, lease, concurrency, grace, poll,
-            hooks, hook_timeout: as for `AsyncRuntime`.
+            hooks, hook_timeout, max_log_lines, max_log_bytes: as for `AsyncRuntime`.
         backend: the event loop to run on: ``"asyncio"`` or ``"trio"``.
         backend_options: options of that loop, as ``anyio.run`` takes them
             (``{"use_uvloop": True}``).
@@ -111,6 +111,8 @@ class Runtime:
         poll: float = 5,
         hooks: Iterable[Hooks] = (),
         hook_timeout: float = 10,
+        max_log_lines: int = 100_000,
+        max_log_bytes: int = 20_000_000,
         backend: str = "asyncio",
         backend_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -133,6 +135,8 @@ class Runtime:
             poll=poll,
             hooks=hooks,
             hook_timeout=hook_timeout,
+            max_log_lines=max_log_lines,
+            max_log_bytes=max_log_bytes,
         )
         self._portal: anyio.from_thread.BlockingPortal | None = None
         self._stack: ExitStack | None = None
@@ -396,6 +400,58 @@ class Runtime:
         return self._call(
             partial(self._runtime.items, run_id, status, phase=phase, after=after, limit=limit)
         )
+
+    @_twin(AsyncRuntime.logs)
+    def logs(
+        self,
+        run_id: str,
+        *,
+        stream: str | None = None,
+        item: str | None = None,
+        level: str | None = None,
+        after: str | int | None = None,
+        limit: int = 500,
+    ) -> LogPage:
+        return self._call(
+            partial(
+                self._runtime.logs,
+                run_id,
+                stream=stream,
+                item=item,
+                level=level,
+                after=after,
+                limit=limit,
+            )
+        )
+
+    @_twin(AsyncRuntime.search_logs)
+    def search_logs(self, run_id: str, text: str, *, limit: int = 1000) -> tuple[LogLine, ...]:
+        return self._call(partial(self._runtime.search_logs, run_id, text, limit=limit))
+
+    @_twin(AsyncRuntime.follow_logs)
+    def follow_logs(
+        self,
+        run_id: str,
+        *,
+        stream: str | None = None,
+        item: str | None = None,
+        level: str | None = None,
+        after: str | int | None = None,
+    ) -> Iterator[LogLine]:
+        return self._iterate(
+            partial(
+                self._runtime.follow_logs,
+                run_id,
+                stream=stream,
+                item=item,
+                level=level,
+                after=after,
+            )
+        )
+
+    @_twin(AsyncRuntime.export_logs)
+    def export_logs(self, run_id: str, fmt: str = "text") -> str:
+        return self._call(partial(self._runtime.export_logs, run_id, fmt))
 
     @_twin(AsyncRuntime.graph)
     def graph(self, run_id: str) -> RunGraph:

@@ -39,9 +39,10 @@ class RunContext:
         job: the job's name.
         attempt: the attempt's number, from 1.
         params: the run's params (a copy: changing it changes nothing stored).
-        log: a structlog logger bound to ``run_id``, ``job`` and ``attempt``
-            (its lines go to the host's structlog configuration; they are not
-            stored with the run yet).
+        log: a structlog logger bound to ``run_id``, ``job`` and ``attempt``,
+            whose lines are stored with the run (``ctx.log.bind(item=key)``: as
+            the item's); what the job prints and logs through `logging` is
+            stored too (see the logs page).
 
     Sync job functions run in worker threads: `warn`, `heartbeat` and
     `cancelled` work there as they are; `set_state` and `wait_for` are async, so
@@ -90,12 +91,17 @@ class RunContext:
         clock: Clock,
         holder: _Holder,
         items: RunItems | None = None,
+        log: Any = None,
     ) -> None:
         self.run_id = run_id
         self.job = job
         self.attempt = attempt
         self.params = dict(params)
-        self.log = structlog.get_logger("runlife.job").bind(run_id=run_id, job=job, attempt=attempt)
+        self.log = (
+            log
+            if log is not None
+            else structlog.get_logger("runlife.job").bind(run_id=run_id, job=job, attempt=attempt)
+        )
         self._clock = clock
         self._holder = holder
         self._items = items

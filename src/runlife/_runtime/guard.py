@@ -29,9 +29,18 @@ from typing import Any, ParamSpec, TypeVar
 import structlog
 
 from runlife._core.claiming import claim_moves
+from runlife._core.codec import encode_cursor
 from runlife._core.lifecycle import Lifecycle
-from runlife._core.queries import CancelRequest, Claim, JobRecord, Page, RunQuery
-from runlife._core.records import Event, Item, Transition
+from runlife._core.queries import (
+    CancelRequest,
+    Claim,
+    JobRecord,
+    LogPage,
+    LogQuery,
+    Page,
+    RunQuery,
+)
+from runlife._core.records import Event, Item, LogLine, Transition
 from runlife._core.run import Run
 from runlife._core.status import Status
 from runlife.abc import Clock, Store
@@ -318,6 +327,50 @@ class StoreGuard:
     ) -> int:
         """Delete finished runs that ended before *older_than* (in *statuses*)."""
         return await self._call("purge", self.store.purge, older_than=older_than, statuses=statuses)
+
+    async def append_logs(
+        self, lines: Sequence[LogLine], *, claim: Claim | None = None, known: int | None = None
+    ) -> tuple[LogLine, ...]:
+        """Append log lines of one run (with its writer's *claim*), exactly once:
+        after a failed try, the lines after *known* (the ``seq`` of the last line
+        this writer stored, when it knows it) are read first, and a batch stored
+        whose reply was lost is recognised instead of being stored twice."""
+        failed = False
+
+        async def append() -> tuple[LogLine, ...]:
+            nonlocal failed
+            if failed and known is not None and lines:
+                landed = await self._landed(lines, known)
+                if landed is not None:
+                    return landed
+            try:
+                return await self.store.append_logs(lines, claim=claim)
+            except StoreError:
+                failed = True
+                raise
+
+        return await self._call("append_logs", append)
+
+    async def _landed(self, lines: Sequence[LogLine], known: int) -> tuple[LogLine, ...] | None:
+        query = LogQuery(run_id=lines[0].run_id, cursor=encode_cursor(known), limit=len(lines))
+        stored = (await self.store.logs(query)).lines
+        if len(stored) == len(lines) and all(
+            (a.stream, a.level, a.message, a.item, a.attempt)
+            == (b.stream, b.level, b.message, b.item, b.attempt)
+            for a, b in zip(stored, lines, strict=True)
+        ):
+            return stored
+        return None
+
+    async def logs(self, query: LogQuery) -> LogPage:
+        """A page of a run's log."""
+        return await self._call("logs", self.store.logs, query)
+
+    async def search_logs(
+        self, run_id: str, text: str, *, limit: int = 1000
+    ) -> tuple[LogLine, ...]:
+        """A run's lines whose message contains *text*."""
+        return await self._call("search_logs", self.store.search_logs, run_id, text, limit=limit)
 
     async def wait_changed(self, timeout: float) -> None:
         """The store's change hint, not marked busy (it is a wait) and not retried:

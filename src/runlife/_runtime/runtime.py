@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -19,12 +19,13 @@ from runlife._clock import SystemClock
 from runlife._core.admission import check_statuses
 from runlife._core.graph import RunGraph, Workflow
 from runlife._core.policy import Limits, QuotaUsage, Retry, Timeout
-from runlife._core.queries import JobRecord, Page, RunQuery, TimeField, cancel_message
-from runlife._core.records import Item
+from runlife._core.queries import JobRecord, LogPage, Page, RunQuery, TimeField, cancel_message
+from runlife._core.records import Item, LogLine
 from runlife._core.run import Run
 from runlife._core.spec import UNCHANGED, JobSpec, _Unchanged
 from runlife._core.status import Status, Trigger
 from runlife._core.values import MAX_PAGE, check_lease, check_moment, check_text
+from runlife._runtime import logs as _logs
 from runlife._runtime.driver import Driver, children_reason, workflow_spec, workflows_by_name
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.hooks import HookRunner
@@ -90,6 +91,11 @@ class AsyncRuntime:
             it is stored, by a task of their own (see docs/runtime.md, "Hooks").
         hook_timeout: seconds of clock time each hook call may take before it is
             cut (and logged).
+        max_log_lines: lines each attempt of a run stores in its log at most;
+            past it a warning line says so and the rest is dropped (and counted
+            in a warning of the run).
+        max_log_bytes: characters of messages and fields each attempt stores at
+            most, likewise.
 
     Raises:
         InvalidPolicy: a bad argument, two jobs (or workflows) with one name, a
@@ -124,6 +130,8 @@ class AsyncRuntime:
         poll: float = 5,
         hooks: Iterable[Hooks] = (),
         hook_timeout: float = 10,
+        max_log_lines: int = 100_000,
+        max_log_bytes: int = 20_000_000,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.hooks = HookRunner(hooks, self.clock, timeout=hook_timeout)
@@ -143,6 +151,10 @@ class AsyncRuntime:
         self.concurrency = concurrency
         self.grace = float(grace)
         self.poll = float(poll)
+        for field, value in (("max_log_lines", max_log_lines), ("max_log_bytes", max_log_bytes)):
+            if type(value) is not int or value < 1:
+                raise InvalidPolicy(field, value, "an int >= 1")
+        self.log_settings = _logs.LogSettings(max_lines=max_log_lines, max_bytes=max_log_bytes)
         self.worker_id = worker_id if worker_id is not None else _default_worker_id()
         self._owns_store = isinstance(store, str)
         if isinstance(store, str):
@@ -185,6 +197,7 @@ class AsyncRuntime:
             store_changed=self.store_changed,
             on_retry=self._retrying,
             spec_for=self.book.fresh,
+            logs=self.log_settings,
         )
         self.mover = Mover(
             guard=self.guard,
@@ -610,6 +623,152 @@ class AsyncRuntime:
             cursor=cursor,
         )
         return await self.guard.list_runs(query)
+
+    # -- logs ----------------------------------------------------------------------
+
+    async def logs(
+        self,
+        run_id: str,
+        *,
+        stream: str | None = None,
+        item: str | None = None,
+        level: str | None = None,
+        after: str | int | None = None,
+        limit: int = 500,
+    ) -> LogPage:
+        """A page of the run's log, oldest first: ``page.lines``, and
+        ``page.next_cursor`` to pass as *after* for the next page (None once
+        nothing is left).
+
+        Args:
+            stream: only ``"log"`` (``ctx.log`` and `logging`), ``"stdout"`` or
+                ``"stderr"`` lines.
+            item: only the lines of this item.
+            level: only lines of this level (``"error"``; any case).
+            after: a page's ``next_cursor``, or a line's ``seq`` (as
+                `search_logs` gives it): the lines after it.
+            limit: lines per page (1 to 100,000).
+
+        Raises:
+            RunNotFound: no such run.
+            InvalidValue: a bad filter, cursor or limit, named.
+
+        >>> import anyio, runlife
+        >>> @runlife.job
+        ... async def backup(ctx):
+        ...     ctx.log.bind(item="core-rtr-01").info("backing up", host="10.1.0.1")
+        ...     print("config saved")
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[backup], store="memory://") as rt:
+        ...         run = await rt.wait((await rt.submit(backup)).id)
+        ...         page = await rt.logs(run.id)
+        ...     return [(line.seq, line.stream, line.item, line.message) for line in page.lines]
+        >>> anyio.run(main)
+        [(1, 'log', 'core-rtr-01', 'backing up'), (2, 'stdout', None, 'config saved')]
+        """
+        self._check_running()
+        query = _logs.log_query(
+            run_id, stream=stream, item=item, level=level, after=after, limit=limit
+        )
+        return await _logs.read_page(self.guard, query)
+
+    async def search_logs(
+        self, run_id: str, text: str, *, limit: int = 1000
+    ) -> tuple[LogLine, ...]:
+        """The run's lines whose message contains *text* (ignoring case), oldest
+        first, at most *limit*; each line's ``seq`` is its place in the log
+        (``logs(run_id, after=line.seq - 1)`` reads on from it).
+
+        Raises:
+            RunNotFound: no such run.
+
+        >>> import anyio, runlife
+        >>> @runlife.job
+        ... def check(ctx):
+        ...     print("edge-sw-01: ok")
+        ...     print("edge-sw-03: Connection timed out after 30s")
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[check], store="memory://") as rt:
+        ...         run = await rt.wait((await rt.submit(check)).id)
+        ...         found = await rt.search_logs(run.id, "TIMED OUT")
+        ...     return [(line.seq, line.message) for line in found]
+        >>> anyio.run(main)
+        [(2, 'edge-sw-03: Connection timed out after 30s')]
+        """
+        self._check_running()
+        return await _logs.search(self.guard, run_id, text, limit)
+
+    async def follow_logs(
+        self,
+        run_id: str,
+        *,
+        stream: str | None = None,
+        item: str | None = None,
+        level: str | None = None,
+        after: str | int | None = None,
+    ) -> AsyncIterator[LogLine]:
+        """The run's log lines as they are stored, from the start (or from
+        *after*, as in `logs`), live: ``async for line in rt.follow_logs(id)``.
+
+        It ends once the run is terminal and every line of its log was given
+        (its last lines are stored before its end). Lines stored in this process
+        are seen at once; lines of runs in other processes when the store says it
+        changed, or within ``poll`` seconds. A line reaches it once its run's
+        buffer is stored: within about half a second while the run runs.
+
+        Raises:
+            RunNotFound: no such run (when iteration starts).
+
+        >>> import anyio, runlife
+        >>> @runlife.job
+        ... async def sync(ctx):
+        ...     for step in ("connect", "push", "verify"):
+        ...         ctx.log.info(step)
+        ...         await anyio.sleep(0.01)
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[sync], store="memory://") as rt:
+        ...         run = await rt.submit(sync)
+        ...         return [line.message async for line in rt.follow_logs(run.id)]
+        >>> anyio.run(main)
+        ['connect', 'push', 'verify']
+        """
+        self._check_running()
+        query = _logs.log_query(run_id, stream=stream, item=item, level=level, after=after)
+        async for line in _logs.follow(
+            self.guard,
+            self.clock,
+            query,
+            pulses=(self.changed, self.store_changed),
+            poll=self.poll,
+        ):
+            yield line
+
+    async def export_logs(self, run_id: str, fmt: str = "text") -> str:
+        """The run's whole log as one string: ``"text"`` (a header naming the run,
+        its status, times and error, then one line per log line with its time,
+        attempt, stream, level and item: ready to attach to an escalation) or
+        ``"jsonl"`` (one JSON object per line).
+
+        Raises:
+            RunNotFound: no such run.
+            InvalidValue: *fmt* is not ``"text"`` or ``"jsonl"``.
+
+        >>> import anyio, json, runlife
+        >>> @runlife.job
+        ... async def report(ctx):
+        ...     ctx.log.warning("dashboard stale", dashboard="capacity")
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[report], store="memory://") as rt:
+        ...         run = await rt.wait((await rt.submit(report)).id)
+        ...         return await rt.export_logs(run.id), await rt.export_logs(run.id, "jsonl")
+        >>> text, jsonl = anyio.run(main)
+        >>> print(text.splitlines()[-1][25:])
+        a1 log    warning  dashboard stale dashboard=capacity
+        >>> json.loads(jsonl)["fields"]
+        {'dashboard': 'capacity'}
+        """
+        self._check_running()
+        return await _logs.export(self.guard, run_id, fmt)
 
     async def items(
         self,

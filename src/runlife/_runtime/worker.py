@@ -47,11 +47,13 @@ from runlife._core.run import Run
 from runlife._core.spec import JobSpec
 from runlife._core.status import Status
 from runlife._core.values import check_json
+from runlife._runtime import capture
 from runlife._runtime.context import RunContext
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.items import RunItems, items_verdict
 from runlife._runtime.job import Job
 from runlife._runtime.jobs import GOES_ON, apply_decision, honour_cancel, to_cancelled, to_queue
+from runlife._runtime.logs import LogSettings, RunLog
 from runlife._runtime.waiting import Waits, wait_for_signal
 from runlife._runtime.wake import Pulse, nap
 from runlife.abc import Clock, Executor
@@ -119,6 +121,7 @@ class Held:
         self.done = anyio.Event()
         self.ctx: RunContext | None = None
         self.items: RunItems | None = None
+        self.log: RunLog | None = None
         self.cut_kind: CutKind | None = None
         self.cut_reason: str | None = None
         self.cut_deadline: Deadline | None = None
@@ -203,6 +206,7 @@ class Worker:
         on_retry: told each run it moved to RETRYING (due again at its ``due_at``).
         spec_for: the policy in force for a job, by name, read as each attempt
             starts (the runtime's `JobBook.fresh`); each job's own spec unless given.
+        logs: how the attempts' logs are kept (`LogSettings`).
 
     >>> import anyio, runlife
     >>> from datetime import datetime, UTC
@@ -243,6 +247,7 @@ class Worker:
         store_changed: Pulse | None = None,
         on_retry: Callable[[Run], None] | None = None,
         spec_for: Callable[[str], Awaitable[JobSpec]] | None = None,
+        logs: LogSettings | None = None,
     ) -> None:
         self.guard = guard
         self.clock = clock
@@ -256,6 +261,7 @@ class Worker:
         self.store_changed = store_changed or Pulse()
         self.on_retry = on_retry or _ignore
         self.spec_for = spec_for or self._own_spec
+        self.logs = logs or LogSettings()
         self.claimable = Pulse()
         """Pulse it when a run of its jobs may have become claimable."""
         self.held: dict[str, Held] = {}
@@ -279,7 +285,7 @@ class Worker:
         """Claim, run and heartbeat until cancelled (after `drain`)."""
         send, receive = anyio.create_memory_object_stream[Held](math.inf)
         self._send = send
-        with send, receive:
+        with send, receive, capture.installed():
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 for _ in range(self.concurrency):
@@ -484,6 +490,9 @@ class Worker:
             run=run, claim=held.claim, guard=self.guard, clock=self.clock, spawn=self._tg.start_soon
         )
         held.items = items
+        log = RunLog(
+            run=run, claim=held.claim, guard=self.guard, clock=self.clock, settings=self.logs
+        )
         ctx = RunContext(
             run_id=run.id,
             job=run.job,
@@ -492,8 +501,11 @@ class Worker:
             clock=self.clock,
             holder=held,
             items=items,
+            log=log.logger,
         )
-        held.ctx = ctx
+        held.ctx, held.log = ctx, log
+        if self._tg is not None:
+            self._tg.start_soon(log.serve)
         held.started = True
         executor = self.executor_for(job)
         call = (_TrackedAsync if job.is_async else _Tracked)(job.fn, ctx, run.params)
@@ -504,7 +516,8 @@ class Worker:
         error: BaseException | ErrorInfo | None = None
         with held.scope:
             try:
-                result = await executor.run(call, clock=held.waits.attempt_clock)
+                with capture.routed(log):  # its prints and logging records: its log
+                    result = await executor.run(call, clock=held.waits.attempt_clock)
             except AttemptFailed as failed:
                 error = failed.error  # raised out of the executor's reach
             except Exception as exc:
@@ -544,10 +557,15 @@ class Worker:
             # Every item write is stored before the outcome (none once the run is lost).
             await held.items.close(write=held.cut_kind != "lost")
         if held.cut_kind == "lost":
+            if held.log is not None:
+                held.log.discard()
             return
         spec = held.spec
         note = _STILL_RUNNING if outcome.still_running else ""
         warnings = held.ctx.warnings if held.ctx is not None else ()
+        if held.log is not None:
+            # Before the outcome: a reader that sees the run terminal sees its whole log.
+            warnings = (*warnings, *await held.log.close())
 
         def failed(run: Run, error: BaseException | ErrorInfo) -> Run:
             decision = decide_failure(

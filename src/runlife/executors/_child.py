@@ -7,15 +7,22 @@ name, or the parent's main script), the run's facts and its params. The child
 answers on its original stdout, one JSON object a line:
 
 ============================  ===========================================
-``{"log": {...}}``            a line of ``ctx.log`` (level, event, fields)
+``{"log": {...}}``            a line of ``ctx.log`` or a `logging` record
+                              (level, event, fields)
+``{"out": "..."}``            text the function wrote to ``sys.stdout``
 ``{"warn": "..."}``           ``ctx.warn(message)``
 ``{"beat": true}``            ``ctx.heartbeat()``
 ``{"result": value}``         the function returned *value* (the last line)
 ``{"error": {...}}``          it raised: type, message, traceback (the last line)
 ============================  ===========================================
 
-The function's own prints go to stderr, so that nothing it writes can be taken
-for a message: file descriptor 1 is moved to 2 before it is imported.
+Nothing the function writes can be taken for a message: file descriptor 1 is
+moved to 2 before it is imported, and ``sys.stdout`` relays its text as ``out``
+messages. Its stderr (file descriptor 2: ``sys.stderr``, and what is written to
+file descriptor 1 directly, by C code or a subprocess) is a pipe of its own to
+the parent. Records of the `logging` module that pass their logger's level are
+relayed as ``log`` messages (Python's last-resort handler is silenced: the
+records are in the run's log already).
 
 SIGTERM (how the parent cuts an attempt) sets ``ctx.cancelled`` and raises
 `SystemExit` in the main thread, so that ``finally`` blocks run and a function in
@@ -27,9 +34,11 @@ closes), the child ends at once.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import inspect
+import io
 import json
 import logging
 import os
@@ -74,6 +83,65 @@ class _Channel:
         with self._lock:
             self._out.write(line + "\n")
             self._out.flush()
+
+
+class _Out(io.TextIOBase):
+    """The child's ``sys.stdout``: text relayed to the parent, a line at a time."""
+
+    def __init__(self, channel: _Channel) -> None:
+        self._channel = channel
+        self._lock = threading.Lock()
+        self._held = ""
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        with self._lock:
+            whole = self._held + text
+            end = whole.rfind("\n") + 1
+            self._held = whole[end:]
+            if end:
+                self._channel.send({"out": whole[:end]})
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            held, self._held = self._held, ""
+        if held:
+            self._channel.send({"out": held})
+
+
+def _relay_records(channel: _Channel) -> None:
+    """Relay every `logging` record that reaches the handlers to the parent."""
+    original = logging.Logger.callHandlers
+    plain = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "taskName"}
+
+    def call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
+        try:
+            event: dict[str, Any] = {
+                "level": record.levelname.lower(),
+                "event": record.getMessage(),
+                "logger": record.name,
+            }
+            for key, value in record.__dict__.items():
+                if key not in plain:
+                    event[key] = value
+            if record.exc_info and record.exc_info[0] is not None:
+                event["exception"] = "".join(traceback.format_exception(*record.exc_info))
+            channel.send({"log": event})
+        except Exception:
+            traceback.print_exc()
+        original(self, record)
+
+    logging.Logger.callHandlers = call_handlers  # type: ignore[method-assign]
+    logging.lastResort = logging.NullHandler()
 
 
 class ProcessContext:
@@ -149,6 +217,8 @@ def main(init: Mapping[str, Any]) -> None:
     """Run the attempt *init* describes and report its outcome on the pipe."""
     channel = _Channel(os.fdopen(os.dup(1), "w", encoding="utf-8"))
     os.dup2(2, 1)
+    sys.stdout = _Out(channel)
+    _relay_records(channel)
     ctx = ProcessContext(
         run_id=init["run_id"],
         job=init["job"],
@@ -165,15 +235,25 @@ def main(init: Mapping[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_end_with_parent, name="runlife-parent-watch", daemon=True).start()
     try:
-        fn = _function(init["module"], init["qualname"], init.get("main"))
-        result = fn(ctx, **init["params"])
-        if inspect.isawaitable(result):
-            result = _await(result, init.get("backend") or "asyncio")
-        check_json(result, "result")
+        try:
+            fn = _function(init["module"], init["qualname"], init.get("main"))
+            result = fn(ctx, **init["params"])
+            if inspect.isawaitable(result):
+                result = _await(result, init.get("backend") or "asyncio")
+            check_json(result, "result")
+        finally:
+            _flush_output()
     except Exception as exc:
         channel.send({"error": _describe(exc)})
         return
     channel.send({"result": result})
+
+
+def _flush_output() -> None:
+    # What the function wrote reaches the parent before its outcome.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
 
 
 def _end_with_parent() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import os
@@ -25,6 +26,8 @@ from runlife.executors._limits import LoopLimiter
 __all__ = ("ProcessExecutor", "check_importable")
 
 _LEVELS = frozenset({"debug", "info", "warning", "error", "critical"})
+# Real seconds to read the rest of a child's stderr once it has ended.
+_DRAIN = 1.0
 
 
 class ProcessExecutor:
@@ -48,8 +51,11 @@ class ProcessExecutor:
     In the child, ``ctx`` offers ``run_id``, ``job``, ``attempt``, ``params``,
     ``log`` (its lines go to the parent's ``ctx.log``), ``warn()``,
     ``heartbeat()`` and ``cancelled``, each relayed to the parent over a pipe;
-    ``set_state`` is not offered. The function's stdout and stderr go to this
-    process's stderr.
+    ``set_state`` is not offered. What the function writes to its stdout and
+    stderr is written to this process's ``sys.stdout`` and ``sys.stderr`` (in a
+    runtime: the run's log, as ``stdout`` and ``stderr`` lines), and its
+    `logging` records that pass their levels go to ``ctx.log``; a write to file
+    descriptor 1 in the child (C code, a subprocess) lands in its stderr.
 
     Each child is marked ``clock.busy()``: under a virtual clock, time stands
     still while a child works. Its *grace* is real time.
@@ -125,15 +131,25 @@ class ProcessExecutor:
                 [sys.executable, "-c", BOOT],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=None,
+                stderr=subprocess.PIPE,
             )
         done = False
-        try:
-            outcome = await _talk(process, init, ctx)
-            done = True
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._end(process, done=done)
+        drained = anyio.Event()
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tg:
+            # Started here, so that it writes in this task's context (the run's).
+            tg.start_soon(_copy_stderr, process, drained)
+            try:
+                outcome = await _talk(process, init, ctx)
+                done = True
+            except Exception as exc:
+                failure = exc  # raised below as it is, not in a group
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._end(process, done=done, drained=drained)
+                tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
         if outcome.error is not None:
             raise AttemptFailed(outcome.error)
         if not outcome.returned:
@@ -148,9 +164,11 @@ class ProcessExecutor:
             )
         return outcome.result
 
-    async def _end(self, process: anyio.abc.Process, *, done: bool) -> None:
+    async def _end(self, process: anyio.abc.Process, *, done: bool, drained: anyio.Event) -> None:
         """End *process* and wait until it is gone: after its outcome, let it exit
-        for *grace* seconds; when cut, SIGTERM first. SIGKILL what is left."""
+        for *grace* seconds; when cut, SIGTERM first. SIGKILL what is left. Then
+        read the rest of its stderr (for a moment: a process it started may hold
+        the pipe open)."""
         try:
             if process.returncode is None and not done:
                 _send(process.terminate)
@@ -160,6 +178,8 @@ class ProcessExecutor:
             if process.returncode is None:
                 _send(process.kill)
                 await process.wait()
+            with anyio.move_on_after(_DRAIN):
+                await drained.wait()
         finally:
             await process.aclose()
 
@@ -195,8 +215,32 @@ async def _talk(process: anyio.abc.Process, init: bytes, ctx: RunContext) -> _Ou
     return _Outcome()
 
 
+async def _copy_stderr(process: anyio.abc.Process, drained: anyio.Event) -> None:
+    """Write what the child writes to its stderr to ``sys.stderr``, until it ends."""
+    assert process.stderr is not None
+    decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+    try:
+        while True:
+            try:
+                chunk = await process.stderr.receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                break
+            _write(sys.stderr, decode(chunk))
+        _write(sys.stderr, decode(b"", True))
+    finally:
+        drained.set()
+
+
+def _write(stream: Any, text: str) -> None:
+    # In a runtime, sys.stdout and sys.stderr are its capture: the run's log.
+    if text and stream is not None:
+        stream.write(text)
+
+
 def _relay(message: dict[str, Any], ctx: RunContext) -> None:
-    if "log" in message:
+    if "out" in message:
+        _write(sys.stdout, message["out"])
+    elif "log" in message:
         fields = dict(message["log"])
         level, event = fields.pop("level", "info"), fields.pop("event", "")
         getattr(ctx.log, level if level in _LEVELS else "info")(event, **fields)

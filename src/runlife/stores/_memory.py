@@ -23,7 +23,7 @@ from runlife._clock import SystemClock
 from runlife._core import admission as admit
 from runlife._core import codec
 from runlife._core.claiming import LIVE, ClaimPlan, JobLimits, claim_order, claim_reason
-from runlife._core.fast import compile_copier
+from runlife._core.fast import compile_copier, compile_maker
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import (
     CancelRequest,
@@ -76,6 +76,11 @@ _json_parts: Callable[..., Run] = compile_copier(Run, ("params", "result"))
 _as_read: Callable[..., Run] = compile_copier(Run, ("params", "result", "labels", "progress"))
 _numbered: Callable[..., Event] = compile_copier(Event, ("seq",))
 
+_Fields = dict[str, Any] | str
+# A kept line: at, stream, level, message, item, attempt, and its fields (flat
+# ones as a private dict, others as JSON text); its seq is its place in the list.
+_Kept = tuple[datetime, str, str, str, str | None, int | None, _Fields]
+
 
 @attrs.define
 class _Row:
@@ -89,7 +94,9 @@ class _Row:
     expires_at: datetime | None = None
     counts: ItemCounts = attrs.Factory(ItemCounts)
     items: dict[str, tuple[Item, str]] = attrs.Factory(dict)
-    logs: list[tuple[LogLine, str]] = attrs.Factory(list)
+    # Each line as a tuple of its parts (`_Kept`): plain values the garbage
+    # collector need not trace, which a store of millions of lines notices.
+    logs: list[_Kept] = attrs.Factory(list)
     signals: dict[str, str] = attrs.Factory(dict)
     cancel: CancelRequest | None = None
 
@@ -707,18 +714,27 @@ class MemoryStore(StoreBase):
     ) -> tuple[LogLine, ...]:
         """Append *lines*, numbering each run's lines from 1 (see the protocol)."""
         checked = admit.admit_lines(lines, None if claim is None else claim.run_id)
-        encoded = [(line, codec.raw_dumps(dict(line.fields))) for line in checked]
+        encoded = [(line, _kept_fields(line.fields)) for line in checked]
         async with await self._use():
-            for line in checked:
-                self._row(line.run_id)
+            for run_id in dict.fromkeys(line.run_id for line in checked):
+                self._row(run_id)
             if claim is not None:
                 self._check_claim(claim, claim.run_id)
             out: list[LogLine] = []
             for line, fields in encoded:
-                row = self._runs[line.run_id]
-                stored = attrs.evolve(line, seq=len(row.logs) + 1, fields={})
-                row.logs.append((stored, fields))
-                out.append(_with_fields(stored, fields))
+                logs = self._runs[line.run_id].logs
+                logs.append(
+                    (
+                        line.at,
+                        line.stream,
+                        line.level,
+                        line.message,
+                        line.item,
+                        line.attempt,
+                        fields,
+                    )
+                )
+                out.append(_line_numbered(line, seq=len(logs), fields=_fields_copy(fields)))
             if out:
                 self._notify()
             return tuple(out)
@@ -730,23 +746,26 @@ class MemoryStore(StoreBase):
             row = self._runs.get(query.run_id)
             if row is None:
                 return LogPage(lines=())
-            found: list[tuple[LogLine, str]] = []
+            found: list[int] = []
             logs = row.logs
+            stream, item, level = query.stream, query.item, query.level
             # seq n sits at index n - 1: start right after the cursor.
             for index in range(after, len(logs)):
-                line, fields = logs[index]
-                if query.stream is not None and line.stream != query.stream:
+                kept = logs[index]
+                if stream is not None and kept[1] != stream:
                     continue
-                if query.item is not None and line.item != query.item:
+                if level is not None and kept[2] != level:
                     continue
-                if query.level is not None and line.level != query.level:
+                if item is not None and kept[4] != item:
                     continue
-                found.append((line, fields))
+                found.append(index)
                 if len(found) > query.limit:
                     break
             page = found[: query.limit]
-            cursor = codec.encode_cursor(page[-1][0].seq) if len(found) > query.limit else None
-            return LogPage(lines=tuple(_with_fields(*lf) for lf in page), next_cursor=cursor)
+            cursor = codec.encode_cursor(page[-1] + 1) if len(found) > query.limit else None
+            return LogPage(
+                lines=tuple(_line(query.run_id, i + 1, logs[i]) for i in page), next_cursor=cursor
+            )
 
     async def search_logs(
         self, run_id: str, text: str, *, limit: int = 1000
@@ -759,9 +778,9 @@ class MemoryStore(StoreBase):
             if row is None:
                 return ()
             out: list[LogLine] = []
-            for line, fields in row.logs:
-                if needle in line.message.lower():
-                    out.append(_with_fields(line, fields))
+            for index, kept in enumerate(row.logs):
+                if needle in kept[3].lower():
+                    out.append(_line(run_id, index + 1, kept))
                     if len(out) >= limit:
                         break
             return tuple(out)
@@ -874,5 +893,27 @@ def _with_output(item: Item, output: str) -> Item:
     return attrs.evolve(item, output=codec.loads(output))
 
 
-def _with_fields(line: LogLine, fields: str) -> LogLine:
-    return attrs.evolve(line, fields=codec.loads(fields))
+# Lines are copied by their slots, past attrs' keyword plumbing: the hot path of logs.
+_line_numbered = compile_copier(LogLine, ("seq", "fields"))
+_make_line = compile_maker(LogLine)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _kept_fields(fields: Mapping[str, Any]) -> _Fields:
+    """Admitted *fields* as kept: flat ones (scalar values, the common case) as a
+    private copy, others as JSON text, so that nothing outside shares them."""
+    for value in fields.values():
+        if value.__class__ not in _SCALARS:
+            return codec.raw_dumps(dict(fields))  # type: ignore[no-any-return]
+    return dict(fields)
+
+
+def _fields_copy(fields: _Fields) -> dict[str, Any]:
+    return dict(fields) if isinstance(fields, dict) else codec.loads(fields)
+
+
+def _line(run_id: str, seq: int, kept: _Kept) -> LogLine:
+    at, stream, level, message, item, attempt, fields = kept
+    return _make_line(  # type: ignore[no-any-return]
+        run_id, seq, at, stream, level, message, item, attempt, _fields_copy(fields)
+    )

@@ -898,6 +898,32 @@ class StoreContract(HostileCallers):
         assert utc(page.lines[0].at)
         assert page.next_cursor is None
 
+    async def test_a_claim_appends_nothing_once_its_run_ended(self, store: Store) -> None:
+        """A run's log is frozen once the run is terminal: its holder's claim ends
+        with the terminal write, and lines appended with it are refused with
+        LeaseLost; what was appended before stays as it was. A WAITING run's
+        claim still appends (its attempt is alive)."""
+        claim = await self.claimed(store)
+        t = await store.now()
+        await store.append_logs(
+            [LogLine(run_id=claim.run_id, seq=0, at=t, message="one")], claim=claim
+        )
+        waiting = await self.advance(store, claim.run, S.WAITING, claim=claim)
+        await store.append_logs(
+            [LogLine(run_id=claim.run_id, seq=0, at=t, message="two")], claim=claim
+        )
+        running = await self.advance(store, waiting, S.RUNNING, claim=claim)
+        done = await self.advance(store, running, S.SUCCEEDED, claim=claim)
+        assert done.status is S.SUCCEEDED
+        with pytest.raises(LeaseLost):
+            await store.append_logs(
+                [LogLine(run_id=claim.run_id, seq=0, at=t, message="late")], claim=claim
+            )
+        with pytest.raises(LeaseLost):
+            await store.append_logs([], claim=claim)
+        page = await store.logs(LogQuery(run_id=claim.run_id))
+        assert [(line.seq, line.message) for line in page.lines] == [(1, "one"), (2, "two")]
+
     async def test_logs_page_by_cursor_and_filter(self, store: Store) -> None:
         """Log pages hold 500 lines by default, continue from next_cursor (None at
         the end) and filter by stream, item and level."""

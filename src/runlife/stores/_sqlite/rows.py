@@ -60,6 +60,7 @@ __all__ = (
     "json_copy",
     "label_rows",
     "log_from_row",
+    "stored_log",
     "log_values",
     "move_values",
     "page_from_rows",
@@ -561,6 +562,20 @@ def log_values(line: LogLine, seq: int) -> tuple[Any, ...]:
         line.attempt,
         _raw(fields) if fields else None,
     )
+
+
+_numbered_log = compile_copier(LogLine, ("seq", "fields"))
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def stored_log(line: LogLine, values: Sequence[Any]) -> LogLine:
+    """The admitted *line* as a read returns it, from the *values* `log_values`
+    made of it (no decoding: flat fields are copied, others read from their JSON)."""
+    fields = line.fields
+    for value in fields.values():
+        if value.__class__ not in _SCALARS:
+            return _numbered_log(line, seq=values[1], fields=_loads(values[-1]))  # type: ignore[no-any-return]
+    return _numbered_log(line, seq=values[1], fields=dict(fields))  # type: ignore[no-any-return]
 
 
 def log_from_row(row: Sequence[Any]) -> LogLine:

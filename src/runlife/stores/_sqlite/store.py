@@ -909,14 +909,17 @@ class SQLiteStore(StoreBase):
             seqs = {rid: conn.execute(sql.LAST_SEQ, (rid,)).fetchone()[0] for rid in run_ids}
             (lid,) = conn.execute(sql.LAST_LID).fetchone()
             values = []
+            indexed = []
             stored = []
             for line in checked:
                 seq = seqs[line.run_id] = seqs[line.run_id] + 1
                 lid += 1
                 row = rows.log_values(line, seq)
                 values.append((*row, lid))
-                stored.append(rows.log_from_row(row))
+                indexed.append((lid, line.message))
+                stored.append(rows.stored_log(line, row))
             conn.executemany(sql.INSERT_LOG, values)
+            conn.executemany(sql.INDEX_LOG, indexed)
             # No event per line (as MemoryStore): followers page the log by cursor.
             return tuple(stored)
 
