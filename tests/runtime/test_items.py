@@ -722,3 +722,36 @@ async def test_retry_and_rerun_do_every_item_again(clock: VirtualClock, store: M
         await rt.wait((await rt.retry(first.id)).id)
         await rt.wait((await rt.rerun(first.id)).id)
     assert calls == {"a": 3, "b": 3}
+
+
+async def test_what_an_item_prints_and_logs_is_stored_as_that_items(
+    clock: VirtualClock, store: MemoryStore
+) -> None:
+    """Inside ``ctx.item(key)`` and inside a ``ctx.map`` function, prints, `logging`
+    and ``item.log`` lines are stored with the item; outside, with the run only."""
+    import logging
+
+    def ping(host: str) -> str:
+        print(f"ping {host}")
+        return "up"
+
+    @runlife.job
+    async def check(ctx: RunContext) -> None:
+        print("starting")
+        async with ctx.item("core-rtr-01") as item:
+            print("backing up")
+            logging.getLogger("host.backup").warning("slow link")
+            item.log.info("saved", size=24_832)
+        await ctx.map(ping, ["edge-sw-01"])
+
+    async with AsyncRuntime(jobs=[check], store=store, clock=clock) as rt:
+        run = await rt.wait((await rt.submit(check)).id)
+        lines = (await rt.logs(run.id)).lines
+
+    assert [(line.item, line.stream, line.message) for line in lines] == [
+        (None, "stdout", "starting"),
+        ("core-rtr-01", "stdout", "backing up"),
+        ("core-rtr-01", "log", "slow link"),
+        ("core-rtr-01", "log", "saved"),
+        ("edge-sw-01", "stdout", "ping edge-sw-01"),
+    ]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Coroutine, Iterable
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Self
@@ -44,6 +45,7 @@ from runlife._core.records import ErrorInfo, Item
 from runlife._core.run import Run
 from runlife._core.status import Status, Trigger
 from runlife._core.values import check_json, check_text, is_text
+from runlife._runtime.capture import routed_item
 from runlife._runtime.guard import StoreGuard
 from runlife.abc import Clock
 from runlife.exceptions import InvalidValue, LeaseLost, RunlifeError, RunNotFound
@@ -117,6 +119,7 @@ class ItemContext:
         "_book",
         "_log",
         "_parent_log",
+        "_routed",
         "_skip",
         "key",
         "output",
@@ -129,6 +132,7 @@ class ItemContext:
         self._book = book
         self._parent_log = log
         self._log: Any = None
+        self._routed: AbstractContextManager[None] | None = None
         self._skip: str | None = None
         self.key = key
         self.phase = phase
@@ -157,6 +161,8 @@ class ItemContext:
 
     async def __aenter__(self) -> Self:
         await self._book.enter(self)
+        self._routed = routed_item(self.key)  # its body's prints and logging are its
+        self._routed.__enter__()
         return self
 
     async def __aexit__(
@@ -165,11 +171,14 @@ class ItemContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
+        self._unroute()
         return self._book.leave(self, exc)
 
     def __enter__(self) -> Self:
         self._book.check_thread("with ctx.item(...)", "async with ctx.item(...)")
         anyio.from_thread.run(self._book.enter, self)
+        self._routed = routed_item(self.key)
+        self._routed.__enter__()
         return self
 
     def __exit__(
@@ -178,7 +187,13 @@ class ItemContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
+        self._unroute()
         return anyio.from_thread.run_sync(self._book.leave, self, exc)
+
+    def _unroute(self) -> None:
+        routed, self._routed = self._routed, None
+        if routed is not None:
+            routed.__exit__(None, None, None)
 
 
 class RunItems:
@@ -449,13 +464,15 @@ class RunItems:
 
         def in_thread() -> Any:
             try:
-                return fn(key)
+                with routed_item(key):
+                    return fn(key)
             finally:
                 returned.set()
 
         async def call() -> Any:
             if is_async:
-                return await fn(key)
+                with routed_item(key):
+                    return await fn(key)
             with self._clock.busy():
                 return await anyio.to_thread.run_sync(
                     in_thread, limiter=threads, abandon_on_cancel=True
