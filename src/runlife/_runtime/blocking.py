@@ -74,10 +74,9 @@ class Runtime:
     there is no grace, as with `AsyncRuntime`.
 
     Sync job functions run in worker threads, async ones on the runtime's loop.
+    It takes every argument of `AsyncRuntime`, with the same meaning, and two more.
 
     Args:
-        jobs, workflows, store, clock, executor, worker_id, lease, concurrency, grace, poll,
-            hooks, hook_timeout, max_log_lines, max_log_bytes: as for `AsyncRuntime`.
         backend: the event loop to run on: ``"asyncio"`` or ``"trio"``.
         backend_options: options of that loop, as ``anyio.run`` takes them
             (``{"use_uvloop": True}``).
