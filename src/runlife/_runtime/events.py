@@ -9,9 +9,9 @@ seconds of clock time.
 **The cursor.** Each event has the ``seq`` the store gave it, and the store's
 events are ordered by it. ``after`` is such a ``seq`` (the events stored after
 it), None (every event the store keeps, from the first) or ``"now"`` (only the
-events stored after the stream starts). A monitor that handles an event and
-keeps its ``seq`` can reconnect with ``after=seq`` and misses nothing, and
-gets nothing twice.
+events stored after the iteration's first step: nothing is read before). A
+monitor that handles an event and keeps its ``seq`` can reconnect with
+``after=seq`` and misses nothing, and gets nothing twice.
 """
 
 from __future__ import annotations

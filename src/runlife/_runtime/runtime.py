@@ -796,7 +796,8 @@ class AsyncRuntime:
                 the events stored after it, so a monitor that reconnects with the
                 ``seq`` it kept misses none and sees none twice. None: every event
                 the store keeps, from the first; ``"now"``: only those stored
-                after the stream starts.
+                after the iteration's first step (the stream reads nothing
+                before it is first iterated).
 
         Raises:
             InvalidValue: a bad filter or cursor, named (when iteration starts).
