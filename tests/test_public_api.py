@@ -19,6 +19,7 @@ import runlife.abc
 import runlife.cli
 import runlife.exceptions
 import runlife.executors
+import runlife.hooks
 import runlife.testing.strategies
 
 PUBLIC_MODULES = [
@@ -26,6 +27,7 @@ PUBLIC_MODULES = [
     runlife.abc,
     runlife.exceptions,
     runlife.executors,
+    runlife.hooks,
     runlife.cli,
     runlife.testing.strategies,
 ]

@@ -173,6 +173,11 @@ class Hooks(Protocol):
         `on_transition` hears of it."""
         return None
 
+    def on_warning(self, run: Run) -> Awaitable[None] | None:
+        """*run* SUCCEEDED with warnings: ``run.warnings`` says what (after its
+        `on_success` call)."""
+        return None
+
 
 @runtime_checkable
 class Store(Protocol):

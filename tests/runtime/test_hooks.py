@@ -417,3 +417,55 @@ async def test_the_guard_tells_of_stored_writes_only(
         (rid, "QUEUED>RUNNING"),
         (rid, "RUNNING>SUCCEEDED"),
     ]
+
+
+class Warned(Hooks):
+    """Writes down the status calls, with the run's warnings for on_warning."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    async def on_success(self, run: Run) -> None:
+        self.calls.append(("success", run.id))
+
+    async def on_failure(self, run: Run) -> None:
+        self.calls.append(("failure", run.id))
+
+    def on_warning(self, run: Run) -> None:  # a plain one, in a thread
+        self.calls.append(("warning", run.id, run.status, run.warnings))
+
+
+async def test_on_warning_follows_on_success_of_a_run_that_succeeded_with_warnings(
+    clock: VirtualClock, store: MemoryStore
+) -> None:
+    @runlife.job
+    async def report(ctx: RunContext, stale: bool) -> None:
+        if stale:
+            ctx.log.warning("dashboard stale", dashboard="capacity")
+
+    @runlife.job
+    async def boom(ctx: RunContext) -> None:
+        ctx.log.warning("about to fail")
+        raise ValueError("bad config")
+
+    hook = Warned()
+    async with AsyncRuntime(jobs=[report, boom], store=store, clock=clock, hooks=[hook]) as rt:
+        warned = await rt.wait((await rt.submit(report, {"stale": True})).id)
+        clean = await rt.wait((await rt.submit(report, {"stale": False})).id)
+        failed = await rt.wait((await rt.submit(boom)).id)
+    assert warned.warnings == ("attempt 1 logged 1 warning",)
+    assert hook.calls == [
+        ("success", warned.id),
+        ("warning", warned.id, Status.SUCCEEDED, ("attempt 1 logged 1 warning",)),
+        ("success", clean.id),
+        ("failure", failed.id),
+    ]
+
+
+async def test_a_hook_with_only_on_warning_is_accepted() -> None:
+    class OnlyWarning:
+        def on_warning(self, run: Run) -> None:
+            pass
+
+    runner = HookRunner([OnlyWarning()], VirtualClock(start=T0))
+    assert set(runner.hooks[0].calls) == {"on_warning"}

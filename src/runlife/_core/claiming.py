@@ -41,6 +41,7 @@ __all__ = (
     "claim_moves",
     "claim_order",
     "claim_reason",
+    "claimed_by",
 )
 
 LIVE: Final = frozenset({Status.RUNNING, Status.WAITING})
@@ -125,6 +126,24 @@ def claim_order(run: Run) -> tuple[int, datetime, str]:
 def claim_reason(worker: str) -> str:
     """The reason recorded on each move of a claim by *worker*."""
     return f"claimed by {worker}"
+
+
+def claimed_by(run: Run) -> str | None:
+    """The worker whose claim started *run*'s last attempt, as its history
+    records it (None: never claimed, or started some other way).
+
+    >>> from datetime import datetime, UTC
+    >>> from runlife import DEFAULT_LIFECYCLE as lc
+    >>> at = datetime(2026, 3, 10, 2, tzinfo=UTC)
+    >>> run = lc.transition(Run.create(job="backup", at=at), Status.QUEUED, at=at)
+    >>> claimed_by(run), claimed_by(claim_move(run, lc, "w1", at))
+    (None, 'w1')
+    """
+    prefix = claim_reason("")
+    for move in reversed(run.history):
+        if move.reason is not None and move.reason.startswith(prefix):
+            return move.reason[len(prefix) :]
+    return None
 
 
 def claim_move(run: Run, lifecycle: Lifecycle, worker: str, now: datetime) -> Run | None:

@@ -30,7 +30,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from runlife._core.graph import RunGraph, Workflow
 from runlife._core.policy import Limits, Retry, Timeout
 from runlife._core.queries import JobRecord, LogPage, Page, TimeField
-from runlife._core.records import Item, LogLine
+from runlife._core.records import Event, Item, LogLine
 from runlife._core.run import Run
 from runlife._core.spec import UNCHANGED, JobSpec, _Unchanged
 from runlife._core.status import Status, Trigger
@@ -446,6 +446,19 @@ class Runtime:
                 level=level,
                 after=after,
             )
+        )
+
+    @_twin(AsyncRuntime.events)
+    def events(
+        self,
+        *,
+        job: Job | str | None = None,
+        status: Status | str | Iterable[Status | str] | None = None,
+        run_id: str | None = None,
+        after: int | str | None = None,
+    ) -> Iterator[Event]:
+        return self._iterate(
+            partial(self._runtime.events, job=job, status=status, run_id=run_id, after=after)
         )
 
     @_twin(AsyncRuntime.export_logs)

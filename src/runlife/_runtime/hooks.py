@@ -5,7 +5,8 @@ run, once it is stored (the run as stored and the moves the write made). `tell`
 never blocks and never fails: it puts a notice on a bounded queue and returns.
 One task of the runtime takes the notices in order and calls the hooks, one call
 at a time: `Hooks.on_transition` for each move, then `on_success`, `on_failure`
-or `on_retry` when the write left the run SUCCEEDED, FAILED or RETRYING.
+or `on_retry` when the write left the run SUCCEEDED, FAILED or RETRYING, and
+`on_warning` after `on_success` when the run succeeded with warnings.
 
 * **Failures.** A hook that raises is logged (``runlife.hooks``, with the hook's
   name, the call and the run) and the next call goes on. A hook never changes a
@@ -43,7 +44,7 @@ from runlife.exceptions import InvalidPolicy
 
 __all__ = ("HookRunner",)
 
-_CALLS: Final = ("on_transition", "on_success", "on_failure", "on_retry")
+_CALLS: Final = ("on_transition", "on_success", "on_failure", "on_retry", "on_warning")
 _ON_STATUS: Final = {
     Status.SUCCEEDED: "on_success",
     Status.FAILED: "on_failure",
@@ -191,6 +192,8 @@ class HookRunner:
             status_call = _ON_STATUS.get(run.status)
             if status_call is not None:
                 await self._call(status_call, run)
+            if run.status is Status.SUCCEEDED and run.has_warnings:
+                await self._call("on_warning", run)
 
     async def _call(self, name: str, run: Run, *args: Any) -> None:
         for hook in self.hooks:

@@ -6,7 +6,7 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, aclosing
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -20,11 +20,12 @@ from runlife._core.admission import check_statuses
 from runlife._core.graph import RunGraph, Workflow
 from runlife._core.policy import Limits, QuotaUsage, Retry, Timeout
 from runlife._core.queries import JobRecord, LogPage, Page, RunQuery, TimeField, cancel_message
-from runlife._core.records import Item, LogLine
+from runlife._core.records import Event, Item, LogLine
 from runlife._core.run import Run
 from runlife._core.spec import UNCHANGED, JobSpec, _Unchanged
 from runlife._core.status import Status, Trigger
 from runlife._core.values import MAX_PAGE, check_lease, check_moment, check_text
+from runlife._runtime import events as _events
 from runlife._runtime import logs as _logs
 from runlife._runtime.driver import Driver, children_reason, workflow_spec, workflows_by_name
 from runlife._runtime.guard import StoreGuard
@@ -769,6 +770,68 @@ class AsyncRuntime:
         """
         self._check_running()
         return await _logs.export(self.guard, run_id, fmt)
+
+    async def events(
+        self,
+        *,
+        job: Job | str | None = None,
+        status: Status | str | Iterable[Status | str] | None = None,
+        run_id: str | None = None,
+        after: int | str | None = None,
+    ) -> AsyncIterator[Event]:
+        """The store's events as they are stored, live, from every process: each
+        run's transitions, in order, and its item updates.
+
+        It never ends by itself: break out of the loop (or cancel it) when done.
+        Events written in this process are seen at once; those of other processes
+        when the store says it changed, or within ``poll`` seconds.
+
+        Args:
+            job: only the events of this job's runs.
+            status: only events whose ``status`` (the run's status after a
+                transition; its status when an item was updated) is this one, or
+                one of these.
+            run_id: only the events of this run.
+            after: the ``seq`` of the last event already handled: the stream gives
+                the events stored after it, so a monitor that reconnects with the
+                ``seq`` it kept misses none and sees none twice. None: every event
+                the store keeps, from the first; ``"now"``: only those stored
+                after the iteration's first step (the stream reads nothing
+                before it is first iterated).
+
+        Raises:
+            InvalidValue: a bad filter or cursor, named (when iteration starts).
+
+        >>> import anyio, runlife
+        >>> @runlife.job
+        ... async def backup(ctx):
+        ...     return "ok"
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[backup], store="memory://") as rt:
+        ...         run = await rt.submit(backup)
+        ...         moves = []
+        ...         async for event in rt.events(run_id=run.id):
+        ...             moves.append(f"{event.transition.from_}->{event.status}")
+        ...             if event.status is runlife.Status.SUCCEEDED:
+        ...                 return moves
+        >>> anyio.run(main)
+        ['PENDING->QUEUED', 'QUEUED->RUNNING', 'RUNNING->SUCCEEDED']
+        """
+        self._check_running()
+        name = job.name if isinstance(job, Job) else job
+        wanted = _events.event_filter(name, status, run_id)
+        cursor = _events.check_after(after)
+        stream = _events.follow(
+            self.guard,
+            self.clock,
+            wanted,
+            after=cursor,
+            pulses=(self.changed, self.store_changed),
+            poll=self.poll,
+        )
+        async with aclosing(stream):
+            async for event in stream:
+                yield event
 
     async def items(
         self,

@@ -1,0 +1,133 @@
+"""The live event stream: the store's events, read page by page, as they are stored.
+
+`follow` serves the runtime's ``events``. Events come from the store (transitions,
+item updates and whatever else the store records as an event), so it sees what
+every process wrote, not only this one. Between two reads it waits for one of
+the runtime's pulses (this process wrote; the store says it changed) or ``poll``
+seconds of clock time.
+
+**The cursor.** Each event has the ``seq`` the store gave it, and the store's
+events are ordered by it. ``after`` is such a ``seq`` (the events stored after
+it), None (every event the store keeps, from the first) or ``"now"`` (only the
+events stored after the iteration's first step: nothing is read before). A
+monitor that handles an event and keeps its ``seq`` can reconnect with
+``after=seq`` and misses nothing, and gets nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Iterable, Sequence
+from datetime import timedelta
+from typing import Final, Literal
+
+import attrs
+
+from runlife._core.admission import check_statuses
+from runlife._core.records import Event
+from runlife._core.status import Status
+from runlife._core.values import INT64, check_int, check_text
+from runlife._runtime.guard import StoreGuard
+from runlife._runtime.wake import Pulse, nap
+from runlife.abc import Clock
+from runlife.exceptions import InvalidValue
+
+__all__ = ("EventFilter", "follow", "event_filter")
+
+# Events read per store call.
+_PAGE: Final = 1000
+
+
+@attrs.frozen
+class EventFilter:
+    """Which events a stream gives: of *job*, in *statuses*, of *run_id* (None: any)."""
+
+    job: str | None = None
+    statuses: frozenset[Status] | None = None
+    run_id: str | None = None
+
+    def __call__(self, event: Event) -> bool:
+        return (
+            (self.job is None or event.job == self.job)
+            and (self.statuses is None or event.status in self.statuses)
+            and (self.run_id is None or event.run_id == self.run_id)
+        )
+
+
+def event_filter(
+    job: str | None, status: Status | str | Iterable[Status | str] | None, run_id: str | None
+) -> EventFilter:
+    """The filter of ``events(job=, status=, run_id=)``: *status* one status (or
+    its name) or several.
+
+    Raises:
+        InvalidValue: a job or run id that is not text, a bad status.
+
+    >>> event_filter("backup", "FAILED", None).statuses
+    frozenset({<Status.FAILED: 'FAILED'>})
+    """
+    check_text("job", job, empty=False, optional=True)
+    check_text("run_id", run_id, empty=False, optional=True)
+    statuses: frozenset[Status] | None = None
+    if status is not None:
+        one = isinstance(status, Status | str)
+        statuses = check_statuses("status", (status,) if one else status)
+        if not statuses:
+            raise InvalidValue("status", status, "a Status, or a non-empty collection of them")
+    return EventFilter(job, statuses, run_id)
+
+
+def check_after(after: object) -> int | Literal["now"] | None:
+    """The cursor of ``events(after=)``: None, an event's ``seq`` or ``"now"``.
+
+    Raises:
+        InvalidValue: anything else, named.
+    """
+    if after is None:
+        return None
+    if after == "now":
+        return "now"
+    if isinstance(after, str):
+        raise InvalidValue("after", after, "an event's seq (an int >= 0), 'now' or None")
+    return check_int("after", after, (0, INT64[1]))
+
+
+async def follow(
+    guard: StoreGuard,
+    clock: Clock,
+    wanted: EventFilter,
+    *,
+    after: int | Literal["now"] | None,
+    pulses: Sequence[Pulse],
+    poll: float,
+) -> AsyncGenerator[Event, None]:
+    """The store's events that *wanted* keeps, from after *after* (see the module
+    docstring), as they are stored; it never ends by itself."""
+    cursor = 0 if after is None else after
+    if cursor == "now":
+        cursor = await _last_seq(guard, wanted.run_id)
+    assert isinstance(cursor, int)
+    while True:
+        # Counts taken before the read: a write after it wakes the wait below.
+        seen = [(pulse, pulse.count) for pulse in pulses]
+        while True:
+            page = await guard.events(after=cursor, run_id=wanted.run_id, limit=_PAGE)
+            for event in page:
+                assert event.seq is not None
+                cursor = event.seq
+                if wanted(event):
+                    yield event
+            if len(page) < _PAGE:
+                break
+        await nap(clock, clock.now() + timedelta(seconds=poll), pulses=seen)
+
+
+async def _last_seq(guard: StoreGuard, run_id: str | None) -> int:
+    cursor = 0
+    while True:
+        page = await guard.events(after=cursor, run_id=run_id, limit=_PAGE)
+        if page:
+            last = page[-1].seq
+            assert last is not None
+            cursor = last
+        if len(page) < _PAGE:
+            return cursor
