@@ -39,7 +39,7 @@ from typing import Any, Final
 import anyio
 import attrs
 
-from runlife._core.values import check_text
+from runlife._core.values import check_json, check_text
 from runlife._runtime.context import RunContext
 from runlife.exceptions import InvalidValue, RunlifeError
 
@@ -51,9 +51,9 @@ Step = Callable[[str], Awaitable[Any]]
 _LIMIT: Final = 3  # failed targets named by a message
 
 
-def _check_steps(value: Any) -> tuple[tuple[str, Step], ...]:
+def _check_steps(value: Any, phase: str) -> tuple[tuple[str, Step], ...]:
     if callable(value):
-        return ((None, value),)  # type: ignore[return-value]  # named after the phase below
+        return ((phase, value),)  # one step, named as its phase
     if not isinstance(value, Mapping) or not value:
         raise InvalidValue(
             "steps",
@@ -101,8 +101,7 @@ class Phase:
 
     def __init__(self, name: str, steps: Step | Mapping[str, Step], *, parallel: int = 1) -> None:
         check_text("name", name, empty=False)
-        checked = tuple((step or name, fn) for step, fn in _check_steps(steps))
-        self.__attrs_init__(name, checked, parallel)  # type: ignore[attr-defined]
+        self.__attrs_init__(name, _check_steps(steps, name), parallel)
 
     @property
     def step_names(self) -> tuple[str, ...]:
@@ -223,7 +222,7 @@ class Procedure:
             await ctx.items(phase.keys(listed), phase=phase.name)
         outputs: dict[str, Any] = {}
         reached: list[str] = []
-        changing = False
+        changing = False  # whether the phases so far change the targets
         failure: _Failure | None = None
         for phase in self.phases:
             changing = changing or phase.name == self.rollback_from
@@ -237,7 +236,7 @@ class Procedure:
         undo = self.rollback
         rolled: tuple[str, ...] = ()
         bad: tuple[str, ...] = ()
-        if undo is not None and reached and changing and failure.phase in self._changing():
+        if undo is not None and reached:  # the failure is in a phase that changes
             rolled = tuple(reached)
             undone = await _run_phase(ctx, undo, rolled, outputs, None, go_on=True)
             bad = tuple(undone.targets) if undone is not None else ()
@@ -248,12 +247,6 @@ class Procedure:
             targets=tuple(failure.targets),
             rolled_back=rolled,
             rollback_failed=bad,
-        )
-
-    def _changing(self) -> tuple[str, ...]:
-        names = [p.name for p in self.phases]
-        return (
-            tuple(names[names.index(self.rollback_from) :]) if self.rollback_from in names else ()
         )
 
 
@@ -269,15 +262,10 @@ async def _run_phase(
     """Run *phase* on *targets*; its failure, if any. Targets are appended to
     *reached* as they start. Unless *go_on*, a failure starts no new target."""
     failure = _Failure(phase.name)
-    limiter = anyio.CapacityLimiter(phase.parallel)
+    slots = anyio.Semaphore(phase.parallel)
 
     async def on(target: str) -> None:
-        async with limiter:
-            if failure.targets and not go_on:
-                await _skip_target(ctx, phase, target, f"not run: {phase.name} failed")
-                return
-            if reached is not None and target not in reached:
-                reached.append(target)
+        try:
             for index, (step, fn) in enumerate(phase.steps):
                 key = f"{target}/{step}"
                 error: Exception | None = None
@@ -286,7 +274,10 @@ async def _run_phase(
                         outputs[key] = item.output
                         continue
                     try:
-                        item.output = await fn(target)
+                        output = await fn(target)
+                        if output is not None:  # not JSON: the step failed
+                            check_json(output, f"item {key!r} output")
+                        item.output = output
                     except Exception as exc:
                         error = exc
                         raise
@@ -298,9 +289,20 @@ async def _run_phase(
                     await _skip_steps(ctx, phase.name, target, rest, f"not run: {key} failed")
                     return
                 outputs[key] = item.output
+        finally:
+            slots.release()
 
+    # The targets start in their order (a slot each), whatever the event loop's
+    # scheduling order; after a failure, unless *go_on*, the rest are not run.
     async with anyio.create_task_group() as tg:
-        for target in targets:
+        for index, target in enumerate(targets):
+            await slots.acquire()
+            if failure.targets and not go_on:
+                slots.release()
+                await _skip(ctx, phase, targets[index:], f"not run: {phase.name} failed")
+                break
+            if reached is not None and target not in reached:
+                reached.append(target)
             tg.start_soon(on, target)
     if not failure.targets:
         return None
