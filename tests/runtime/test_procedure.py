@@ -302,7 +302,7 @@ async def test_a_failure_in_a_parallel_phase_lets_the_steps_in_flight_finish(
                 {"vlan 100": lab.step("vlan 100", 2), "ports": lab.step("ports", 3)},
                 parallel=2,
             )
-        ],  # fmt: skip
+        ],
         rollback=Phase("rollback", lab.step("revert", 1), parallel=2),
     )
     job = deploy_job(procedure)
@@ -378,8 +378,9 @@ async def test_a_resumed_procedure_does_only_the_steps_left(
             await anyio.sleep_forever()
         return f"pushed {target}"
 
-    job = deploy_job(Procedure([Phase("pre-check", lab.step("show vlan", 1)),
-                                Phase("change", push)]))  # fmt: skip
+    job = deploy_job(
+        Procedure([Phase("pre-check", lab.step("show vlan", 1)), Phase("change", push)])
+    )
     async with AsyncRuntime(jobs=[job], store=store, clock=clock) as rt:
         first = await rt.submit(job, {"targets": SWITCHES[:3]})
         await pushing.wait()
@@ -446,8 +447,11 @@ def test_invalid_procedures_are_refused_naming_the_field(make: Any, field: str, 
 
 def test_procedure_failed_is_a_runlife_error() -> None:
     error = ProcedureFailed(
-        "change failed on dsw-03", phase="change", targets=("dsw-03",), rolled_back=(),
+        "change failed on dsw-03",
+        phase="change",
+        targets=("dsw-03",),
+        rolled_back=(),
         rollback_failed=(),
-    )  # fmt: skip
+    )
     assert isinstance(error, runlife.RunlifeError)
     assert (error.phase, error.targets) == ("change", ("dsw-03",))
