@@ -208,7 +208,7 @@ class Procedure:
         return {p.name: p.keys(listed) for p in phases}
 
     async def run(self, ctx: RunContext, targets: Iterable[str]) -> dict[str, Any]:
-        """Run the procedure on *targets* inside a job; the outputs by item key.
+        """Run the procedure on *targets* inside an async job; the outputs by item key.
 
         Declares every step of its phases PENDING up front (the rollback's stay on
         standby), then runs them as the module says.
@@ -283,7 +283,7 @@ async def _run_phase(
                         raise
                 if error is not None:
                     if not failure.targets:
-                        failure.first = f"{key}: {error}"
+                        failure.first = f"{key}: {str(error) or type(error).__name__}"
                     failure.targets.append(target)
                     rest = phase.steps[index + 1 :]
                     await _skip_steps(ctx, phase.name, target, rest, f"not run: {key} failed")
@@ -306,7 +306,8 @@ async def _run_phase(
             tg.start_soon(on, target)
     if not failure.targets:
         return None
-    failure.targets.sort(key=targets.index)
+    order = {target: index for index, target in enumerate(targets)}
+    failure.targets.sort(key=order.__getitem__)
     return failure
 
 
@@ -338,8 +339,10 @@ def _check_targets(targets: Iterable[str]) -> tuple[str, ...]:
     if isinstance(targets, str) or not isinstance(targets, Iterable):
         raise InvalidValue("targets", targets, "an iterable of target names (str), such as a list")
     listed = tuple(targets)
+    seen: set[str] = set()
     for index, target in enumerate(listed):
         check_text(f"targets[{index}]", target, empty=False)
-        if target in listed[:index]:
+        if target in seen:
             raise InvalidValue(f"targets[{index}]", target, "targets that are distinct")
+        seen.add(target)
     return listed

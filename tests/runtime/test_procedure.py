@@ -247,6 +247,8 @@ async def test_a_failed_pre_check_changes_nothing(clock: VirtualClock, store: Me
     async def unreachable(target: str) -> None:
         if target == "dsw-02":
             raise TimeoutError("Connection timed out after 30s - no route to host")
+        if target == "dsw-03":
+            raise TimeoutError
 
     procedure = Procedure(
         [Phase("pre-check", unreachable), Phase("change", lab.step("vlan 100", 2))],
@@ -256,7 +258,10 @@ async def test_a_failed_pre_check_changes_nothing(clock: VirtualClock, store: Me
     async with AsyncRuntime(jobs=[job], store=store, clock=clock) as rt:
         run = await rt.wait((await rt.submit(job, {"targets": SWITCHES[:3]})).id)
         items = await rt.items(run.id)
+        run3 = await rt.wait((await rt.submit(job, {"targets": ["dsw-03"]})).id)
 
+    assert run3.error is not None
+    assert run3.error.message == "pre-check failed on dsw-03 (dsw-03/pre-check: TimeoutError)"
     assert run.error is not None
     assert run.error.message == (
         "pre-check failed on dsw-02 (dsw-02/pre-check: Connection timed out after 30s"
