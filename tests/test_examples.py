@@ -20,6 +20,19 @@ EXPECTED = {
         "TRIGGER   -> STARTED",
         "'IDLE' (PENDING) -> 'DONE' (SUCCEEDED) is not a canonical move",
     ],
+    "mop_vlan.py": [
+        "Execution: Deploy VLAN 100 - DC1 Access Switches",
+        "Current Device: acc-sw-01.dc1 (10.1.2.1)",
+        "  [>] Change (in progress - 1 of 4 steps completed)",
+        "      Step 6: acc-sw-01.dc1 conf t / interface range Gi1/0/1-24  [running]",
+        "  [ ] Rollback (standby)",
+        "Status: completed",
+        "Status: failed: change failed on acc-sw-02.dc1 (acc-sw-02.dc1/conf t / interface"
+        " range Gi1/0/1-24: % Invalid input detected at '^' marker); rolled back",
+        "  [-] Post-Check (not run - 0 of 4 steps)",
+        "  [x] Rollback (completed - 2 of 2 steps passed)",
+        "      Step 14: acc-sw-02.dc1 no vlan 100 / revert ports          [passed] 2.5s",
+    ],
     "process_jobs.py": [
         "count_primes: SUCCEEDED, 9592 primes below 100000",
         "spin: FAILED (timeout): attempt 1 exceeded its timeout of 1 s",

@@ -113,6 +113,7 @@ if _typing.TYPE_CHECKING:
         StoreError,
         UnknownStore,
     )
+    from runlife.procedure import Phase, Procedure, ProcedureFailed
     from runlife.stores import open_store
 
 __all__ = (
@@ -162,6 +163,9 @@ __all__ = (
     "NotFound",
     "NotSerializable",
     "Page",
+    "Phase",
+    "Procedure",
+    "ProcedureFailed",
     "Quota",
     "QuotaExceeded",
     "QuotaPeriod",
@@ -242,6 +246,9 @@ _WHERE: dict[str, str] = {
     "NotFound": "runlife.exceptions",
     "NotSerializable": "runlife.exceptions",
     "Page": "runlife._core.queries",
+    "Phase": "runlife.procedure",
+    "Procedure": "runlife.procedure",
+    "ProcedureFailed": "runlife.procedure",
     "Quota": "runlife._core.policy",
     "QuotaExceeded": "runlife.exceptions",
     "QuotaPeriod": "runlife._core.policy",
