@@ -39,7 +39,7 @@ from typing import Any, Final
 import anyio
 import attrs
 
-from runlife._core.values import check_json, check_text
+from runlife._core.values import check_json, check_names, check_text
 from runlife._runtime.context import RunContext
 from runlife.exceptions import InvalidValue, RunlifeError
 
@@ -336,13 +336,4 @@ def _named(targets: Sequence[str]) -> str:
 
 
 def _check_targets(targets: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(targets, str) or not isinstance(targets, Iterable):
-        raise InvalidValue("targets", targets, "an iterable of target names (str), such as a list")
-    listed = tuple(targets)
-    seen: set[str] = set()
-    for index, target in enumerate(listed):
-        check_text(f"targets[{index}]", target, empty=False)
-        if target in seen:
-            raise InvalidValue(f"targets[{index}]", target, "targets that are distinct")
-        seen.add(target)
-    return listed
+    return check_names("targets", targets, each="target names")

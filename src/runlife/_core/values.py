@@ -21,7 +21,7 @@ The checks are plain functions of the value; they never touch a store.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -42,6 +42,7 @@ __all__ = (
     "check_labels",
     "check_lease",
     "check_moment",
+    "check_names",
     "check_page",
     "check_text",
     "is_text",
@@ -101,6 +102,30 @@ def check_text(field: str, value: object, *, empty: bool = True, optional: bool 
         raise InvalidValue(field, value, "a non-empty str")
     if not is_text(value):
         raise InvalidValue(field, value, "text without NUL characters or lone surrogates")
+
+
+def check_names(field: str, values: object, *, each: str) -> tuple[str, ...]:
+    """*values* as a tuple of distinct non-empty texts (item keys, target names),
+    refused with the index of the first bad or repeated one; *each* says what a
+    value is, for the message.
+
+    >>> check_names("keys", ["rtr-1", "rtr-2"], each="keys")
+    ('rtr-1', 'rtr-2')
+    >>> check_names("keys", ["rtr-1", "rtr-1"], each="keys")
+    Traceback (most recent call last):
+    ...
+    runlife.exceptions.InvalidValue: keys[1]='rtr-1' is invalid: expected keys that are distinct
+    """
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise InvalidValue(field, values, f"an iterable of {each} (str), such as a list")
+    checked = tuple(values)
+    seen: set[str] = set()
+    for index, value in enumerate(checked):
+        check_text(f"{field}[{index}]", value, empty=False)
+        if value in seen:
+            raise InvalidValue(f"{field}[{index}]", value, f"{field} that are distinct")
+        seen.add(value)
+    return checked
 
 
 def check_moment(field: str, value: object, *, optional: bool = False) -> datetime | None:

@@ -885,4 +885,4 @@ def children_reason(run_id: str, reason: str | None) -> str:
 
 def _cancelled_reason(run: Run) -> str:
     why = run.error.message if run.error is not None and run.error.message else "cancelled"
-    return f"workflow run {run.id} cancelled: {why}"
+    return children_reason(run.id, why)

@@ -44,7 +44,7 @@ from runlife._core.queries import Claim
 from runlife._core.records import ErrorInfo, Item
 from runlife._core.run import Run
 from runlife._core.status import Status, Trigger
-from runlife._core.values import check_json, check_text, is_text
+from runlife._core.values import check_json, check_names, check_text, is_text
 from runlife._runtime.capture import routed_item
 from runlife._runtime.guard import StoreGuard
 from runlife.abc import Clock
@@ -688,13 +688,4 @@ def _json_or_error(value: Any, key: str) -> tuple[Any, RunlifeError | None]:
 
 
 def _check_keys(keys: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(keys, str) or not isinstance(keys, Iterable):
-        raise InvalidValue("keys", keys, "an iterable of keys (str), such as a list")
-    checked = tuple(keys)
-    seen: set[str] = set()
-    for index, key in enumerate(checked):
-        check_text(f"keys[{index}]", key, empty=False)
-        if key in seen:
-            raise InvalidValue(f"keys[{index}]", key, "keys that are distinct")
-        seen.add(key)
-    return checked
+    return check_names("keys", keys, each="keys")
