@@ -1,0 +1,148 @@
+"""How runlife shows a run to a person: durations, progress, the lifecycle chain.
+
+Pure functions over core values, shared by every face (the ``runlife`` command, the
+monitor page, the demo), so that a run reads the same wherever an operator looks.
+
+>>> from datetime import timedelta
+>>> human_duration(timedelta(minutes=3, seconds=46))
+'3m 46s'
+>>> progress_text(ItemCounts(total=4, succeeded=3, failed=1))
+'4/4, 1 failed'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Literal
+
+import attrs
+
+from runlife._core.lifecycle import Lifecycle
+from runlife._core.records import ItemCounts
+from runlife._core.run import Run
+from runlife._core.status import Status
+
+__all__ = ("ChainStep", "StepState", "human_duration", "lifecycle_chain", "progress_text")
+
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def human_duration(value: timedelta | float | None) -> str:
+    """*value* (a `timedelta` or seconds) in the one human form: the two largest units.
+
+    Under a second shows milliseconds; nothing (``None``) shows as ``"-"``.
+
+    >>> [human_duration(s) for s in (0.25, 9, 226, 3720, 93784)]
+    ['250ms', '9s', '3m 46s', '1h 2m', '1d 2h']
+    >>> human_duration(None)
+    '-'
+    """
+    if value is None:
+        return "-"
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 0:
+        return "-" + human_duration(-seconds)
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    left = int(seconds)
+    parts: list[str] = []
+    for unit, size in _UNITS:
+        count, left = divmod(left, size)
+        if count or parts:
+            parts.append(f"{count}{unit}")
+        if len(parts) == 2:
+            break
+    if len(parts) == 2 and parts[1].startswith("0"):
+        parts.pop()
+    return " ".join(parts)
+
+
+def progress_text(counts: ItemCounts | None) -> str:
+    """Items done of the total, and how many failed: ``"3/40"``, ``"4/4, 1 failed"``.
+
+    Done means ended (succeeded, failed or skipped). A run without items shows ``"-"``.
+
+    >>> progress_text(ItemCounts(total=40, succeeded=3, running=1, pending=36))
+    '3/40'
+    >>> progress_text(ItemCounts())
+    '-'
+    """
+    if counts is None or counts.total == 0:
+        return "-"
+    done = counts.succeeded + counts.failed + counts.skipped
+    text = f"{done}/{counts.total}"
+    if counts.failed:
+        text += f", {counts.failed} failed"
+    return text
+
+
+StepState = Literal["done", "current", "failed", "future"]
+"""Where a state of the chain stands for the run: passed, now, failed in, or ahead."""
+
+
+@attrs.frozen
+class ChainStep:
+    """One state of a run's lifecycle chain (its name, a plain string), with when the
+    run entered it."""
+
+    state: str
+    status: Status
+    stand: StepState
+    entered_at: datetime | None = None
+
+
+def lifecycle_chain(run: Run, lifecycle: Lifecycle) -> tuple[ChainStep, ...]:
+    """The chain of states a person reads for *run*: where it has been, where it is.
+
+    The states the run passed through (from its history, each with when it entered
+    it), then its current state, then, while it is active, the way on to success
+    through *lifecycle*. A run that ended failed or cancelled marks its last state
+    ``"failed"``; a run that succeeded marks it ``"done"``.
+
+    >>> from datetime import UTC, datetime
+    >>> from runlife import DEFAULT_LIFECYCLE as lc
+    >>> run = lc.transition(Run.create(job="backup", at=datetime(2026, 3, 10, tzinfo=UTC)),
+    ...                     Status.QUEUED, at=datetime(2026, 3, 10, tzinfo=UTC))
+    >>> [(s.state, s.stand) for s in lifecycle_chain(run, lc)]
+    [('PENDING', 'done'), ('QUEUED', 'current'), ('RUNNING', 'future'), ('SUCCEEDED', 'future')]
+    """
+    return tuple(_chain(run, lifecycle))
+
+
+def _chain(run: Run, lifecycle: Lifecycle) -> Iterator[ChainStep]:
+    passed: list[tuple[str, datetime | None]] = []
+    for move in run.history:
+        if not passed:
+            passed.append((move.from_, run.created_at))
+        # A retried run walks RUNNING -> RETRYING -> QUEUED -> RUNNING again: show each
+        # state once, at the last time the run entered it.
+        passed = [step for step in passed if step[0] != move.to]
+        passed.append((move.to, move.at))
+    if not passed:
+        passed.append((run.state, run.created_at))
+    *before, (current, entered) = passed
+    for state, at in before:
+        yield ChainStep(_name(state), lifecycle.status_of(state), "done", at)
+    status = lifecycle.status_of(current)
+    if status.is_terminal:
+        stand: StepState = "done" if status is Status.SUCCEEDED else "failed"
+        yield ChainStep(_name(current), status, stand, entered)
+        return
+    yield ChainStep(_name(current), status, "current", entered)
+    # The way on, one status at a time, along the canonical order of a run's life.
+    at = current
+    for target in _AHEAD[_AHEAD.index(status) + 1 :] if status in _AHEAD else ():
+        way = lifecycle.path(at, target)
+        for state in way:
+            yield ChainStep(_name(state), lifecycle.status_of(state), "future")
+        if not way:
+            break
+        at = way[-1]
+
+
+def _name(state: str) -> str:
+    return state.value if isinstance(state, Status) else state
+
+
+_AHEAD = (Status.PENDING, Status.QUEUED, Status.RUNNING, Status.SUCCEEDED)
