@@ -131,14 +131,14 @@ def _chain(run: Run, lifecycle: Lifecycle) -> Iterator[ChainStep]:
         return
     yield ChainStep(_name(current), status, "current", entered)
     # The way on, one status at a time, along the canonical order of a run's life.
-    at = current
+    here = current
     for target in _AHEAD[_AHEAD.index(status) + 1 :] if status in _AHEAD else ():
-        way = lifecycle.path(at, target)
+        way = lifecycle.path(here, target)
         for state in way:
             yield ChainStep(_name(state), lifecycle.status_of(state), "future")
         if not way:
             break
-        at = way[-1]
+        here = way[-1]
 
 
 def _name(state: str) -> str:
