@@ -28,6 +28,7 @@ import anyio.from_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from runlife._core.graph import RunGraph, Workflow
+from runlife._core.overview import JobOverview, RunExplanation, Summary
 from runlife._core.policy import Limits, Retry, Timeout
 from runlife._core.queries import JobRecord, LogPage, Page, TimeField
 from runlife._core.records import Event, Item, LogLine
@@ -101,6 +102,7 @@ class Runtime:
         jobs: Iterable[Job] = (),
         workflows: Iterable[Workflow] = (),
         store: str | Store,
+        serve: bool = True,
         clock: Clock | None = None,
         executor: str | Executor | None = None,
         worker_id: str | None = None,
@@ -125,6 +127,7 @@ class Runtime:
             jobs=jobs,
             workflows=workflows,
             store=store,
+            serve=serve,
             clock=clock,
             executor=executor,
             worker_id=worker_id,
@@ -468,6 +471,18 @@ class Runtime:
     @_twin(AsyncRuntime.graph)
     def graph(self, run_id: str) -> RunGraph:
         return self._call(partial(self._runtime.graph, run_id))
+
+    @_twin(AsyncRuntime.summary)
+    def summary(self, *, since: datetime | None = None, until: datetime | None = None) -> Summary:
+        return self._call(partial(self._runtime.summary, since=since, until=until))
+
+    @_twin(AsyncRuntime.list_jobs)
+    def list_jobs(self) -> tuple[JobOverview, ...]:
+        return self._call(self._runtime.list_jobs)
+
+    @_twin(AsyncRuntime.explain)
+    def explain(self, run_id: str) -> RunExplanation:
+        return self._call(partial(self._runtime.explain, run_id))
 
     @_twin(AsyncRuntime.signal)
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:
