@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import attrs
 
-from runlife._core.graph import Explanation
+from runlife._core.graph import Explanation, RunGraph
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.policy import Deadline
 from runlife._core.queries import CancelRequest, JobRecord
@@ -380,6 +380,9 @@ class RunExplanation:
         limit: for ``why == "limit"``, which limit is full (``"max_concurrency"``
             or ``"per_label[device]"``).
         signal: for ``why == "waiting"``, the signal it waits for.
+        nodes: for an active workflow run, why each node that has no run yet is
+            not running (`Explanation`, in topological order); ``message`` ends
+            with them and with the nodes running.
     """
 
     run_id: str
@@ -394,6 +397,7 @@ class RunExplanation:
     blocked_by: tuple[tuple[str, Status], ...] = ()
     limit: str | None = None
     signal: str | None = None
+    nodes: tuple[Explanation, ...] = ()
 
     def __str__(self) -> str:
         return self.message
@@ -410,6 +414,7 @@ def explain_run(
     signals: Mapping[str, Any] | None = None,
     stalled: bool = False,
     cancel: CancelRequest | None = None,
+    graph: RunGraph | None = None,
 ) -> RunExplanation:
     """Why *run* is not running (or that it is), from what was read of the store.
 
@@ -424,6 +429,7 @@ def explain_run(
         signals: the signals delivered to the run.
         stalled: whether its lease lapsed by store time.
         cancel: the cancel request standing for it, if any.
+        graph: for a workflow run, its graph with its nodes' statuses.
 
     >>> from datetime import UTC, datetime
     >>> from runlife import Limits, Run
@@ -435,6 +441,43 @@ def explain_run(
     >>> print(why.message.split(": ", 1)[1])
     job 'sync' is at its max_concurrency of 2 (2 runs running)
     """
+    told = _explain(
+        run,
+        now=now,
+        spec=spec,
+        node=node,
+        live=live,
+        live_by_label=live_by_label or {},
+        signals=signals or {},
+        stalled=stalled,
+        cancel=cancel,
+    )
+    if graph is None or run.is_terminal:
+        return told
+    statuses = graph.statuses
+    order = graph.workflow.order
+    unstarted = [n for n in order if n not in graph.runs and statuses[n] is Status.PENDING]
+    nodes = tuple(graph.explain(n) for n in unstarted)
+    running = [n for n in order if n in graph.runs and not statuses[n].is_terminal]
+    parts = [told.message]
+    if running:
+        parts.append("running: " + ", ".join(f"{n} ({statuses[n]})" for n in running))
+    parts.extend(node.text for node in nodes)
+    return attrs.evolve(told, message="; ".join(parts), nodes=nodes)
+
+
+def _explain(
+    run: Run,
+    *,
+    now: datetime,
+    spec: JobSpec,
+    node: Explanation | None,
+    live: int,
+    live_by_label: Mapping[str, int],
+    signals: Mapping[str, Any],
+    stalled: bool,
+    cancel: CancelRequest | None,
+) -> RunExplanation:
     since = run.history[-1].at if run.history else run.created_at
     base = attrs.evolve(
         _UNKNOWN,
@@ -467,7 +510,7 @@ def explain_run(
         signal = waited_signal(run)
         what = "a signal" if signal is None else f"signal {signal!r}"
         how = f"{name} is waiting for {what} since {_at(since)}"
-        if signal is not None and signal in (signals or {}):
+        if signal is not None and signal in signals:
             how += "; it was sent, and the run resumes at its next look"
         else:
             how += f"; send it with `runlife signal {run.id} {signal or 'NAME'}`"
@@ -516,7 +559,7 @@ def explain_run(
         return attrs.evolve(base, why="limit", message=how, limit="max_concurrency")
     for key, cap in limits.per_label.items():
         value = run.labels.get(key)
-        count = (live_by_label or {}).get(key, 0)
+        count = live_by_label.get(key, 0)
         if value is not None and count >= cap:
             how = (
                 f"{name} is queued: job {run.job!r} runs at most {cap} at once per "

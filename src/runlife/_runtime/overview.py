@@ -145,6 +145,9 @@ async def explain(
         stalled = any(r.id == run.id for r in await guard.abandoned(limit=_STALLED_LIMIT))
         cancel = (await guard.cancel_requests([run.id])).get(run.id)
     signals = await guard.signals(run.id) if run.status is Status.WAITING else {}
+    graph = None
+    if spec.workflow is not None and not run.is_terminal:
+        graph = await driver.graph(run)
     return explain_run(
         run,
         now=now,
@@ -155,6 +158,7 @@ async def explain(
         signals=signals,
         stalled=stalled,
         cancel=cancel,
+        graph=graph,
     )
 
 
