@@ -259,7 +259,8 @@ async def _show(ctx: Context) -> int:
     if run.priority:
         details.append(("priority", str(run.priority)))
     for name, value in details:
-        out.line(out.styled((f"  {name:<14}", "dim"), ("", None)).append_text(_text(out, value)))
+        line = out.styled((f"  {name:<14}", "dim"), ("", None)).append_text(_text(out, value))
+        out.line(line, crop=True)
 
     out.line()
     out.line("lifecycle timeline", style="bold")
@@ -467,7 +468,7 @@ async def _watch(ctx: Context) -> int:
         while True:
             line = _watch_line(run, rt.clock.now())
             if line != last:
-                out.line(line)
+                out.text(line)
                 last = line
             if run.is_terminal:
                 break
