@@ -232,7 +232,7 @@ async def _show(ctx: Context) -> int:
         return 0
     now = rt.clock.now()
     lifecycle = await lifecycle_for(rt, run.job, {})
-    out.line(out.styled((f"run {run.id}", "bold"), ("  ", None), (run.job, "bold")))
+    out.line(out.styled((f"run {run.id}", "bold"), ("  ", None), (run.job, "bold")), crop=True)
     details: list[tuple[str, Any]] = [
         ("status", out.run_status(run)),
         ("lifecycle", out.chain(lifecycle_chain(run, lifecycle))),
