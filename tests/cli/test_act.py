@@ -148,18 +148,18 @@ def test_no_command_prints_help(run_cli: Any) -> None:
 # -- colours and processes -------------------------------------------------------------
 
 
-def test_colours_only_for_a_terminal_and_never_with_no_color(filled: Filled) -> None:
+def test_colours_only_for_a_terminal_and_never_with_no_color(filled: Filled, run_cli: Any) -> None:
     """A pipe gets plain text; FORCE_COLOR (a terminal, for rich) gets colours and the
     chain's current state in bold; NO_COLOR wins over it."""
     argv = ("runs", "--store", filled.url)
-    plain = runlife_process(*argv)
-    assert plain.returncode == 0, plain.stderr
-    assert "\x1b[" not in plain.stdout
-    coloured = runlife_process(*argv, env=child_env(FORCE_COLOR="1", COLUMNS="200"))
-    assert "\x1b[" in coloured.stdout
-    assert "\x1b[1;" in coloured.stdout  # bold
-    calm = runlife_process(*argv, env=child_env(FORCE_COLOR="1", NO_COLOR="1", COLUMNS="200"))
-    assert "\x1b[3" not in calm.stdout  # no colour (bold alone may stay)
+    plain = run_cli(*argv)
+    assert plain.code == 0, plain.err
+    assert "\x1b[" not in plain.out
+    coloured = run_cli(*argv, columns=200, FORCE_COLOR="1")
+    assert "\x1b[" in coloured.out
+    assert "\x1b[1;34mQUEUED" in coloured.out or "\x1b[1;36mQUEUED" in coloured.out
+    calm = run_cli(*argv, columns=200, FORCE_COLOR="1", NO_COLOR="1")
+    assert "\x1b[3" not in calm.out  # no colour (bold alone may stay)
 
 
 WORKER_MODULE = textwrap.dedent(
@@ -185,7 +185,7 @@ def start_worker(tmp_path: Path, url: str) -> subprocess.Popen[str]:
     (tmp_path / "hostjobs.py").write_text(WORKER_MODULE)
     return subprocess.Popen(
         [sys.executable, "-m", "runlife", "worker", "hostjobs:JOBS", "--store", url,
-         "--lease", "3", "--concurrency", "4", "--worker-id", "host-1"],
+         "--lease", "3", "--poll", "0.5", "--concurrency", "4", "--worker-id", "host-1"],
         cwd=tmp_path,
         env=child_env(),
         stdout=subprocess.PIPE,
@@ -234,13 +234,28 @@ def test_cancel_from_the_command_reaches_a_run_held_by_a_worker_process(
         assert f"run {run_id} (sync_devices) is CANCELLED: cancelled by runlife:" in done.out
         assert took < 10
         assert status_of(url, run_id) is Status.CANCELLED
+        # `runlife watch` follows a run held by the worker until it ends.
+        watched_id = anyio.run(submit_when_served, url, "sync_devices")
+        anyio.run(until_status, url, watched_id, Status.RUNNING)
+        watch = subprocess.Popen(
+            [sys.executable, "-m", "runlife", "watch", watched_id, "--store", url],
+            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert watch.stdout is not None
+        first = watch.stdout.readline()
+        assert f"{watched_id}  sync_devices  RUNNING" in first
+        assert run_cli("cancel", watched_id, "--store", url).code == 0
+        rest, _ = watch.communicate(timeout=30)
+        assert watch.returncode == 1
+        assert f"{watched_id}  sync_devices  CANCELLED" in rest
         ping = anyio.run(submit_when_served, url, "ping")
         anyio.run(until_status, url, ping, Status.SUCCEEDED)
         runs = run_cli("runs", "--store", url, "--json").json()["runs"]
-        assert {r["job"]: r["status"] for r in runs} == {
-            "sync_devices": "CANCELLED",
-            "ping": "SUCCEEDED",
-        }
+        assert sorted((r["job"], r["status"]) for r in runs) == [
+            ("ping", "SUCCEEDED"),
+            ("sync_devices", "CANCELLED"),
+            ("sync_devices", "CANCELLED"),
+        ]
     finally:
         worker.send_signal(signal.SIGTERM)
         _out, err = worker.communicate(timeout=60)
@@ -275,4 +290,19 @@ def test_python_dash_m_runlife_runs_the_command(filled: Filled) -> None:
     assert bad.stderr.strip() == (
         "runlife show: error: no run with id 'nope': expected the id of a run, as "
         "`runlife runs` lists them"
+    )
+
+
+def test_without_rich_json_still_works_and_tables_say_what_to_install(
+    filled: Filled, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [m for m in sys.modules if m == "rich" or m.startswith("rich.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "rich", None)  # import rich now fails
+    assert len(run_cli("runs", "--store", filled.url, "--json").json()["runs"]) == 7
+    table = run_cli("runs", "--store", filled.url)
+    assert table.code == 2
+    assert table.err.strip() == (
+        "runlife runs: error: the runlife command's tables need the 'rich' package: "
+        "pip install 'runlife[cli]' (or use --json)"
     )
