@@ -281,6 +281,25 @@ def test_worker_refuses_what_is_not_jobs(
     assert "module 'notjobs' has no attribute 'OTHER'" in missing.err
 
 
+def test_worker_finds_a_modules_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MODULE alone: every Job and Workflow at its top level; MODULE:ATTR: a list, a
+    tuple, one Job or one Workflow, by a dotted path."""
+    from runlife._cli.worker import load
+
+    (tmp_path / "hostflows.py").write_text(
+        WORKER_MODULE
+        + "FLOW = runlife.Workflow('nightly', {ping: []})\n"
+        + "class registry:\n    jobs = (ping,)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    jobs, flows = load("hostflows")
+    assert [j.name for j in jobs] == ["sync_devices", "ping"]
+    assert [w.name for w in flows] == ["nightly"]
+    assert [j.name for j in load("hostflows:registry.jobs")[0]] == ["ping"]
+    assert load("hostflows:FLOW")[1][0].name == "nightly"
+    assert [j.name for j in load("hostflows:ping")[0]] == ["ping"]
+
+
 def test_python_dash_m_runlife_runs_the_command(filled: Filled) -> None:
     done = runlife_process("runs", "--store", filled.url, "--status", "FAILED", "--json")
     assert done.returncode == 0, done.stderr
