@@ -139,9 +139,11 @@ def _chain(run: Run, lifecycle: Lifecycle) -> Iterator[ChainStep]:
     for move in run.history:
         if not passed:
             passed.append((move.from_, run.created_at))
-        # A retried run walks RUNNING -> RETRYING -> QUEUED -> RUNNING again: show each
-        # state once, at the last time the run entered it.
-        passed = [step for step in passed if step[0] != move.to]
+        # A retried run walks RUNNING -> RETRYING -> QUEUED -> RUNNING again: a state
+        # entered again erases the loop since its first visit, so the chain reads
+        # PENDING > QUEUED > RUNNING, each at the last time the run entered it.
+        seen = next((i for i, step in enumerate(passed) if step[0] == move.to), len(passed))
+        del passed[seen:]
         passed.append((move.to, move.at))
     if not passed:
         passed.append((run.state, run.created_at))
@@ -154,15 +156,16 @@ def _chain(run: Run, lifecycle: Lifecycle) -> Iterator[ChainStep]:
         yield ChainStep(_name(current), status, stand, entered)
         return
     yield ChainStep(_name(current), status, "current", entered)
-    # The way on, one status at a time, along the canonical order of a run's life.
+    # The way on, one status at a time, along the canonical order of a run's life;
+    # a run waiting or retrying rejoins it where its lifecycle lets it.
     here = current
-    for target in _AHEAD[_AHEAD.index(status) + 1 :] if status in _AHEAD else ():
+    after = _AHEAD.index(status) + 1 if status in _AHEAD else 1
+    for target in _AHEAD[after:]:
         way = lifecycle.path(here, target)
         for state in way:
             yield ChainStep(_name(state), lifecycle.status_of(state), "future")
-        if not way:
-            break
-        here = way[-1]
+        if way:
+            here = way[-1]
 
 
 def chain_text(steps: tuple[ChainStep, ...], *, arrow: str = " → ") -> str:
