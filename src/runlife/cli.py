@@ -1,8 +1,7 @@
 """The ``runlife`` command.
 
-For now it has one subcommand, ``runlife demo``, which records a night of runs into
-the embedded default store (SQLite) and prints what the store answers; the commands
-that read any store come with the runtime.
+For now it has one subcommand, ``runlife demo``, which runs a day of jobs through the
+runtime on the embedded default store (SQLite), in virtual time, and keeps the file.
 """
 
 from __future__ import annotations
@@ -34,19 +33,20 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
-        help="record a night of runs in SQLite and print what the store answers",
-        description="Record a night of runs in the SQLite store (a backup of four devices, "
-        "one retried on timeouts until it fails, a health check with a failed device, "
-        "one cancelled while queued and one with a custom lifecycle), then answer the "
-        "operators' questions from the store: what ran, which records failed, why a run "
-        "failed, what its log says.",
+        help="run a day of background work on SQLite, in virtual time, and list it",
+        description="Run a day of a network team's jobs through the runtime on the SQLite "
+        "store, in virtual time (a few seconds): a nightly backup with an unreachable "
+        "device, a health check that times out and retries, an invoice workflow whose "
+        "email is skipped, a method of procedure in phases, a run waiting for an approval, "
+        "and a run cancelled by an operator. Each move is printed as it is stored; then the "
+        "runs, and the commands that inspect the kept store.",
     )
     demo.add_argument(
         "--db",
         type=Path,
         metavar="PATH",
-        help="keep the SQLite database at PATH (replaced if it exists); "
-        "by default a temporary file is used and removed",
+        help="the SQLite file to keep the day in (default: ./runlife-demo.db); a store "
+        "of an earlier demo there is replaced, any other file is refused",
     )
     return parser
 
@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``runlife`` command with *argv* (the process's arguments by default).
 
-    Returns the exit status: 0 on success, 2 for a usage error.
+    Returns the exit status: 0 on success, 2 for a usage error (or a refused path).
     """
     parser = _parser()
     args = parser.parse_args(argv)
@@ -62,13 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from runlife._demo import run_demo
 
         try:
-            run_demo(sys.stdout, args.db)
+            status = run_demo(sys.stdout, args.db)
             sys.stdout.flush()
         except BrokenPipeError:
             # The reader went away (`runlife demo | head`): stop quietly, as Unix tools do.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
-        return 0
+        return status
     parser.print_help(sys.stderr)
     return 2
 
