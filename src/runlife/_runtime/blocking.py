@@ -28,6 +28,7 @@ import anyio.from_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from runlife._core.graph import RunGraph, Workflow
+from runlife._core.overview import JobOverview, RunExplanation, Summary
 from runlife._core.policy import Limits, Retry, Timeout
 from runlife._core.queries import JobRecord, LogPage, Page, TimeField
 from runlife._core.records import Event, Item, LogLine
@@ -101,6 +102,7 @@ class Runtime:
         jobs: Iterable[Job] = (),
         workflows: Iterable[Workflow] = (),
         store: str | Store,
+        serve: bool = True,
         clock: Clock | None = None,
         executor: str | Executor | None = None,
         worker_id: str | None = None,
@@ -125,6 +127,7 @@ class Runtime:
             jobs=jobs,
             workflows=workflows,
             store=store,
+            serve=serve,
             clock=clock,
             executor=executor,
             worker_id=worker_id,
@@ -363,6 +366,45 @@ class Runtime:
             )
         )
 
+    @_twin(AsyncRuntime.count_runs)
+    def count_runs(
+        self,
+        *,
+        job: Job | str | None = None,
+        status: Status | str | Iterable[Status] | None = None,
+        trigger: Trigger | str | Iterable[Trigger] | None = None,
+        labels: Mapping[str, str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        field: TimeField = "created",
+        text: str | None = None,
+        workflow_run_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> Mapping[Status, int]:
+        return self._call(
+            partial(
+                self._runtime.count_runs,
+                job=job,
+                status=status,
+                trigger=trigger,
+                labels=labels,
+                since=since,
+                until=until,
+                field=field,
+                text=text,
+                workflow_run_id=workflow_run_id,
+                parent_id=parent_id,
+            )
+        )
+
+    @_twin(AsyncRuntime.signals)
+    def signals(self, run_id: str) -> Mapping[str, Any]:
+        return self._call(partial(self._runtime.signals, run_id))
+
+    @_twin(AsyncRuntime.job_spec)
+    def job_spec(self, job: Job | Workflow | str) -> JobSpec:
+        return self._call(partial(self._runtime.job_spec, job))
+
     @_twin(AsyncRuntime.cancel)
     def cancel(
         self,
@@ -468,6 +510,18 @@ class Runtime:
     @_twin(AsyncRuntime.graph)
     def graph(self, run_id: str) -> RunGraph:
         return self._call(partial(self._runtime.graph, run_id))
+
+    @_twin(AsyncRuntime.summary)
+    def summary(self, *, since: datetime | None = None, until: datetime | None = None) -> Summary:
+        return self._call(partial(self._runtime.summary, since=since, until=until))
+
+    @_twin(AsyncRuntime.list_jobs)
+    def list_jobs(self) -> tuple[JobOverview, ...]:
+        return self._call(self._runtime.list_jobs)
+
+    @_twin(AsyncRuntime.explain)
+    def explain(self, run_id: str) -> RunExplanation:
+        return self._call(partial(self._runtime.explain, run_id))
 
     @_twin(AsyncRuntime.signal)
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:

@@ -18,6 +18,7 @@ import attrs
 from runlife._clock import SystemClock
 from runlife._core.admission import check_statuses
 from runlife._core.graph import RunGraph, Workflow
+from runlife._core.overview import JobOverview, RunExplanation, Summary, next_fire
 from runlife._core.policy import Limits, QuotaUsage, Retry, Timeout
 from runlife._core.queries import JobRecord, LogPage, Page, RunQuery, TimeField, cancel_message
 from runlife._core.records import Event, Item, LogLine
@@ -27,6 +28,7 @@ from runlife._core.status import Status, Trigger
 from runlife._core.values import MAX_PAGE, check_lease, check_moment, check_text
 from runlife._runtime import events as _events
 from runlife._runtime import logs as _logs
+from runlife._runtime import overview as _overview
 from runlife._runtime.driver import Driver, children_reason, workflow_spec, workflows_by_name
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.hooks import HookRunner
@@ -74,6 +76,12 @@ class AsyncRuntime:
             store given by URL is opened and closed by the runtime, a store given
             as a value is the host's to close. A ``memory://`` store tells the
             runtime's clock's time.
+        serve: False opens the runtime only to read the store and act on its
+            runs, as operators' tools do (the ``runlife`` command, a monitor
+            page): entering it saves no job record and starts no worker,
+            scheduler, mover, reaper or driver; every verb works, and a run held
+            by a runtime elsewhere is cancelled through its stored request (see
+            `cancel`). *jobs* and *workflows* may then be left out.
         clock: `SystemClock` unless given (``runlife.testing.VirtualClock`` in tests).
         executor: the executor of sync job functions that name none: a
             `runlife.executors.ThreadExecutor` of *concurrency* threads unless
@@ -122,6 +130,7 @@ class AsyncRuntime:
         jobs: Iterable[Job] = (),
         workflows: Iterable[Workflow] = (),
         store: str | Store,
+        serve: bool = True,
         clock: Clock | None = None,
         executor: str | Executor | None = None,
         worker_id: str | None = None,
@@ -148,6 +157,9 @@ class AsyncRuntime:
                 raise InvalidPolicy(field, value, "seconds >= 0")
         if not poll:
             raise InvalidPolicy("poll", poll, "seconds > 0")
+        if not isinstance(serve, bool):
+            raise InvalidPolicy("serve", serve, "True or False")
+        self.serve = serve
         self.lease = float(lease)
         self.concurrency = concurrency
         self.grace = float(grace)
@@ -267,6 +279,14 @@ class AsyncRuntime:
         try:
             if self._owns_store:
                 await stack.enter_async_context(self.store)
+            if not self.serve:
+                tg = await stack.enter_async_context(anyio.create_task_group())
+                await tg.start(self.hooks.serve)
+                services = anyio.CancelScope()
+                tg.start_soon(self._watch_only, services)
+                self._stack, self._services = stack, services
+                self._state = "running"
+                return self
             now = self.clock.now()
             for job in self.jobs.values():
                 record = await self.book.declare(job)
@@ -312,6 +332,12 @@ class AsyncRuntime:
                 tg.start_soon(self.scheduler.serve)
                 tg.start_soon(self.driver.serve)
                 tg.start_soon(self._watch_store)
+
+    async def _watch_only(self, scope: anyio.CancelScope) -> None:
+        # An operators' runtime: no services, but the store's change hints still
+        # wake its waits (a cancel waiting for a run held elsewhere, say).
+        with scope:
+            await self._watch_store()
 
     async def _watch_store(self) -> None:
         # One task turns the store's change hints into a pulse for every service.
@@ -445,7 +471,12 @@ class AsyncRuntime:
             return stored  # an idempotent repeat: the run that exists
         due = stored.due_at
         if stored.status is Status.PENDING and due is not None:
-            if not spec.queued and self.book.get(run.job) is not None and due <= self.clock.now():
+            if (
+                self.serve
+                and not spec.queued
+                and self.book.get(run.job) is not None
+                and due <= self.clock.now()
+            ):
                 try:
                     claim = await self.guard.claim_run(
                         stored.id, self.worker_id, spec.lifecycle, lease=self.lease
@@ -624,6 +655,71 @@ class AsyncRuntime:
             cursor=cursor,
         )
         return await self.guard.list_runs(query)
+
+    async def count_runs(
+        self,
+        *,
+        job: Job | str | None = None,
+        status: Status | str | Iterable[Status] | None = None,
+        trigger: Trigger | str | Iterable[Trigger] | None = None,
+        labels: Mapping[str, str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        field: TimeField = "created",
+        text: str | None = None,
+        workflow_run_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> Mapping[Status, int]:
+        """How many runs match, by status (statuses with none left out), filtered
+        as `list_runs` filters.
+
+        >>> import anyio, runlife
+        >>> @runlife.job
+        ... async def backup(ctx):
+        ...     return "ok"
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[backup], store="memory://") as rt:
+        ...         await rt.wait((await rt.submit(backup)).id)
+        ...         return await rt.count_runs(job=backup)
+        >>> anyio.run(main)
+        {<Status.SUCCEEDED: 'SUCCEEDED'>: 1}
+        """
+        self._check_running()
+        query = RunQuery(
+            job=job.name if isinstance(job, Job) else job,
+            status=_set(status),
+            trigger=_set(trigger),
+            labels=dict(labels or {}),
+            since=since,
+            until=until,
+            field=field,
+            text=text,
+            workflow_run_id=workflow_run_id,
+            parent_id=parent_id,
+        )
+        return dict(await self.guard.count_runs(query))
+
+    async def signals(self, run_id: str) -> Mapping[str, Any]:
+        """The signals delivered to a run, by name, with their payloads.
+
+        Raises:
+            RunNotFound: no such run.
+        """
+        self._check_running()
+        await self.guard.get_run(run_id)
+        return dict(await self.guard.signals(run_id))
+
+    async def job_spec(self, job: Job | Workflow | str) -> JobSpec:
+        """The policy in force for a job (or workflow): its lifecycle, retry,
+        timeouts, schedule, limits and graph, as the store's record (and, for a
+        job of this runtime, its own declaration) says.
+
+        Raises:
+            JobNotFound: neither this runtime nor its store knows the job.
+            InvalidPolicy: its stored spec cannot be read by this runlife.
+        """
+        self._check_running()
+        return (await self._resolve(job))[1]
 
     # -- logs ----------------------------------------------------------------------
 
@@ -882,6 +978,82 @@ class AsyncRuntime:
         self._check_running()
         return await self.driver.graph(await self.guard.get_run(run_id))
 
+    async def summary(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Summary:
+        """How the work in the store is doing: how many runs created between
+        *since* and *until* are in each status, and, now, the oldest running run,
+        the runs past a time limit of their job and the runs whose lease lapsed
+        by store time (their worker is presumed lost).
+
+        Raises:
+            InvalidValue: *since* or *until* is not an aware moment, or *until*
+                is before *since*.
+
+        >>> import anyio, runlife
+        >>> @runlife.job
+        ... async def backup(ctx):
+        ...     return "ok"
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[backup], store="memory://") as rt:
+        ...         await rt.wait((await rt.submit(backup)).id)
+        ...         return await rt.summary()
+        >>> summary = anyio.run(main)
+        >>> dict(summary.counts), summary.oldest_running, summary.healthy
+        ({<Status.SUCCEEDED: 'SUCCEEDED'>: 1}, None, True)
+        """
+        self._check_running()
+        return await _overview.summary(
+            self.guard, self.book, now=self.clock.now(), since=since, until=until
+        )
+
+    async def list_jobs(self) -> tuple[JobOverview, ...]:
+        """One row per job (and workflow) the store has a record of, by name: its
+        schedule, when it fires next, whether it is paused, its newest success
+        and failure, and how many of its runs run (and wait in QUEUED) now.
+
+        >>> import anyio, runlife
+        >>> @runlife.job(schedule=runlife.Cron("0 2 * * *"))
+        ... async def backup(ctx):
+        ...     return "ok"
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[backup], store="memory://") as rt:
+        ...         await rt.pause(backup)
+        ...         return await rt.list_jobs()
+        >>> [(row.name, row.schedule.expr, row.paused, row.next_fire) for row in anyio.run(main)]
+        [('backup', '0 2 * * *', True, None)]
+        """
+        self._check_running()
+        return await _overview.jobs(self.guard, self.book, now=self.clock.now())
+
+    async def explain(self, run_id: str) -> RunExplanation:
+        """Why a run is not running (or that it is): which upstream node holds a
+        workflow node back and in which status, which limit of its job is full,
+        the signal it waits for, when it is scheduled to start or retried, that
+        its lease lapsed, that it ended. ``str()`` of the answer (its
+        ``message``) says it in one sentence.
+
+        Raises:
+            RunNotFound: no such run.
+
+        >>> import anyio, runlife
+        >>> from datetime import datetime, UTC
+        >>> @runlife.job
+        ... async def sync(ctx):
+        ...     return None
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[sync], store="memory://") as rt:
+        ...         run = await rt.submit(sync, at=datetime(2099, 3, 10, 2, tzinfo=UTC))
+        ...         return await rt.explain(run.id)
+        >>> why = anyio.run(main)
+        >>> why.why, why.message.split(": ", 1)[1]
+        ('scheduled', 'it starts at 2099-03-10 02:00:00 UTC')
+        """
+        self._check_running()
+        return await _overview.explain(
+            self.guard, self.book, self.driver, run_id, now=self.clock.now()
+        )
+
     # -- acting on runs --------------------------------------------------------------
 
     async def cancel(
@@ -1083,10 +1255,8 @@ class AsyncRuntime:
         if schedule is None or self.scheduler is None:
             raise InvalidValue("job", name, "a job of this runtime that has a schedule")
         record = await self.guard.get_job(name)
-        if record.paused:
-            return None
         last = record.last_scheduled_for or self.scheduler.since
-        return schedule.next_after(max(last, self.clock.now()))
+        return next_fire(schedule, last=last, paused=record.paused, now=self.clock.now())
 
     async def _set_paused(self, job: Job | str, paused: bool) -> JobRecord:
         self._check_running()

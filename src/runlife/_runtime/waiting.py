@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from runlife._core.overview import waiting_reason
 from runlife._core.policy import wait_limit
 from runlife._core.status import Status
 from runlife._core.values import check_text
@@ -196,10 +197,7 @@ async def _wait(held: Held, name: str, limit: timedelta | None) -> Any:
         return found[name]
     deadline = None if limit is None else clock.now() + limit
     left = held.state
-    why = f"waiting for signal {name!r}"
-    if limit is not None:
-        why += f" (timeout {limit.total_seconds():g} s)"
-    await _move(held, Status.WAITING, why)
+    await _move(held, Status.WAITING, waiting_reason(name, limit))
     waits._begin()
     try:
         with waits.attempt_clock.idle():
