@@ -187,7 +187,7 @@ async def _runs(ctx: Context) -> int:
     rows = [run_row(out, run, await lifecycle_for(rt, run.job, cache), now) for run in page.runs]
     out.table(RUN_COLUMNS, rows)
     if page.next_cursor is not None:
-        out.line(f"more: --cursor {page.next_cursor}", style="dim")
+        out.text(f"more: --cursor {page.next_cursor}")
     return 0
 
 
@@ -326,14 +326,14 @@ async def _show(ctx: Context) -> int:
     if lineage or run.root_id:
         out.line()
         out.line("lineage", style="bold")
+        rows = [[how, other.id, other.job, out.run_status(other)] for how, other in lineage]
         if run.root_id and run.root_id != run.parent_id:
-            out.line(f"  {'root':<14}{run.root_id}")
-        for how, other in lineage:
-            out.line(
-                out.styled((f"  {how:<14}{other.id}  {other.job}  ", None)).append_text(
-                    out.run_status(other)
-                )
-            )
+            rows.insert(0, ["root", run.root_id, "", ""])
+        out.table(
+            (Column(header="HOW"), Column(header="RUN"), Column(header="JOB", shrink=True),
+             Column(header="STATUS", shrink=True, min_width=9)),
+            rows,
+        )  # fmt: skip
     if signals:
         out.line()
         out.line("signals", style="bold")
