@@ -29,7 +29,9 @@ def test_console_script_runs_the_demo(tmp_path: Path) -> None:
     """The installed `runlife` script runs the demo as a separate process, keeping
     its store in the current directory."""
     script = Path(sys.executable).with_name("runlife")
-    env = {**os.environ, "PYTHONPATH": str(Path(runlife.__file__).parents[1])}
+    # This runlife first, then the test's own path (absolute: the script runs elsewhere).
+    paths = [Path(runlife.__file__).parents[1], *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(Path(p).resolve()) for p in paths if p)}
     done = subprocess.run(
         [script, "demo"], capture_output=True, text=True, check=False, cwd=tmp_path, env=env
     )

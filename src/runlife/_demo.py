@@ -27,7 +27,7 @@ may fall a line earlier or later among the moves.
 
 from __future__ import annotations
 
-import importlib
+import shlex
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -52,7 +52,9 @@ from runlife import (
     Timeout,
     Workflow,
 )
-from runlife._present import human_duration, progress_text
+from runlife._cli.render import Output, status_style
+from runlife._cli.runs import runs_table
+from runlife._present import human_duration
 from runlife.abc import Hooks
 from runlife.exceptions import RunlifeError, SchemaMismatch
 from runlife.testing import VirtualClock
@@ -118,10 +120,13 @@ def _jobs(clock: VirtualClock) -> tuple[list[runlife.Job], Workflow]:
     )
     async def nightly_backup(ctx: RunContext, devices: Sequence[str] = BACKUP_DEVICES) -> Any:
         async def backup(device: str) -> dict[str, Any]:
+            log = ctx.log.bind(item=device)
             seconds, size = BACKUPS[device]
+            log.info("connecting", host=device)
             await clock.sleep(seconds)
             if size is None:
                 raise ConnectionError(f"Connection timed out after {seconds}s - no route to host")
+            log.info(f"config saved ({size:,} bytes)")
             return {"config_bytes": size, "snapshot": f"snap-{clock.now():%Y%m%d-%H%M%S}"}
 
         return await ctx.map(backup, devices, concurrency=1)
@@ -129,6 +134,7 @@ def _jobs(clock: VirtualClock) -> tuple[list[runlife.Job], Workflow]:
     @runlife.job(schedule=Cron("15 14 * * *"), items_fail_run=0, labels={"site": "branch2"})
     async def edge_health_check(ctx: RunContext, devices: Sequence[str] = EDGE_DEVICES) -> Any:
         async def check(device: str) -> dict[str, str]:
+            ctx.log.bind(item=device).info("ssh check", host=device)
             if device not in CHECKS:
                 await anyio.sleep_forever()  # no route to host: cut by the timeout
             await clock.sleep(CHECKS[device])
@@ -205,37 +211,16 @@ class _Notify(Hooks):
 
 # -- what is printed while it runs -----------------------------------------------
 
-_STYLE = {
-    Status.SUCCEEDED: "green",
-    Status.FAILED: "red",
-    Status.CANCELLED: "magenta",
-    Status.SKIPPED: "dim",
-    Status.WAITING: "cyan",
-    Status.RETRYING: "yellow",
-}
-
 
 class _Screen:
-    """Lines for a person, in rich's colours on a terminal, plain text otherwise."""
+    """The demo's lines, through the ``runlife`` command's output (rich's colours
+    on a terminal, plain text in a pipe), each kept within 80 columns."""
 
     def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.console: Any = None
-        if out.isatty():
-            try:  # rich is the CLI's library; plain text does without it
-                rich_console = importlib.import_module("rich.console")
-            except ImportError:
-                pass
-            else:
-                self.console = rich_console.Console(file=out, width=WIDTH, highlight=False)
+        self.output = Output(out)
 
     def say(self, text: str = "", style: str = "") -> None:
-        text = _fit(text)
-        if self.console is not None:
-            self.console.print(text, style=style or None, markup=False)
-        else:
-            self.out.write(text + "\n")
-        self.out.flush()
+        self.output.line(_fit(text), style or None)
 
 
 def _fit(text: str, width: int = WIDTH) -> str:
@@ -248,7 +233,7 @@ def _event_lines(event: Event) -> list[tuple[str, str]]:
     at = f"{event.at:%H:%M:%S}"
     if event.transition is not None:
         move = event.transition
-        lines = [(f"{at}  {event.job:<22} {move.from_} -> {move.to}", _STYLE.get(event.status, ""))]
+        lines = [(f"{at}  {event.job:<22} {move.from_} -> {move.to}", status_style(event.status))]
         if move.reason and move.to in _EXPLAINED:
             lines.append((f"{'':12}{move.reason}", "dim"))
         return lines
@@ -256,7 +241,7 @@ def _event_lines(event: Event) -> list[tuple[str, str]]:
     if item is None or not (item.status.is_terminal or item.status is Status.RETRYING):
         return []
     took = f" {human_duration(item.duration)}" if item.duration else ""
-    lines = [(f"{at}    {item.key:<32} {item.status}{took}", _STYLE.get(item.status, ""))]
+    lines = [(f"{at}    {item.key:<32} {item.status}{took}", status_style(item.status))]
     if item.error is not None:
         lines.append((f"{'':12}{item.error.message}", "dim"))
     return lines
@@ -332,8 +317,9 @@ async def _runtime(
         yield rt, billing
 
 
-async def record_day(path: Path, screen: _Screen) -> tuple[Run, ...]:
-    """Run the demo's day into the SQLite store at *path*; its runs, newest first."""
+async def record_day(path: Path, screen: _Screen) -> None:
+    """Run the demo's day into the SQLite store at *path*, then list its runs as
+    ``runlife runs`` does, with the commands that inspect them."""
     clock = VirtualClock(start=START)
     async with _runtime(path, clock, screen) as (rt, billing):
         async with anyio.create_task_group() as tg:
@@ -342,7 +328,11 @@ async def record_day(path: Path, screen: _Screen) -> tuple[Run, ...]:
             await play(rt, clock, billing)
             await clock.sleep(1)  # the last events reach the screen
             tg.cancel_scope.cancel()
-        return (await rt.list_runs(limit=50)).runs
+        runs = (await rt.list_runs(limit=50)).runs
+        screen.say()
+        screen.say(f"The day's runs ({len(runs)}), as runlife runs lists them:", "bold")
+        await runs_table(screen.output, rt, runs, clock.now())
+    _commands(runs, path, screen)
 
 
 # -- the store file ----------------------------------------------------------------
@@ -377,62 +367,29 @@ async def _check_path(path: Path) -> None:
 # -- the report ----------------------------------------------------------------------
 
 
-def _note(run: Run) -> str:
-    if run.error is not None:
-        return run.error.message
-    if run.warnings:
-        return run.warnings[0]
-    return ""
-
-
-def render_runs(runs: tuple[Run, ...]) -> str:
-    """The runs as a table of at most 80 columns: id (its end), job, status, start,
-    duration and item progress; under a run, its error or first warning."""
-    header: tuple[str, ...] = ("RUN", "JOB", "STATUS", "STARTED", "TOOK", "ITEMS")
-    rows: list[tuple[tuple[str, ...], str]] = [(header, "")]
-    for run in runs:
-        started = f"{run.started_at:%H:%M:%S}" if run.started_at else "-"
-        cells: tuple[str, ...] = (run.id[-6:], run.job, str(run.status), started,
-                 human_duration(run.duration), progress_text(run.progress))  # fmt: skip
-        rows.append((cells, _note(run)))
-    widths = [max(len(cells[i]) for cells, _ in rows) for i in range(len(header))]
-    lines = []
-    for cells, note in rows:
-        line = "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
-        lines.append(_fit(line.rstrip()))
-        if note:
-            lines.append(_fit(" " * (widths[0] + 2) + note))
-    return "\n".join(lines)
-
-
 def _url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def _report(runs: tuple[Run, ...], path: Path, screen: _Screen) -> None:
-    screen.say()
-    screen.say(f"The day's runs, newest first ({len(runs)}):", "bold")
-    for line in render_runs(runs).splitlines():
-        screen.say(line)
+def _commands(runs: tuple[Run, ...], path: Path, screen: _Screen) -> None:
+    """The commands that inspect the kept store, written whole (never shortened)."""
     by_job = {run.job: run for run in reversed(runs)}
-    store = _url(path)
+    store = shlex.quote(_url(path))
     failed, backup = by_job["edge_health_check"], by_job["nightly_backup"]
-    screen.say()
-    screen.say(f"The store is kept at {path}. Inspect it:", "bold")
-    screen.say(f"  runlife runs --store {store}")
+    lines = [f"The store is kept at {path}. Inspect it:", f"  runlife runs --store {store}"]
     for verb, run in (("show", failed), ("logs", backup)):
-        screen.say(f"  runlife {verb} {run.id} \\")
-        screen.say(f"      --store {store}")
+        lines += [f"  runlife {verb} {run.id} \\", f"      --store {store}"]
+    screen.say()
+    screen.output.text("\n".join(lines))
 
 
 async def _demo(path: Path, out: TextIO) -> None:
     await _check_path(path)
     screen = _Screen(out)
-    screen.say(f"runlife demo: a day of background work on SQLite ({path}), in virtual", "bold")
-    screen.say("time from 2026-03-10 01:59:50 UTC. Each move as the store records it:", "bold")
+    screen.say("runlife demo: a day of background work, run on SQLite in virtual time", "bold")
+    screen.say("from 2026-03-10 01:59:50 UTC. Each move as the store records it:", "bold")
     screen.say()
-    runs = await record_day(path, screen)
-    _report(runs, path, screen)
+    await record_day(path, screen)
 
 
 def run_demo(out: TextIO, db: Path | None = None) -> int:
@@ -442,7 +399,7 @@ def run_demo(out: TextIO, db: Path | None = None) -> int:
     path = DEFAULT_DB if db is None else db
     try:
         anyio.run(_demo, path, out)
-    except DemoRefused as refused:
-        print(f"runlife demo: {refused}", file=sys.stderr)
+    except RunlifeError as refused:  # a refused path, or rich missing
+        print(f"runlife demo: error: {refused}", file=sys.stderr)
         return 2
     return 0
