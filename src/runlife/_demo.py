@@ -324,7 +324,7 @@ async def record_day(path: Path, screen: _Screen) -> None:
     async with _runtime(path, clock, screen) as (rt, billing):
         async with anyio.create_task_group() as tg:
             tg.start_soon(_show_events, rt, screen)
-            await clock.sleep(0)
+            await clock.sleep(0)  # the stream takes its first step: it sees every move
             await play(rt, clock, billing)
             await clock.sleep(1)  # the last events reach the screen
             tg.cancel_scope.cancel()
