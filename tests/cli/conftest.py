@@ -132,12 +132,17 @@ class Result:
 
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``run_cli(*argv, columns=80)``: the command through ``main(argv)``, its exit
-    status and what it wrote, at a terminal width of *columns*."""
+    """``run_cli(*argv, columns=80, FORCE_COLOR="1")``: the command through
+    ``main(argv)``, its exit status and what it wrote, at a terminal width of
+    *columns*, with ``FORCE_COLOR`` and ``NO_COLOR`` only as given."""
 
-    def call(*argv: str, columns: int = 80) -> Result:
+    def call(*argv: str, columns: int = 80, **env: str) -> Result:
         monkeypatch.setenv("COLUMNS", str(columns))
-        monkeypatch.delenv("FORCE_COLOR", raising=False)
+        for name in ("FORCE_COLOR", "NO_COLOR"):
+            if name in env:
+                monkeypatch.setenv(name, env[name])
+            else:
+                monkeypatch.delenv(name, raising=False)
         capsys.readouterr()
         code = main(list(argv))
         done = capsys.readouterr()

@@ -263,3 +263,20 @@ def test_summary_counts_the_day(sqlite_filled: Filled, run_cli: Any) -> None:
     old = run_cli("summary", "--store", sqlite_filled.url, "--until", "2000-01-01", "--since", "2w")
     assert old.code == 2
     assert "until" in old.err
+
+
+@pytest.mark.parametrize("columns", [50, 64, 80, 100, 132, 200])
+def test_every_table_fits_its_width(sqlite_filled: Filled, run_cli: Any, columns: int) -> None:
+    """runs, items, jobs and show print no line wider than the terminal, and one
+    line per row, whatever its width."""
+    url, backup = sqlite_filled.url, sqlite_filled.ids["backup"]
+    for argv, rows in (
+        (["runs"], 1 + 7),
+        (["items", backup], 1 + 3),
+        (["jobs"], 1 + 6),
+        (["show", backup], None),
+    ):
+        out = run_cli(*argv, "--store", url, columns=columns).out
+        assert all(len(line) <= columns for line in out.splitlines()), (argv, out)
+        if rows is not None:
+            assert len(lines(out)) == rows, (argv, out)

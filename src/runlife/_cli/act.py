@@ -73,9 +73,9 @@ async def _cancel(ctx: Context) -> int:
     if out.as_json:
         out.json(run)
     elif run.is_terminal:
-        out.line(_said(run))
+        out.text(_said(run))
     else:
-        out.line(
+        out.text(
             f"cancel requested: run {run.id} ({run.job}) is still {run.status.value}; the "
             "process holding it stops it at its next heartbeat (or a reaper, once its lease "
             "lapses)"
@@ -90,7 +90,7 @@ async def _again(ctx: Context) -> int:
     if out.as_json:
         out.json(new)
     else:
-        out.line(f"{a.verb}: new run {new.id} ({new.job}) is {new.status.value}, parent {a.run}")
+        out.text(f"{a.verb}: new run {new.id} ({new.job}) is {new.status.value}, parent {a.run}")
     return 0
 
 
@@ -100,5 +100,5 @@ async def _signal(ctx: Context) -> int:
     if ctx.out.as_json:
         ctx.out.json({"run_id": a.run, "signal": a.name, "payload": a.payload})
     else:
-        ctx.out.line(f"sent signal {a.name!r} to run {a.run}")
+        ctx.out.text(f"sent signal {a.name!r} to run {a.run}")
     return 0

@@ -216,7 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stderr, no traceback).
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version, or an error of use already said
+        return stop.code if isinstance(stop.code, int) else 2
     command: Command | None = getattr(args, "cmd", None)
     if command is None:
         parser.print_help(sys.stdout)

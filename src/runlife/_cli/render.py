@@ -134,11 +134,15 @@ class Output:
         self.file.write(dumps(value) + "\n")
         self.file.flush()
 
-    def line(self, text: str | Text = "", style: str | None = None) -> None:
-        """Write one line (shortened to the width, never wrapped)."""
+    def line(self, text: str | Text = "", style: str | None = None, *, crop: bool = False) -> None:
+        """Write one styled line: whole, for the terminal to wrap, or, with *crop*,
+        shortened to the width (with an ellipsis)."""
         rich = _rich()
         shown = rich.text.Text(text, style=style or "") if isinstance(text, str) else text
-        self.console.print(shown, no_wrap=True, overflow="ellipsis", crop=True)
+        if crop:
+            self.console.print(shown, no_wrap=True, overflow="ellipsis", crop=True)
+        else:
+            self.console.print(shown, soft_wrap=True)
 
     def text(self, text: str) -> None:
         """Write *text* as it is (a graph, an exported log), wrapping as the terminal does."""

@@ -238,7 +238,7 @@ async def _show(ctx: Context) -> int:
         return 0
     now = rt.clock.now()
     lifecycle = await lifecycle_for(rt, run.job, {})
-    out.line(out.styled((f"run {run.id}", "bold"), ("  ", None), (run.job, "bold")))
+    out.line(out.styled((f"run {run.id}", "bold"), ("  ", None), (run.job, "bold")), crop=True)
     details: list[tuple[str, Any]] = [
         ("status", out.run_status(run)),
         ("lifecycle", out.chain(lifecycle_chain(run, lifecycle))),
@@ -265,7 +265,8 @@ async def _show(ctx: Context) -> int:
     if run.priority:
         details.append(("priority", str(run.priority)))
     for name, value in details:
-        out.line(out.styled((f"  {name:<14}", "dim"), ("", None)).append_text(_text(out, value)))
+        line = out.styled((f"  {name:<14}", "dim"), ("", None)).append_text(_text(out, value))
+        out.line(line, crop=True)
 
     out.line()
     out.line("lifecycle timeline", style="bold")
@@ -473,7 +474,7 @@ async def _watch(ctx: Context) -> int:
         while True:
             line = _watch_line(run, rt.clock.now())
             if line != last:
-                out.line(line)
+                out.text(line)
                 last = line
             if run.is_terminal:
                 break

@@ -55,6 +55,10 @@ def add(commands: Any) -> None:
         help="time running attempts get to end when it stops (10)",
     )  # fmt: skip
     worker.add_argument(
+        "--poll", type=float, default=5.0, metavar="SECONDS",
+        help="longest wait between two looks at the store for others' work (5)",
+    )  # fmt: skip
+    worker.add_argument(
         "--executor", choices=("thread", "process"), default="thread",
         help="where sync job functions run (thread)",
     )  # fmt: skip
@@ -110,6 +114,7 @@ def _worker(args: argparse.Namespace) -> int:
         worker_id=args.worker_id,
         lease=args.lease,
         grace=args.grace,
+        poll=args.poll,
         executor=args.executor,
     )
     anyio.run(_serve, rt)
