@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-package}
 case "$mode" in
-    package) extras="" ;;
+    package) extras="[cli]" ;;  # the runlife command, with its tables (rich)
     dev) extras="[dev]" ;;
     *) echo "setup.sh: unknown mode '$mode' (use: package | dev)" >&2; exit 2 ;;
 esac

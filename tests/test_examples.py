@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -33,14 +37,53 @@ EXPECTED = {
         "  [x] Rollback (completed - 2 of 2 steps passed)",
         "      Step 14: acc-sw-02.dc1 no vlan 100 / revert ports          [passed] 2.5s",
     ],
+    "postgres_workers.py": [
+        "40 runs, 40 SUCCEEDED",
+        "  worker-1: ",
+        "  worker-4: ",
+        "each run ran once: True",
+        "at most 2 runs of a site at once: True",
+    ],
     "process_jobs.py": [
         "count_primes: SUCCEEDED, 9592 primes below 100000",
         "spin: FAILED (timeout): attempt 1 exceeded its timeout of 1 s",
+    ],
+    "records_batch.py": [
+        "After 30 s: RUNNING, 88/250 done, 2 failed",
+        "Ended: SUCCEEDED in 0:01:20, 250/250 done, 4 failed",
+        "warning: 4 of 250 items failed: contact-017, contact-088, contact-123, contact-201",
+        "  ... next page after contact-010",
+        "  contact-201  ValueError: invalid phone number for contact-201",
+        "PLAN_LIMIT on start: job 'welcome_campaign' is over its quota (at most 2 runs per"
+        " calendar month (UTC)); it frees up at 2026-04-01T00:00:00+00:00",
+    ],
+    "recurring_monitor.py": [
+        "refresh_model           10:10     FAILED     5.0m   07:15         11:10",
+        "refresh_dashboard       10:30     SUCCEEDED  2.0m   10:32         11:30",
+        "  refresh_model           FAILED: warehouse login failed: credentials expired",
+        "First failing upstream: refresh_model (last success 07:15)",
+        "refresh_model failed 3 times: 08:10, 09:10, 10:10",
     ],
     "retry_timeline.py": [
         "asyncio: attempts at 02:00:00, 02:06:00, 02:12:00; FAILED at 02:17:00 (timeout)",
         "trio: attempts at 02:00:00, 02:06:00, 02:12:00; FAILED at 02:17:00 (timeout)",
         "next scheduled fire: 2026-03-11 02:00 UTC",
+    ],
+    "runs_lifecycle.py": [
+        "  promote ADHOC     SUCCEEDED      PENDING -> RUNNING -> SUCCEEDED",
+        "  profile ADHOC     SUCCEEDED  (!) PENDING -> QUEUED -> RUNNING -> SUCCEEDED",
+        "  scan    RESUME    SUCCEEDED",
+        "  scan    RERUN     SUCCEEDED",
+        "Profile succeeded with a warning: 1 of 4 items failed: events",
+        "  results: orders SKIPPED, customers SKIPPED, invoices SUCCEEDED, events SUCCEEDED",
+        ", which this run resumes",
+        "Sync aborted: cancelled by dana: wrong source",
+    ],
+    "sync_host.py": [
+        "acme: SUCCEEDED after 1 attempt(s), 5 pages, acme-report.pdf",
+        "globex: SUCCEEDED after 2 attempt(s), 3 pages, globex-report.pdf",
+        "slow_reindex: CANCELLED, cancelled by ops: maintenance window over",
+        "globex's attempt 1: error, ConnectionError: printer service unavailable",
     ],
     "stale_dashboard.py": [
         "feeds the dashboard: sync_source, refresh_model, publish_semantic_model",
@@ -50,7 +93,34 @@ EXPECTED = {
         "bottleneck refresh_model",
         'n1["refresh_model"]:::failed',
     ],
+    "task_runs.py": [
+        "Send_Email_Invoice is waiting on Generate_Invoice (RUNNING)",
+        "Generate_Invoice    upstream  FAILED      09:00:00  40s   IDLE -> ACTIVE -> TRIGGER ->"
+        " STARTED -> RUNNING -> FAILED",
+        "Rotate_Logs         [ADHOC]   SUCCESS",
+        "Send_Email_Invoice is TERMINATED: upstream Generate_Invoice (run ",
+        "  line 2 [log] ERROR template 'invoice-v2' not found",
+        "of job Generate_Invoice: FAILED",
+    ],
 }
+# Examples that need a PostgreSQL database: given a fresh schema of the test server.
+POSTGRES = {"postgres_workers.py"}
+
+
+@pytest.fixture
+def pg_example_url(postgres_dsn: str) -> Iterator[str]:
+    """A URL of a fresh schema on the session's PostgreSQL server, dropped afterwards."""
+    import psycopg  # noqa: TID251 - the PostgreSQL example gets a schema of its own
+
+    schema = f"ex_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in postgres_dsn else "?"
+    try:
+        yield f"{postgres_dsn}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def test_examples_exist_and_are_known() -> None:
@@ -59,11 +129,25 @@ def test_examples_exist_and_are_known() -> None:
     assert {path.name for path in EXAMPLES} == set(EXPECTED)
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_example_runs(path: Path) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, id=p.name, marks=[pytest.mark.postgres] if p.name in POSTGRES else [])
+        for p in EXAMPLES
+    ],
+)
+def test_example_runs(path: Path, request: pytest.FixtureRequest) -> None:
     """The example exits 0 and prints what it promises."""
+    env = dict(os.environ)
+    if path.name in POSTGRES:
+        env["RUNLIFE_PG_URL"] = request.getfixturevalue("pg_example_url")
     proc = subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     for text in EXPECTED.get(path.name, ()):

@@ -1,374 +1,405 @@
-"""``runlife demo``: one night of background work, stored in SQLite and read back.
+"""``runlife demo``: a day of a network team's background work, run by the runtime.
 
-The demo writes a night of runs into the embedded default store the way a host
-would: every move is made by the pure core (`Lifecycle`, `decide_failure`,
-`items_outcome`) and written through the `Store` port, with per-device items and
-log lines. Then it answers the operators' questions from what is stored: what ran
-and how it ended, which records failed, why a run failed, what its log says.
+The demo runs real jobs through `AsyncRuntime` on the embedded default store
+(SQLite, in a file that is kept), in virtual time (`runlife.testing.VirtualClock`):
+a day's schedules, retries and waits take a few seconds. What it runs:
 
-Every moment is given (the night of 2026-03-10, UTC), so the output is the same on
-every machine, run ids and the database path aside. The retried backup shows how
-the retry and timeout policies combine: ``max_attempts=3``, a 60 s retry delay and a 300 s attempt
-timeout on a device that never answers give attempts at 02:00, 02:06 and 02:12, and
-the run ends FAILED at 02:17 with a timeout while its schedule stays enabled.
+* ``nightly_backup`` fires at 02:00 on its cron and backs up four devices, one
+  after the other; dist-sw-02.dc1 is unreachable, so the run SUCCEEDED with a
+  warning (3 of 4), and the notification hook says so.
+* the ``billing`` workflow: ``generate_invoice`` FAILED (no usage data), so
+  ``send_email_invoice`` is SKIPPED, its reason naming the upstream run.
+* ``deploy_vlan_100``, a method of procedure (`runlife.Procedure`): pre-check,
+  change and post-check phases over two switches, the rollback on standby.
+* ``apply_firewall_policy`` WAITING for an approval (``ctx.wait_for``), which the
+  demo sends as bob ten minutes later.
+* ``resync_inventory``, CANCELLED by alice half-way through its records.
+* ``edge_health_check`` fires at 14:15: edge-sw-03.branch2 times out at each of
+  its two attempts (14:15:00 and 14:15:30), and one failed device fails the run.
+
+Each move and each finished item is printed as the store records it (read from
+``rt.events``). Then the runs are listed, with the commands that read the store.
+Every moment is virtual and given, and each step of the scene waits for the one it
+follows, so the moves, their times and the table are the same on every run of the
+demo; run ids differ, and the notifications (told by a hook, in a task of its own)
+may fall a line earlier or later among the moves.
 """
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+import shlex
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
 
-from runlife._core.lifecycle import DEFAULT_LIFECYCLE, Lifecycle
-from runlife._core.policy import Limits, Retry, Timeout, decide_failure, items_outcome
-from runlife._core.queries import JobRecord, LogQuery, RunQuery
-from runlife._core.records import ErrorInfo, Item, LogLine
-from runlife._core.run import Run
-from runlife._core.schedule import Cron
-from runlife._core.spec import JobSpec
-from runlife._core.status import Status, Trigger
-from runlife.abc import Store
+import runlife
+from runlife import (
+    AsyncRuntime,
+    Cron,
+    Event,
+    Limits,
+    Phase,
+    Procedure,
+    Retry,
+    Run,
+    RunContext,
+    Status,
+    Timeout,
+    Workflow,
+)
+from runlife._cli.render import Output, status_style
+from runlife._cli.runs import runs_table
+from runlife._present import human_duration
+from runlife.abc import Hooks
+from runlife.exceptions import RunlifeError, SchemaMismatch
+from runlife.testing import VirtualClock
 
-__all__ = ("PROMOTE_LIFECYCLE", "record_night", "render_table", "render_timeline", "run_demo")
+__all__ = ("DEFAULT_DB", "DEMO_JOBS", "DemoRefused", "run_demo")
 
-NIGHT = datetime(2026, 3, 10, tzinfo=UTC)
-BACKUP_SCHEDULE = Cron("0 2 * * *")
-BACKUP_RETRY = Retry(max_attempts=3, delay=60)
-BACKUP_TIMEOUT = Timeout(attempt=300)
+DEFAULT_DB = Path("runlife-demo.db")
+"""Where the demo keeps its store unless told: in the current directory, where the
+commands it prints find it and where ``ls`` shows it."""
 
-PROMOTE_LIFECYCLE = Lifecycle(
-    "promote",
+START = datetime(2026, 3, 10, 1, 59, 50, tzinfo=UTC)
+WIDTH = 80
+
+BACKUP_DEVICES = ("core-rtr-01.dc1", "core-rtr-02.dc1", "dist-sw-01.dc1", "dist-sw-02.dc1")
+# Seconds each backup takes, and config bytes; None: the device does not answer.
+BACKUPS = {
+    "core-rtr-01.dc1": (45, 24_832),
+    "core-rtr-02.dc1": (52, 26_104),
+    "dist-sw-01.dc1": (38, 18_456),
+    "dist-sw-02.dc1": (30, None),
+}
+EDGE_DEVICES = (
+    "edge-sw-01.branch1",
+    "edge-sw-02.branch1",
+    "edge-sw-03.branch2",
+    "edge-sw-04.branch2",
+)
+CHECKS = {"edge-sw-01.branch1": 1.1, "edge-sw-02.branch1": 0.9, "edge-sw-04.branch2": 1.3}
+SWITCHES = ("acc-sw-01.dc1", "acc-sw-02.dc1")
+RECORDS = tuple(f"asset-{n:04d}" for n in range(1, 41))
+
+DEMO_JOBS = frozenset(
     {
-        "IDLE": Status.PENDING,
-        "ACTIVE": Status.PENDING,
-        "TRIGGER": Status.QUEUED,
-        "STARTED": Status.RUNNING,
-        "RUNNING": Status.RUNNING,
-        "SUCCESS": Status.SUCCEEDED,
-        "FAILED": Status.FAILED,
-        "TERMINATED": Status.CANCELLED,
-    },
-    {
-        "IDLE": ["ACTIVE", "TERMINATED"],
-        "ACTIVE": ["TRIGGER", "TERMINATED"],
-        "TRIGGER": ["STARTED", "TERMINATED"],
-        "STARTED": ["RUNNING", "FAILED", "TERMINATED"],
-        "RUNNING": ["SUCCESS", "FAILED", "TERMINATED"],
-    },
+        "nightly_backup",
+        "edge_health_check",
+        "generate_invoice",
+        "send_email_invoice",
+        "billing",
+        "deploy_vlan_100",
+        "apply_firewall_policy",
+        "resync_inventory",
+    }
 )
-"""The custom lifecycle of the demo's ``promote`` job: the host's own state names,
-each mapped onto a canonical status."""
-
-# (device, address, seconds it takes, config bytes); the backup log of the seeds.
-DC1_DEVICES = (
-    ("core-rtr-01.dc1", "10.1.0.1", 45, 24_832),
-    ("core-rtr-02.dc1", "10.1.0.2", 52, 26_104),
-    ("dist-sw-01.dc1", "10.1.1.1", 38, 18_456),
-    ("dist-sw-02.dc1", "10.1.1.2", 41, 19_220),
-)
-BRANCH_DEVICES = (
-    ("edge-sw-01.branch1", "10.5.1.1", 1.1, None),
-    ("edge-sw-02.branch1", "10.5.1.2", 0.9, None),
-    ("edge-sw-03.branch2", "10.5.3.1", 30, "Connection timed out after 30s - no route to host"),
-    ("edge-sw-04.branch2", "10.5.3.2", 1.3, None),
-)
+"""The jobs (and workflow) of the demo: a runlife store that knows only these is the
+demo's own, which it may replace."""
 
 
-def _at(hour: int, minute: int = 0, second: float = 0) -> datetime:
-    return NIGHT + timedelta(hours=hour, minutes=minute, seconds=second)
+class DemoRefused(RunlifeError, ValueError):
+    """The demo will not write its store at the given path (the message says why)."""
 
 
-class _Host:
-    """Writes runs as a host application would: the core decides, the store keeps."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def create(self, run: Run) -> Run:
-        return await self.store.create_run(run)
-
-    async def move(
-        self, run: Run, to: Status | str, at: datetime, lifecycle: Lifecycle = DEFAULT_LIFECYCLE,
-        **details: Any,
-    ) -> Run:  # fmt: skip
-        moved = lifecycle.transition(run, to, at=at, **details)
-        return await self.store.update_run(moved, expected_version=run.version)
-
-    async def log(self, run: Run, at: datetime, message: str, **details: Any) -> None:
-        level = details.pop("level", "info")
-        item = details.pop("item", None)
-        line = LogLine(run_id=run.id, seq=0, at=at, level=level, message=message, item=item,
-                       attempt=run.attempt or None, fields=details)  # fmt: skip
-        await self.store.append_logs([line])
+# -- the host's jobs -------------------------------------------------------------
 
 
-async def _backup_dc1(host: _Host) -> None:
-    run = await host.create(Run.create(
-        job="nightly_backup", at=_at(2), trigger=Trigger.SCHEDULED, scheduled_for=_at(2),
-        params={"devices": [name for name, *_ in DC1_DEVICES]}, labels={"site": "dc1"},
-    ))  # fmt: skip
-    run = await host.move(run, Status.QUEUED, _at(2), reason="cron 0 2 * * * fired")
-    start = _at(2, 0, 1)
-    run = await host.move(run, Status.RUNNING, start, reason="claimed by worker w1")
-    for name, address, seconds, size in DC1_DEVICES:
-        end = start + timedelta(seconds=seconds)
-        await host.log(run, start, "backing up", item=name, host=address)
-        snapshot = f"snap-{start:%Y%m%d-%H%M%S}-{name.split('.')[0]}"
-        output = {"config_bytes": size, "snapshot": snapshot}
-        await host.store.save_item(Item(
-            run_id=run.id, key=name, status=Status.SUCCEEDED, started_at=start, ended_at=end,
-            attempts=1, output=output,
-        ))  # fmt: skip
-        await host.log(run, end, f"config saved ({size:,} bytes)", item=name, **output)
-        start = end
-    await host.move(run, Status.SUCCEEDED, _at(2, 3, 47), reason="returned")
+def _jobs(clock: VirtualClock) -> tuple[list[runlife.Job], Workflow]:
+    """The demo's jobs and workflow; their waits are on *clock*."""
 
-
-async def _backup_dc2_times_out(host: _Host) -> None:
-    """The nightly retry timeline, as pure decisions of the retry and timeout policies."""
-    run = await host.create(Run.create(
-        job="edge_backup", at=_at(2), trigger=Trigger.SCHEDULED, scheduled_for=_at(2),
-        params={"devices": ["edge-sw-07.dc2"]}, labels={"site": "dc2"},
-    ))  # fmt: skip
-    run = await host.move(run, Status.QUEUED, _at(2), reason="cron 0 2 * * * fired")
-    while not run.is_terminal:
-        run = await host.move(run, Status.RUNNING, run.due_at or _at(2), reason="claimed by w2")
-        await host.log(run, run.attempts[-1].started_at, "connecting to edge-sw-07.dc2")
-        deadline = BACKUP_TIMEOUT.next_deadline(run)
-        assert deadline is not None  # an attempt timeout is set
-        error = deadline.error(run.attempt)
-        await host.log(run, deadline.at, error.message, level="error")
-        decision = decide_failure(
-            run, error, at=deadline.at, retry=BACKUP_RETRY, timeout=BACKUP_TIMEOUT
-        )
-        run = await host.store.update_run(decision.apply(run), expected_version=run.version)
-        if decision.retry:
-            assert decision.due_at is not None
-            run = await host.move(run, Status.QUEUED, decision.due_at, reason="retry delay over")
-
-
-async def _health_check(host: _Host) -> None:
-    """One device of four fails; with ``items_fail_run=0`` that fails the run."""
-    run = await host.create(Run.create(
-        job="edge_health_check", at=_at(14, 15), trigger=Trigger.SCHEDULED,
-        scheduled_for=_at(14, 15), labels={"site": "branch2"},
-        params={"devices": [name for name, *_ in BRANCH_DEVICES]},
-    ))  # fmt: skip
-    run = await host.move(run, Status.QUEUED, _at(14, 15), reason="cron 15 14 * * * fired")
-    run = await host.move(run, Status.RUNNING, _at(14, 15), reason="claimed by worker w1")
-    start = _at(14, 15)
-    for name, address, seconds, failure in BRANCH_DEVICES:
-        end = start + timedelta(seconds=seconds)
-        error = ErrorInfo(kind="timeout", type="TimeoutError", message=failure) if failure else None
-        await host.store.save_item(Item(
-            run_id=run.id, key=name, phase="ssh",
-            status=Status.FAILED if error else Status.SUCCEEDED, started_at=start, ended_at=end,
-            attempts=1, error=error,
-            output=None if error else {"checks": "all passed"},
-        ))  # fmt: skip
-        if error:
-            await host.log(run, end, error.message, level="error", item=name, host=address)
-        start = end
-    stored = await host.store.get_run(run.id)
-    outcome = items_outcome(stored.progress, items_fail_run=0)
-    await host.move(run, outcome.status, start, reason=outcome.error.message if outcome.error
-                    else "returned", error=outcome.error)  # fmt: skip
-
-
-async def _dashboard_cancelled(host: _Host) -> None:
-    run = await host.create(Run.create(
-        job="refresh_dashboard", at=_at(2, 1), labels={"dashboard": "capacity"},
-        params={"dashboard": "capacity"},
-    ))  # fmt: skip
-    run = await host.move(run, Status.QUEUED, _at(2, 1), reason="submitted by alice")
-    await host.move(run, Status.CANCELLED, _at(2, 4), reason="cancelled by alice")
-
-
-async def _promote(host: _Host) -> None:
-    lc = PROMOTE_LIFECYCLE
-    run = await host.create(
-        Run.create(job="promote", at=_at(2, 20), lifecycle=lc, labels={"model": "churn-v7"})
+    @runlife.job(
+        schedule=Cron("0 2 * * *"),
+        retry=Retry(max_attempts=3, delay=60),
+        timeout=Timeout(attempt=300),
+        labels={"site": "dc1"},
     )
-    run = await host.move(run, "ACTIVE", _at(2, 20), lc, reason="approved by bob")
-    run = await host.move(run, "TRIGGER", _at(2, 21), lc, reason="change window opened")
-    # The runtime moves runs by canonical status: RUNNING enters STARTED, the entry state.
-    run = await host.move(run, Status.RUNNING, _at(2, 21), lc, reason="claimed by worker w1")
-    run = await host.move(run, "RUNNING", _at(2, 22), lc, reason="pre-checks passed")
-    await host.move(run, "SUCCESS", _at(2, 25, 30), lc, reason="returned")
+    async def nightly_backup(ctx: RunContext, devices: Sequence[str] = BACKUP_DEVICES) -> Any:
+        async def backup(device: str) -> dict[str, Any]:
+            log = ctx.log.bind(item=device)
+            seconds, size = BACKUPS[device]
+            log.info("connecting", host=device)
+            await clock.sleep(seconds)
+            if size is None:
+                raise ConnectionError(f"Connection timed out after {seconds}s - no route to host")
+            log.info(f"config saved ({size:,} bytes)")
+            return {"config_bytes": size, "snapshot": f"snap-{clock.now():%Y%m%d-%H%M%S}"}
+
+        return await ctx.map(backup, devices, concurrency=1)
+
+    @runlife.job(schedule=Cron("15 14 * * *"), items_fail_run=0, labels={"site": "branch2"})
+    async def edge_health_check(ctx: RunContext, devices: Sequence[str] = EDGE_DEVICES) -> Any:
+        async def check(device: str) -> dict[str, str]:
+            ctx.log.bind(item=device).info("ssh check", host=device)
+            if device not in CHECKS:
+                await anyio.sleep_forever()  # no route to host: cut by the timeout
+            await clock.sleep(CHECKS[device])
+            return {"ssh": "ok", "checks": "all passed"}
+
+        # Each device gets two attempts of 30 s each, the second right after the first.
+        retry = Retry(max_attempts=2, delay=0)
+        return await ctx.map(check, devices, concurrency=4, timeout=30, retry=retry, phase="ssh")
+
+    @runlife.job
+    async def generate_invoice(ctx: RunContext, month: str = "2026-03") -> str:
+        ctx.log.info("reading usage", month=month)
+        await clock.sleep(4)
+        raise LookupError(f"no usage data for {month} (metering export missing)")
+
+    @runlife.job
+    async def send_email_invoice(ctx: RunContext, to: str = "billing@example.com") -> None:
+        ctx.log.info("sending", to=to)
+
+    def command(text: str, seconds: float) -> Callable[[str], Awaitable[str]]:
+        async def send(switch: str) -> str:
+            await clock.sleep(seconds)
+            return f"{switch}# {text}: ok"
+
+        return send
+
+    mop = Procedure(
+        (
+            Phase("pre-check", {"show vlan brief": command("show vlan brief", 1.2)}),
+            Phase("change", {"vlan 100 name ENG": command("conf t / vlan 100 / name ENG", 2.1)}),
+            Phase("post-check", {"show vlan 100": command("show vlan brief | include 100", 0.9)}),
+        ),
+        rollback=Phase("rollback", {"no vlan 100": command("no vlan 100", 2.5)}),
+    )
+
+    @runlife.job(labels={"site": "dc1"})
+    async def deploy_vlan_100(ctx: RunContext, switches: Sequence[str] = SWITCHES) -> Any:
+        return await mop.run(ctx, switches)
+
+    @runlife.job
+    async def apply_firewall_policy(ctx: RunContext, policy: str = "fw-2026-03") -> str:
+        ctx.log.info("change ready, waiting for approval", policy=policy)
+        approval = await ctx.wait_for("approved", timeout=4 * 3600)
+        ctx.log.info("approved", by=approval["by"])
+        await clock.sleep(20)
+        return f"{policy} applied, approved by {approval['by']}"
+
+    @runlife.job(limits=Limits(max_concurrency=1))
+    async def resync_inventory(ctx: RunContext, records: Sequence[str] = RECORDS) -> None:
+        for record in await ctx.items(records):
+            async with ctx.item(record):
+                await clock.sleep(15)
+
+    billing = Workflow("billing", {generate_invoice: [], send_email_invoice: [generate_invoice]})
+    jobs = [nightly_backup, edge_health_check, deploy_vlan_100, apply_firewall_policy,
+            resync_inventory]  # fmt: skip
+    return jobs, billing
 
 
-async def record_night(store: Store) -> None:
-    """Write the demo's night of runs, with their items and logs, into *store*."""
-    host = _Host(store)
-    config = {"max_retries": 3, "retry_delay_seconds": 60, "timeout_seconds": 300}
-    backup = JobSpec(
-        retry=Retry.from_config(config),
-        timeout=Timeout.from_config(config),
-        schedule=BACKUP_SCHEDULE,
-        limits=Limits(per_label={"site": 1}),
-    ).to_spec()
-    for job in ("nightly_backup", "edge_backup"):
-        await store.save_job(JobRecord(name=job, per_label={"site": 1}, spec=backup))
-    promote = JobSpec(lifecycle=PROMOTE_LIFECYCLE).to_spec()
-    await store.save_job(JobRecord(name="promote", spec=promote))
-    for script in (_backup_dc1, _backup_dc2_times_out, _dashboard_cancelled, _promote,
-                   _health_check):  # fmt: skip
-        await script(host)
+class _Notify(Hooks):
+    """The host's notification: a line for a run that failed or succeeded with warnings."""
+
+    def __init__(self, say: Callable[[str, str], None], workflows: frozenset[str]) -> None:
+        self.say = say
+        self.workflows = workflows  # their nodes' failures are told already
+
+    def on_warning(self, run: Run) -> None:
+        self.say(f"  notify: {run.job} warned: {run.warnings[0]}", "yellow")
+
+    def on_failure(self, run: Run) -> None:
+        if run.error is not None and run.job not in self.workflows:
+            self.say(f"  notify: {run.job} failed: {run.error.message}", "red")
 
 
-# -- rendering ----------------------------------------------------------------
+# -- what is printed while it runs -----------------------------------------------
 
 
-def _clock(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone(UTC).strftime("%H:%M:%S")
+class _Screen:
+    """The demo's lines, through the ``runlife`` command's output (rich's colours
+    on a terminal, plain text in a pipe), each kept within 80 columns."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.output = Output(out)
+
+    def say(self, text: str = "", style: str = "") -> None:
+        self.output.line(_fit(text), style or None)
 
 
-def _span(span: timedelta | None) -> str:
-    if span is None:
-        return "-"
-    seconds = span.total_seconds()
-    if seconds < 10 and seconds != int(seconds):
-        return f"{seconds:.1f}s"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
+def _fit(text: str, width: int = WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _columns(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        indent
-        + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-
-
-def _status(run: Run) -> str:
-    return str(run.status) if run.state == run.status else f"{run.status} ({run.state})"
-
-
-def _error(error: ErrorInfo | None) -> str:
-    return "" if error is None else f"{error.kind}: {error.message}"
-
-
-def _where(run: Run) -> str:
-    labels = ", ".join(f"{k}={v}" for k, v in sorted(run.labels.items()))
-    return f"{run.job} [{labels}]" if labels else run.job
-
-
-def render_table(runs: Sequence[Run]) -> str:
-    """The runs as a table: status, start, end, duration, attempts, items and error."""
-    rows = [("RUN", "JOB", "STATUS", "TRIGGER", "STARTED", "ENDED", "DURATION", "ATTEMPTS",
-             "ITEMS", "ERROR")]  # fmt: skip
-    for run in runs:
-        p = run.progress
-        items = f"{p.succeeded}/{p.total} ok" if p.total else "-"
-        rows.append((run.id[-8:], _where(run), _status(run), str(run.trigger),
-                     _clock(run.started_at), _clock(run.ended_at), _span(run.duration),
-                     str(len(run.attempts)), items, _error(run.error)))  # fmt: skip
-    return "\n".join(_columns(rows))
-
-
-def render_timeline(run: Run) -> str:
-    """The lifecycle timeline of one run (every move with its reason), then its attempts."""
-    rows: list[tuple[str, ...]] = [("AT", "FROM", "TO", "REASON")]
-    rows += [(_clock(t.at), str(t.from_), str(t.to), t.reason or "") for t in run.history]
-    lines = [f"  Lifecycle timeline of run {run.id}", *_columns(rows, "    "), "", "  Attempts"]
-    rows = [("#", "STARTED", "ENDED", "DURATION", "OUTCOME")]
-    rows += [(str(a.number), _clock(a.started_at), _clock(a.ended_at), _span(a.duration),
-              a.outcome or "") for a in run.attempts]  # fmt: skip
-    return "\n".join([*lines, *_columns(rows, "    ")])
-
-
-def _output(item: Item) -> str:
+def _event_lines(event: Event) -> list[tuple[str, str]]:
+    """What one stored event says to a person (nothing for one not worth a line):
+    a run's move, or an item's end; then, indented, why."""
+    at = f"{event.at:%H:%M:%S}"
+    if event.transition is not None:
+        move = event.transition
+        lines = [(f"{at}  {event.job:<22} {move.from_} -> {move.to}", status_style(event.status))]
+        if move.reason and move.to in _EXPLAINED:
+            lines.append((f"{'':12}{move.reason}", "dim"))
+        return lines
+    item = event.item
+    if item is None or not (item.status.is_terminal or item.status is Status.RETRYING):
+        return []
+    took = f" {human_duration(item.duration)}" if item.duration else ""
+    lines = [(f"{at}    {item.key:<32} {item.status}{took}", status_style(item.status))]
     if item.error is not None:
-        return _error(item.error)
-    out = item.output or {}
-    if "config_bytes" in out:
-        return f"{out['config_bytes']:,} bytes, {out['snapshot']}"
-    return ", ".join(f"{k}: {v}" for k, v in out.items())
+        lines.append((f"{'':12}{item.error.message}", "dim"))
+    return lines
 
 
-def render_items(items: Sequence[Item]) -> str:
-    """Items as a table: key, status, duration, and output or error."""
-    rows = [("ITEM", "STATUS", "DURATION", "OUTPUT")]
-    rows += [(i.key, str(i.status), _span(i.duration), _output(i)) for i in items]
-    return "\n".join(_columns(rows, "    "))
+_EXPLAINED = frozenset({Status.FAILED, Status.CANCELLED, Status.SKIPPED})
 
 
-async def _report(store: Store, out: TextIO) -> None:
-    page = await store.list_runs(RunQuery(limit=50))
-    out.write("What ran, and how did it end?  (store.list_runs, newest first)\n")
-    out.write(render_table(page.runs) + "\n\n")
+async def _show_events(rt: AsyncRuntime, screen: _Screen) -> None:
+    async for event in rt.events(after="now"):
+        for line in _event_lines(event):
+            screen.say(*line)
 
-    counts = await store.count_runs(RunQuery())
-    summary = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
-    out.write(f"Summary  (store.count_runs): {summary}\n\n")
 
-    backup = (await store.list_runs(RunQuery(job="nightly_backup", labels={"site": "dc1"}))).runs[0]
-    out.write(f"Device results of {_where(backup)}  (store.items)\n")
-    out.write(render_items(await store.items(backup.id)) + "\n\n")
+# -- the scene -------------------------------------------------------------------
 
-    out.write(
-        "Which records failed?  (store.list_runs(status=FAILED), store.items(status=FAILED))\n"
-    )
-    for run in (await store.list_runs(RunQuery(status=Status.FAILED))).runs:
-        failed = await store.items(run.id, Status.FAILED)
-        p = run.progress
-        out.write(f"  {_where(run)}: {p.failed} of {p.total} items failed\n" if p.total
-                  else f"  {_where(run)}: no items; the run itself failed\n")  # fmt: skip
-        if failed:
-            out.write(render_items(failed) + "\n")
-    out.write("\n")
 
-    dc2 = (await store.list_runs(RunQuery(job="edge_backup"))).runs[0]
-    assert dc2.ended_at is not None
-    out.write(f"Why did {_where(dc2)} fail?  (run.error, run.history, run.attempts)\n")
-    out.write(f"  {_error(dc2.error)}\n")
-    out.write(render_timeline(dc2) + "\n")
-    next_fire = BACKUP_SCHEDULE.next_after(dc2.ended_at)
-    out.write(f"  The schedule stays enabled: next fire {next_fire:%Y-%m-%d %H:%M} UTC.\n\n")
+async def _until_ended(rt: AsyncRuntime, clock: VirtualClock, job: str) -> Run:
+    """The first run of *job* once it ended (it is fired by its schedule)."""
+    while True:
+        page = await rt.list_runs(job=job, limit=1)
+        if page.runs and page.runs[0].is_terminal:
+            return page.runs[0]
+        await clock.sleep(5)
 
-    log = await store.logs(LogQuery(run_id=dc2.id))
-    found = await store.search_logs(dc2.id, "exceeded")
-    out.write(f"Its log  (store.logs: {len(log.lines)} lines; store.search_logs('exceeded'): "
-              f"lines {', '.join(str(line.seq) for line in found)})\n")  # fmt: skip
-    for line in log.lines:
-        out.write(f"    {line.seq:>3}  {_clock(line.at)}  attempt {line.attempt}  "
-                  f"{line.level:<5}  {line.message}\n")  # fmt: skip
-    out.write("\n")
 
-    promote = (await store.list_runs(RunQuery(job="promote"))).runs[0]
-    out.write(f"A custom lifecycle: {_where(promote)}, {_status(promote)}\n")
-    out.write(render_timeline(promote) + "\n")
+async def _until_status(rt: AsyncRuntime, clock: VirtualClock, run_id: str, status: Status) -> None:
+    while (await rt.get_run(run_id)).status is not status:
+        await clock.sleep(1)
+
+
+async def play(rt: AsyncRuntime, clock: VirtualClock, billing: Workflow) -> None:
+    """The day, from 01:59:50: what the host submits, signals and cancels."""
+    await _until_ended(rt, clock, "nightly_backup")
+    await rt.wait((await rt.submit(billing)).id)
+    await rt.wait((await rt.submit("deploy_vlan_100")).id)
+
+    await clock.sleep_until(clock.now().replace(minute=10, second=0, microsecond=0))
+    change = await rt.submit("apply_firewall_policy", labels={"change": "CHG-4711"})
+    await _until_status(rt, clock, change.id, Status.WAITING)
+    inventory = await rt.submit("resync_inventory")
+    await clock.sleep(150)
+    await rt.cancel(inventory.id, "provider rate-limited, resume after the window", by="alice")
+    await clock.sleep(450)
+    await rt.signal(change.id, "approved", {"by": "bob"})
+    await rt.wait(change.id)
+
+    # The afternoon: nothing runs until the health check fires at 14:15.
+    await clock.sleep_until(clock.now().replace(hour=14, minute=14, second=50, microsecond=0))
+    await _until_ended(rt, clock, "edge_health_check")
+
+
+@asynccontextmanager
+async def _runtime(
+    path: Path, clock: VirtualClock, screen: _Screen
+) -> AsyncIterator[tuple[AsyncRuntime, Workflow]]:
+    from runlife.stores import SQLiteStore
+
+    jobs, billing = _jobs(clock)
+    async with (
+        SQLiteStore(path, clock=clock) as store,
+        AsyncRuntime(
+            jobs=jobs,
+            workflows=[billing],
+            store=store,
+            clock=clock,
+            worker_id="demo-host",
+            lease=300,
+            poll=60,
+            hooks=[_Notify(screen.say, frozenset({billing.name}))],
+        ) as rt,
+    ):
+        yield rt, billing
+
+
+async def record_day(path: Path, screen: _Screen) -> None:
+    """Run the demo's day into the SQLite store at *path*, then list its runs as
+    ``runlife runs`` does, with the commands that inspect them."""
+    clock = VirtualClock(start=START)
+    async with _runtime(path, clock, screen) as (rt, billing):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_show_events, rt, screen)
+            await clock.sleep(0)  # the stream takes its first step: it sees every move
+            await play(rt, clock, billing)
+            await clock.sleep(1)  # the last events reach the screen
+            tg.cancel_scope.cancel()
+        runs = (await rt.list_runs(limit=50)).runs
+        screen.say()
+        screen.say(f"The day's runs ({len(runs)}), as runlife runs lists them:", "bold")
+        await runs_table(screen.output, rt, runs, clock.now())
+    _commands(runs, path, screen)
+
+
+# -- the store file ----------------------------------------------------------------
+
+
+async def _check_path(path: Path) -> None:
+    """Refuse a file that is not a runlife store, or a runlife store with other jobs;
+    remove a store of the demo's own (and its journal files)."""
+    if path.is_dir():
+        raise DemoRefused(f"{path} is a directory; give --db a file path")
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    from runlife.stores import SQLiteStore
+
+    try:
+        async with SQLiteStore(path) as store:
+            jobs = {job.name for job in await store.list_jobs()}
+    except SchemaMismatch:
+        raise DemoRefused(
+            f"{path} is not a runlife store; the demo leaves it untouched (give --db another path)"
+        ) from None
+    others = sorted(jobs - DEMO_JOBS)
+    if others:
+        raise DemoRefused(
+            f"{path} is a runlife store with other jobs ({', '.join(others[:3])}); "
+            "the demo replaces only its own (give --db another path)"
+        )
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+# -- the report ----------------------------------------------------------------------
+
+
+def _url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def _commands(runs: tuple[Run, ...], path: Path, screen: _Screen) -> None:
+    """The commands that inspect the kept store, written whole (never shortened)."""
+    by_job = {run.job: run for run in reversed(runs)}
+    store = shlex.quote(_url(path))
+    failed, backup = by_job["edge_health_check"], by_job["nightly_backup"]
+    lines = [f"The store is kept at {path}. Inspect it:", f"  runlife runs --store {store}"]
+    for verb, run in (("show", failed), ("logs", backup)):
+        lines += [f"  runlife {verb} {run.id} \\", f"      --store {store}"]
+    screen.say()
+    screen.output.text("\n".join(lines))
 
 
 async def _demo(path: Path, out: TextIO) -> None:
-    from runlife.stores import SQLiteStore
+    await _check_path(path)
+    screen = _Screen(out)
+    screen.say("runlife demo: a day of background work, run on SQLite in virtual time", "bold")
+    screen.say("from 2026-03-10 01:59:50 UTC. Each move as the store records it:", "bold")
+    screen.say()
+    await record_day(path, screen)
 
-    async with SQLiteStore(path) as store:
-        await record_night(store)
-        out.write(f"runlife demo: one night of background work (2026-03-10, UTC), stored in "
-                  f"SQLite at {path}\n\n")  # fmt: skip
-        await _report(store, out)
 
-
-def run_demo(out: TextIO, db: Path | None = None) -> None:
-    """Record the demo's night into SQLite (*db*, or a temporary file) and print what
-    the store answers to *out*."""
-    if db is not None:
-        db.unlink(missing_ok=True)
-        anyio.run(_demo, db, out)
-        out.write(f"\nThe database is kept: runlife.open_store('sqlite:///{db}') opens it.\n")
-        return
-    with tempfile.TemporaryDirectory(prefix="runlife-demo-") as tmp:
-        anyio.run(_demo, Path(tmp) / "runs.db", out)
+def run_demo(out: TextIO, db: Path | None = None) -> int:
+    """Run the demo's day into the SQLite store at *db* (`DEFAULT_DB` unless given),
+    printing to *out*; returns the exit status (2 when the path is refused, with a
+    one-line error on stderr)."""
+    path = DEFAULT_DB if db is None else db
+    try:
+        anyio.run(_demo, path, out)
+    except RunlifeError as refused:  # a refused path, or rich missing
+        print(f"runlife demo: error: {refused}", file=sys.stderr)
+        return 2
+    return 0

@@ -4,7 +4,7 @@ Operators' commands over any store URL (``runs``, ``show``, ``items``, ``logs``,
 ``graph``, ``explain``, ``jobs``, ``pause``, ``unpause``, ``cancel``, ``retry``,
 ``rerun``, ``resume``, ``signal``, ``purge``, ``watch``, ``summary``), each with
 ``--store URL`` and ``--json``; ``runlife worker MODULE[:ATTR]`` runs a host's
-jobs; ``runlife demo`` records a night of runs in SQLite. See docs/cli.md.
+jobs; ``runlife demo`` runs a day of jobs on SQLite in virtual time. See docs/cli.md.
 """
 
 from __future__ import annotations

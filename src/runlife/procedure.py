@@ -146,6 +146,10 @@ class _Failure:
     first: str = ""  # "<key>: <error>" of the first failed step
 
 
+def _phases(phases: Iterable[Phase]) -> tuple[Phase, ...]:
+    return tuple(phases)
+
+
 @attrs.frozen
 class Procedure:
     """Ordered phases of steps over targets, with a rollback on standby (see the module).
@@ -182,7 +186,7 @@ class Procedure:
     ['dsw-01/rollback', 'dsw-03/rollback']
     """
 
-    phases: tuple[Phase, ...] = attrs.field(converter=tuple)
+    phases: tuple[Phase, ...] = attrs.field(converter=_phases)
     rollback: Phase | None = None
     rollback_from: str = "change"
 

@@ -1002,3 +1002,19 @@ async def test_writers_cancelled_natively_at_any_await_never_stall_or_tear(db: P
             assert n % 50 == 0
     finally:
         conn.close()
+
+
+async def test_a_store_on_a_clock_tells_and_judges_its_time(db: Path) -> None:
+    """With ``clock=``, the store's time is the clock's: claims are stamped with it and
+    leases expire by it (a runtime in virtual time on a file)."""
+    from runlife.testing import VirtualClock
+
+    clock = VirtualClock(start=datetime(2026, 3, 10, 2, 0, tzinfo=UTC), autojump=False)
+    async with SQLiteStore(db, clock=clock) as store:
+        assert await store.now() == clock.now()
+        run = await store.create_run(queued())
+        (claim,) = await store.claim("w1", {"backup": LC}, limit=1, lease=30)
+        assert claim.run.started_at == clock.now()
+        assert await store.abandoned() == ()
+        clock.advance(31)
+        assert [r.id for r in await store.abandoned()] == [run.id]

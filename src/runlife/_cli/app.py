@@ -115,19 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_demo(commands: Any) -> None:
     demo = commands.add_parser(
         "demo",
-        help="record a night of runs in SQLite and print what the store answers",
-        description="Record a night of runs in the SQLite store (a backup of four devices, "
-        "one retried on timeouts until it fails, a health check with a failed device, "
-        "one cancelled while queued and one with a custom lifecycle), then answer the "
-        "operators' questions from the store: what ran, which records failed, why a run "
-        "failed, what its log says.",
+        help="run a day of background work on SQLite, in virtual time, and list it",
+        description="Run a day of a network team's jobs through the runtime on the SQLite "
+        "store, in virtual time (a few seconds): a nightly backup with an unreachable "
+        "device, a health check that times out and retries, an invoice workflow whose "
+        "email is skipped, a method of procedure in phases, a run waiting for an approval, "
+        "and a run cancelled by an operator. Each move is printed as it is stored; then the "
+        "runs, and the commands that inspect the kept store.",
     )
     demo.add_argument(
         "--db",
         type=Path,
         metavar="PATH",
-        help="keep the SQLite database at PATH (replaced if it exists); "
-        "by default a temporary file is used and removed",
+        help="the SQLite file to keep the day in (default: ./runlife-demo.db); a store "
+        "of an earlier demo there is replaced, any other file is refused",
     )
     demo.set_defaults(cmd=Command(plain=_demo))
 
@@ -135,9 +136,9 @@ def _add_demo(commands: Any) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from runlife._demo import run_demo
 
-    run_demo(sys.stdout, args.db)
+    status = run_demo(sys.stdout, args.db)
     sys.stdout.flush()
-    return 0
+    return status
 
 
 def store_url(args: argparse.Namespace, *, creates: bool = False) -> str:

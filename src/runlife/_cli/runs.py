@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from runlife._present import human_duration, lifecycle_chain, moment_text, progr
 from runlife._runtime.runtime import AsyncRuntime
 from runlife.exceptions import InvalidLifecycle, InvalidPolicy, JobNotFound
 
-__all__ = ("RUN_COLUMNS", "add", "lifecycle_for", "run_row", "when")
+__all__ = ("RUN_COLUMNS", "add", "lifecycle_for", "run_row", "runs_table", "when")
 
 RUN_COLUMNS = (
     Column(header="ID"),
@@ -163,6 +164,13 @@ def run_row(out: Output, run: Run, lifecycle: Lifecycle, now: datetime) -> list[
 # -- runs ----------------------------------------------------------------------------
 
 
+async def runs_table(out: Output, rt: AsyncRuntime, runs: Sequence[Run], now: datetime) -> None:
+    """Write *runs* as the runs table (`RUN_COLUMNS`), as ``runlife runs`` shows them."""
+    cache: dict[str, Lifecycle] = {}
+    rows = [run_row(out, run, await lifecycle_for(rt, run.job, cache), now) for run in runs]
+    out.table(RUN_COLUMNS, rows)
+
+
 async def _runs(ctx: Context) -> int:
     a, rt, out = ctx.args, ctx.rt, ctx.out
     now = rt.clock.now()
@@ -183,9 +191,7 @@ async def _runs(ctx: Context) -> int:
     if not page.runs:
         out.line("no runs match", style="dim")
         return 0
-    cache: dict[str, Lifecycle] = {}
-    rows = [run_row(out, run, await lifecycle_for(rt, run.job, cache), now) for run in page.runs]
-    out.table(RUN_COLUMNS, rows)
+    await runs_table(out, rt, page.runs, now)
     if page.next_cursor is not None:
         out.text(f"more: --cursor {page.next_cursor}")
     return 0

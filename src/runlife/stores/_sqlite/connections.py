@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TypeVar
 
 import anyio
@@ -34,12 +35,28 @@ def _icontains(haystack: str | None, needle: str) -> bool:
     return haystack is not None and needle in haystack.lower()
 
 
-def connect(path: str, busy_ms: int, *, reader: bool = False) -> sqlite3.Connection:
+def _julianday(now: Callable[[], datetime]) -> Callable[[str], float]:
+    """SQLite's ``julianday('now')`` read from *now* (the only form the store's SQL uses)."""
+
+    def julianday(value: str) -> float:
+        if value != "now":
+            raise ValueError(f"julianday({value!r}): a store on a clock reads only 'now'")
+        return now().timestamp() / 86400.0 + 2440587.5
+
+    return julianday
+
+
+def connect(
+    path: str, busy_ms: int, *, reader: bool = False, now: Callable[[], datetime] | None = None
+) -> sqlite3.Connection:
     """A connection to *path* (``isolation_level=None``: the store says BEGIN and
-    COMMIT itself) that waits *busy_ms* for another process's lock."""
+    COMMIT itself) that waits *busy_ms* for another process's lock; with *now*, its
+    SQL reads the time from it instead of the system's."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
     try:
         conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        if now is not None:
+            conn.create_function("julianday", 1, _julianday(now))
         if reader:
             conn.execute("PRAGMA query_only = 1")
             conn.create_function("rl_icontains", 2, _icontains, deterministic=True)
@@ -126,8 +143,16 @@ class Readers:
     returned before it started.
     """
 
-    def __init__(self, path: str, busy_ms: int, lock_timeout: float, size: int) -> None:
+    def __init__(
+        self,
+        path: str,
+        busy_ms: int,
+        lock_timeout: float,
+        size: int,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self._path = path
+        self._now = now
         self._busy_ms = busy_ms
         self._lock_timeout = lock_timeout
         self._size = size
@@ -154,7 +179,7 @@ class Readers:
             conn = self._idle.pop()
         except IndexError:
             try:
-                conn = Conn(connect(self._path, self._busy_ms, reader=True))
+                conn = Conn(connect(self._path, self._busy_ms, reader=True, now=self._now))
             except Exception as exc:
                 raise translate(exc, self._path, "opening a reader") from exc
             self._all.append(conn)

@@ -40,6 +40,7 @@ from runlife._core.spec import lifecycle_of
 from runlife._core.status import TERMINAL, Status, Trigger
 from runlife._core.values import INT64, check_int, check_lease, check_page, check_text, is_text
 from runlife._threads import run_sync
+from runlife.abc import Clock
 from runlife.exceptions import (
     ConcurrentUpdate,
     InvalidValue,
@@ -111,6 +112,10 @@ class SQLiteStore(StoreBase):
             process before the store's own backoff takes over.
         lock_timeout: seconds a write may wait, in all, for the write lock before
             it fails with `StoreError`.
+        clock: whose ``now()`` is the store's time (leases, claims, due times),
+            for a runtime in virtual time (``runlife.testing.VirtualClock``) on a
+            file; None: the database's clock. Every process sharing the file must
+            then use the same clock.
 
     Raises:
         ~runlife.exceptions.InvalidValue: *path* is empty, holds a NUL character,
@@ -137,9 +142,11 @@ class SQLiteStore(StoreBase):
         readers: int = 4,
         busy_timeout: float = 1.0,
         lock_timeout: float = 60.0,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
         self.path = _check_path(path)
+        self._now = None if clock is None else clock.now
         # Escaped only where a URL must be, so that open_store(store.url) opens it.
         self.url = "sqlite:///" + self.path.translate(_URL_ESCAPES)
         self._readers_n = check_int("readers", readers, (1, 64))
@@ -147,7 +154,9 @@ class SQLiteStore(StoreBase):
         self._lock_timeout = admit.check_timeout("lock_timeout", lock_timeout)
         self._writer: Conn | None = None
         self._commits: GroupCommit | None = None
-        self._readers = Readers(self.path, self._busy_ms, self._lock_timeout, self._readers_n)
+        self._readers = Readers(
+            self.path, self._busy_ms, self._lock_timeout, self._readers_n, self._now
+        )
         self._changed: anyio.Event | None = None
         self._watch: Conn | None = None
         self._watch_lock = threading.Lock()
@@ -174,7 +183,7 @@ class SQLiteStore(StoreBase):
 
     def _open_writer(self) -> None:
         try:
-            raw = connect(self.path, self._busy_ms)
+            raw = connect(self.path, self._busy_ms, now=self._now)
         except Exception as exc:
             error = translate(exc, self.path, "opening")
             if error is exc:
@@ -1043,7 +1052,7 @@ class SQLiteStore(StoreBase):
                 return True
             try:
                 if self._watch is None:
-                    self._watch = Conn(connect(self.path, self._busy_ms))
+                    self._watch = Conn(connect(self.path, self._busy_ms, now=self._now))
                 with self._watch.use() as raw:
                     (version,) = raw.execute("PRAGMA data_version").fetchone()
             except Exception as exc:
