@@ -1,0 +1,70 @@
+"""RuntimeMachine over runlife's own jobs, on memory and SQLite, asyncio and trio."""
+
+from __future__ import annotations
+
+import anyio
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+import runlife
+from runlife import Limits, Retry, RunContext, Timeout
+from runlife.testing import RuntimeMachine
+
+
+@runlife.job(
+    retry=Retry(max_attempts=3, delay=60, backoff="exponential"),
+    timeout=Timeout(attempt=300),
+    limits=Limits(max_concurrency=2, per_label={"site": 1}),
+)
+async def nightly_backup(ctx: RunContext, site: str) -> dict[str, str]:
+    ctx.log.info("backing up", site=site)
+    return {"site": site}
+
+
+@runlife.job(retry=Retry(max_attempts=2, delay=30, jitter=0.5))
+async def wait_for_go(ctx: RunContext) -> object:
+    return await ctx.wait_for("go", timeout=600)
+
+
+@runlife.job(retry=Retry(max_attempts=2, delay=10))
+def count_rows(ctx: RunContext, n: int) -> int:
+    return n * 2
+
+
+SITES = st.sampled_from(["dc1", "dc2"])
+PARAMS = {
+    "nightly_backup": st.fixed_dictionaries({"site": SITES}),
+    "count_rows": st.fixed_dictionaries({"n": st.integers(0, 9)}),
+}
+QUICK = settings(
+    max_examples=15,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    database=None,
+)
+
+
+class Machine(RuntimeMachine):
+    jobs = (nightly_backup, wait_for_go, count_rows)
+    params = PARAMS
+
+
+@QUICK
+class MemoryMachine(Machine):
+    pass
+
+
+@QUICK
+class SQLiteMachine(Machine):
+    store_url = "sqlite:///{tmp}/runs.db"
+
+
+@settings(QUICK, max_examples=5)
+class TrioMachine(Machine):
+    backend = "trio"
+
+
+TestMemoryMachine = MemoryMachine.TestCase
+TestSQLiteMachine = SQLiteMachine.TestCase
+TestTrioMachine = TrioMachine.TestCase
