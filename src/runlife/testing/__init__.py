@@ -22,13 +22,22 @@ if TYPE_CHECKING:
     from runlife.testing import strategies
     from runlife.testing._clock import VirtualClock
     from runlife.testing._contract import StoreContract
+    from runlife.testing._lifecycle_machine import LifecycleMachine
     from runlife.testing._runtime_machine import InjectedFault, RuntimeMachine
 
-__all__ = ("InjectedFault", "RuntimeMachine", "StoreContract", "VirtualClock", "strategies")
+__all__ = (
+    "InjectedFault",
+    "LifecycleMachine",
+    "RuntimeMachine",
+    "StoreContract",
+    "VirtualClock",
+    "strategies",
+)
 
 # name -> (module that defines it, attribute or None for the module itself, needs extra)
 _LAZY: dict[str, tuple[str, str | None, bool]] = {
     "InjectedFault": ("runlife.testing._runtime_machine", "InjectedFault", True),
+    "LifecycleMachine": ("runlife.testing._lifecycle_machine", "LifecycleMachine", True),
     "RuntimeMachine": ("runlife.testing._runtime_machine", "RuntimeMachine", True),
     "StoreContract": ("runlife.testing._contract", "StoreContract", True),
     "VirtualClock": ("runlife.testing._clock", "VirtualClock", False),
