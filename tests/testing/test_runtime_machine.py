@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import anyio
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 

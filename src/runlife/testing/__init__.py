@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from runlife.testing import strategies
     from runlife.testing._clock import VirtualClock
     from runlife.testing._contract import StoreContract
+    from runlife.testing._immediate import immediate
     from runlife.testing._lifecycle_machine import LifecycleMachine
     from runlife.testing._runtime_machine import InjectedFault, RuntimeMachine
 
@@ -31,6 +32,7 @@ __all__ = (
     "RuntimeMachine",
     "StoreContract",
     "VirtualClock",
+    "immediate",
     "strategies",
 )
 
@@ -41,6 +43,7 @@ _LAZY: dict[str, tuple[str, str | None, bool]] = {
     "RuntimeMachine": ("runlife.testing._runtime_machine", "RuntimeMachine", True),
     "StoreContract": ("runlife.testing._contract", "StoreContract", True),
     "VirtualClock": ("runlife.testing._clock", "VirtualClock", False),
+    "immediate": ("runlife.testing._immediate", "immediate", False),
     "strategies": ("runlife.testing.strategies", None, True),
 }
 _EXTRA = ("hypothesis", "pytest")

@@ -9,6 +9,7 @@ event loop in a thread of its own per example.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Coroutine
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -115,7 +116,8 @@ class LifecycleMachine(RuleBasedStateMachine):
     def call(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` on the store's event loop."""
         assert self._portal is not None, "this machine has no store"
-        return self._portal.call(lambda: fn(*args, **kwargs))
+        result: T = self._portal.call(functools.partial(fn, *args, **kwargs))
+        return result
 
     def teardown(self) -> None:
         self._stack.close()
@@ -147,7 +149,9 @@ class LifecycleMachine(RuleBasedStateMachine):
         """Create the run, in the lifecycle's initial state or another start state."""
         lc = self.lifecycle
         self.lc = lc if isinstance(lc, Lifecycle) else data.draw(lc, label="lifecycle")
-        starts = [s for s in self.lc.states if self.lc.status_of(s) in (Status.PENDING, Status.QUEUED)]
+        starts = [
+            s for s in self.lc.states if self.lc.status_of(s) in (Status.PENDING, Status.QUEUED)
+        ]
         initial = data.draw(st.sampled_from([None, *starts]), label="initial")
         self.run = Run.create(
             job="lifecycle_machine",
@@ -201,14 +205,15 @@ class LifecycleMachine(RuleBasedStateMachine):
         outside += [s for s in Status if not self.lc.path(self.run.state, s)]
         target = data.draw(st.sampled_from(outside))
         before = _snapshot(self.run)
+        refused: InvalidTransition | None = None
         try:
             self.lc.transition(self.run, target, at=self._latest() + timedelta(seconds=1))
-        except InvalidTransition as refused:
-            assert refused.run_id == self.run.id
-            assert refused.from_ == self.run.state
-            assert refused.allowed == allowed
-        else:
-            raise AssertionError(f"{self.run.state} -> {target} was accepted")
+        except InvalidTransition as exc:
+            refused = exc
+        assert refused is not None, f"{self.run.state} -> {target} was accepted"
+        assert refused.run_id == self.run.id
+        assert refused.from_ == self.run.state
+        assert refused.allowed == allowed
         assert _snapshot(self.run) == before
 
     # -- invariants ---------------------------------------------------------------
@@ -252,6 +257,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         if not run.is_terminal or run.started_at is None:
             assert run.duration is None
         else:
+            assert run.ended_at is not None
             assert run.duration == run.ended_at - run.started_at >= timedelta(0)
 
     @invariant()

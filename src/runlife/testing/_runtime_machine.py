@@ -288,7 +288,7 @@ class RuntimeMachine(RuleBasedStateMachine):
     def advance(self, data: st.DataObject) -> None:
         """Move the clock forward: to the next deadline, or by some seconds."""
         nxt = self.clock.next_deadline
-        choices = st.integers(1, self.max_advance)
+        choices: st.SearchStrategy[float] = st.integers(1, self.max_advance)
         if nxt is not None:
             gap = max((nxt - self.clock.now()).total_seconds(), 0)
             choices = st.just(gap) | choices
