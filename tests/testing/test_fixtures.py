@@ -4,8 +4,8 @@ fixture, its store from the marker or ``--runlife-store``; and `immediate`."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 

@@ -22,11 +22,13 @@ if TYPE_CHECKING:
     from runlife.testing import strategies
     from runlife.testing._clock import VirtualClock
     from runlife.testing._contract import StoreContract
+    from runlife.testing._executor_contract import ExecutorContract
     from runlife.testing._immediate import immediate
     from runlife.testing._lifecycle_machine import LifecycleMachine
     from runlife.testing._runtime_machine import InjectedFault, RuntimeMachine
 
 __all__ = (
+    "ExecutorContract",
     "InjectedFault",
     "LifecycleMachine",
     "RuntimeMachine",
@@ -38,6 +40,7 @@ __all__ = (
 
 # name -> (module that defines it, attribute or None for the module itself, needs extra)
 _LAZY: dict[str, tuple[str, str | None, bool]] = {
+    "ExecutorContract": ("runlife.testing._executor_contract", "ExecutorContract", True),
     "InjectedFault": ("runlife.testing._runtime_machine", "InjectedFault", True),
     "LifecycleMachine": ("runlife.testing._lifecycle_machine", "LifecycleMachine", True),
     "RuntimeMachine": ("runlife.testing._runtime_machine", "RuntimeMachine", True),
