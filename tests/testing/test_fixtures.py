@@ -124,7 +124,8 @@ async def test_immediate_fires_a_schedule_s_next_slot_at_once(runlife_immediate:
     assert len(page.runs) == 1
     run = page.runs[0]
     assert run.status is Status.SUCCEEDED
-    assert run.scheduled_for is not None and run.scheduled_for.hour == 2
+    assert run.scheduled_for is not None
+    assert run.scheduled_for.hour == 2
 
 
 async def anyio_sleep(seconds: float) -> None:

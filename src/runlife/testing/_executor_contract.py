@@ -27,6 +27,7 @@ runs functions by name in another process can import them. About 3 s of real tim
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -96,7 +97,7 @@ async def contract_slow_async(ctx: RunContext, marker: str) -> str:
     return "finished"
 
 
-_KINDS = {
+_KINDS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
     "add": (contract_add, contract_add_async),
     "json": (contract_json, contract_json_async),
     "fail": (contract_fail, contract_fail_async),
@@ -135,7 +136,7 @@ class ExecutorContract:
         """Run *fn* as a job on *executor* in a runtime and return its ended run;
         with *cancel_when*, cancel it once that file exists."""
         kind = "async" if fn.__name__.endswith("_async") else "sync"
-        the_job = job(fn, name=f"{fn.__name__}_{kind}", executor=executor, timeout=timeout)
+        the_job = job(name=f"{fn.__name__}_{kind}", executor=executor, timeout=timeout)(fn)
         async with AsyncRuntime(jobs=[the_job], store="memory://", grace=0, poll=0.05) as rt:
             run = await rt.submit(the_job, params)
             if cancel_when is not None:
