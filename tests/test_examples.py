@@ -33,6 +33,7 @@ EXPECTED = {
         "  [x] Rollback (completed - 2 of 2 steps passed)",
         "      Step 14: acc-sw-02.dc1 no vlan 100 / revert ports          [passed] 2.5s",
     ],
+    "pool_executor.py": ["6 passed"],
     "process_jobs.py": [
         "count_primes: SUCCEEDED, 9592 primes below 100000",
         "spin: FAILED (timeout): attempt 1 exceeded its timeout of 1 s",
@@ -42,6 +43,7 @@ EXPECTED = {
         "trio: attempts at 02:00:00, 02:06:00, 02:12:00; FAILED at 02:17:00 (timeout)",
         "next scheduled fire: 2026-03-11 02:00 UTC",
     ],
+    "testing_jobs.py": ["FAILED at 02:17 after 3 attempts", "4 passed"],
     "stale_dashboard.py": [
         "feeds the dashboard: sync_source, refresh_model, publish_semantic_model",
         "refresh_dashboard is waiting on publish_semantic_model (PENDING)",
