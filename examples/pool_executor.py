@@ -61,4 +61,4 @@ class TestPoolExecutor(ExecutorContract):
 if __name__ == "__main__":
     here = os.path.dirname(os.path.abspath(__file__))
     args = ["-q", "-p", "no:cacheprovider", "-c", os.devnull, "--rootdir", here, __file__]
-    sys.exit(subprocess.call([sys.executable, "-m", "pytest", *args]))
+    sys.exit(subprocess.call([sys.executable, "-m", "pytest", *args]))  # noqa: S603

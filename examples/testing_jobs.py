@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import pytest
 from hypothesis import settings
@@ -75,8 +76,10 @@ async def nightly_backup(ctx: RunContext, site: str, minutes: int = 0) -> dict[s
 
 @settings(max_examples=10, stateful_step_count=20, deadline=None)
 class NightlyBackupMachine(RuntimeMachine):
-    jobs = [nightly_backup]
-    params = {"nightly_backup": st.fixed_dictionaries({"site": st.sampled_from(["dc1", "dc2"])})}
+    jobs = (nightly_backup,)
+    params: ClassVar = {
+        "nightly_backup": st.fixed_dictionaries({"site": st.sampled_from(["dc1", "dc2"])})
+    }
 
 
 TestNightlyBackupMachine = NightlyBackupMachine.TestCase
@@ -114,4 +117,4 @@ async def test_the_17_minute_retry_timeline(runlife_runtime, runlife_clock) -> N
 if __name__ == "__main__":
     here = os.path.dirname(os.path.abspath(__file__))
     args = ["-q", "-s", "-p", "no:cacheprovider", "-c", os.devnull, "--rootdir", here, __file__]
-    sys.exit(subprocess.call([sys.executable, "-m", "pytest", *args]))
+    sys.exit(subprocess.call([sys.executable, "-m", "pytest", *args]))  # noqa: S603

@@ -66,12 +66,13 @@ class LifecycleMachine(RuleBasedStateMachine):
     `make_store`), the store holds the run exactly as the machine has it, and
     its ``transition`` events are the run's history.
 
-    Class attributes:
-        lifecycle: the `Lifecycle` (or a hypothesis strategy of them) to walk;
-            `DEFAULT_LIFECYCLE` unless set.
-        store_url: a store URL, or None (the default) for no store; ``{tmp}`` in
-            it is replaced by a fresh temporary directory per example.
-        backend: the event loop of the store: ``"asyncio"`` or ``"trio"``.
+    Class attributes to set:
+
+    - lifecycle: the `Lifecycle` (or a hypothesis strategy of them) to walk;
+      `DEFAULT_LIFECYCLE` unless set.
+    - store_url: a store URL, or None (the default) for no store; ``{tmp}`` in
+      it is replaced by a fresh temporary directory per example.
+    - backend: the event loop of the store: ``"asyncio"`` or ``"trio"``.
     """
 
     lifecycle: ClassVar[Lifecycle | st.SearchStrategy[Lifecycle]] = DEFAULT_LIFECYCLE

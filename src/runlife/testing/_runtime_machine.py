@@ -86,17 +86,18 @@ class RuntimeMachine(RuleBasedStateMachine):
     exceeded.
 
     Class attributes to set:
-        jobs: the `Job` values (from ``@runlife.job``); not ``executor="process"``,
-            whose functions the machine cannot wrap.
-        params: a hypothesis strategy of params per job name.
-        store_url: ``"memory://"`` (the default) or any store URL; ``{tmp}`` in it
-            is replaced by a fresh temporary directory per example
-            (``"sqlite:///{tmp}/runs.db"``). Override `make_store` for anything else.
-        backend: ``"asyncio"`` or ``"trio"``.
-        signals: the signal names the ``signal`` rule sends.
-        max_advance: the most seconds one ``advance`` step moves the clock.
-        runtime_options: keyword arguments for each `AsyncRuntime` (``lease``,
-            ``concurrency``, ...).
+
+    - jobs: the `Job` values (from ``@runlife.job``); not ``executor="process"``,
+      whose functions the machine cannot wrap.
+    - params: a hypothesis strategy of params per job name.
+    - store_url: ``"memory://"`` (the default) or any store URL; ``{tmp}`` in it
+      is replaced by a fresh temporary directory per example
+      (``"sqlite:///{tmp}/runs.db"``). Override `make_store` for anything else.
+    - backend: ``"asyncio"`` or ``"trio"``.
+    - signals: the signal names the ``signal`` rule sends.
+    - max_advance: the most seconds one ``advance`` step moves the clock.
+    - runtime_options: keyword arguments for each `AsyncRuntime` (``lease``,
+      ``concurrency``, ...).
 
     The clock starts at the current time, to the second (a SQL store stamps claims
     with its own clock: starting there keeps both in step). Attributes a subclass's
