@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar
 import anyio.from_thread
 import attrs
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from runlife._core.lifecycle import DEFAULT_LIFECYCLE, Lifecycle
 from runlife._core.queries import JobRecord
@@ -29,6 +29,7 @@ from runlife._core.status import Status
 from runlife.abc import Store
 from runlife.exceptions import InvalidTransition
 from runlife.stores import open_store
+from runlife.testing._lenient import LenientMachine
 
 __all__ = ("LifecycleMachine",)
 
@@ -44,7 +45,7 @@ def _snapshot(run: Run) -> tuple[object, ...]:
     return tuple(getattr(run, f.name) for f in attrs.fields(Run))
 
 
-class LifecycleMachine(RuleBasedStateMachine):
+class LifecycleMachine(LenientMachine):
     """Moves one run at random through a lifecycle, checking it after every step.
 
     Subclass it with your lifecycle and run its ``TestCase``::
@@ -65,6 +66,10 @@ class LifecycleMachine(RuleBasedStateMachine):
     exists only once the run has ended. With a store (``store_url``, or override
     `make_store`), the store holds the run exactly as the machine has it, and
     its ``transition`` events are the run's history.
+
+    Its ``TestCase`` runs without a deadline and without hypothesis's too-slow
+    health check, whatever the ``@settings`` on the subclass (its steps do real
+    work); set ``max_examples`` and ``stateful_step_count`` there.
 
     Class attributes to set:
 

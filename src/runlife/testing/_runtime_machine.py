@@ -26,7 +26,7 @@ import anyio
 import anyio.from_thread
 import attrs
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import invariant, precondition, rule
 
 from runlife._core.queries import RunQuery
 from runlife._core.run import Run
@@ -37,6 +37,7 @@ from runlife.abc import Store
 from runlife.exceptions import QuotaExceeded
 from runlife.stores import MemoryStore, open_store
 from runlife.testing._clock import VirtualClock
+from runlife.testing._lenient import LenientMachine
 
 __all__ = ("InjectedFault", "RuntimeMachine")
 
@@ -58,7 +59,7 @@ class _Lowest:
         return 0.0
 
 
-class RuntimeMachine(RuleBasedStateMachine):
+class RuntimeMachine(LenientMachine):
     """Random operations on a whole `AsyncRuntime` in virtual time, checked after
     every step.
 
@@ -84,6 +85,10 @@ class RuntimeMachine(RuleBasedStateMachine):
     no attempt outlives its timeouts and no retry came before its delay (both to
     the clock's second), and no job's concurrency, per-label or quota limits are
     exceeded.
+
+    Its ``TestCase`` runs without a deadline and without hypothesis's too-slow
+    health check, whatever the ``@settings`` on the subclass (its steps do real
+    work); set ``max_examples`` and ``stateful_step_count`` there.
 
     Class attributes to set:
 
