@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,28 @@ def test_example_runs(path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     for text in EXPECTED.get(path.name, ()):
         assert text in proc.stdout, f"{path.name} did not print {text!r}"
+
+
+def test_the_json_store_plugin_package_registers_its_scheme_and_passes_the_contract(
+    tmp_path: Path,
+) -> None:
+    """examples/jsonstore, installed (pip, into a directory of its own), is found by
+    its ``json`` URL scheme through the ``runlife.stores`` entry points, and its tests
+    pass: StoreContract, and runs that outlive a close."""
+    package = Path(__file__).parent.parent / "examples" / "jsonstore"
+    target = tmp_path / "site"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+         str(package)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), *sys.path])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", os.devnull,
+         "--rootdir", str(package), str(package / "tests")],
+        capture_output=True, text=True, timeout=300, check=False, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " passed" in proc.stdout, proc.stdout
+    assert "failed" not in proc.stdout, proc.stdout

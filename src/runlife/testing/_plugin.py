@@ -94,7 +94,7 @@ async def runlife_store(
     if "{tmp}" in url:
         url = url.replace("{tmp}", str(tmp_path_factory.mktemp("runlife")))
     store = open_store(url)
-    if isinstance(store, MemoryStore):
+    if type(store) is MemoryStore:
         store = MemoryStore(clock=runlife_clock)
     async with store:
         yield store

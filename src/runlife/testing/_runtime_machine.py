@@ -155,7 +155,7 @@ class RuntimeMachine(LenientMachine):
             self._stack.callback(shutil.rmtree, tmp, ignore_errors=True)
             url = url.replace("{tmp}", tmp)
         store = open_store(url)
-        return MemoryStore(clock=self.clock) if isinstance(store, MemoryStore) else store
+        return MemoryStore(clock=self.clock) if type(store) is MemoryStore else store
 
     # -- the bridge to the event loop --------------------------------------------
 
