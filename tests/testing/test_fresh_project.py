@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from test_plugin_isolation import ROOT, clean_env, run
 
-PROJECT_TEST = '''
+PROJECT_TEST = """
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -31,7 +32,8 @@ async def nightly_backup(ctx, site):
 @pytest.mark.runlife(jobs=[nightly_backup])
 async def test_backup_succeeds_on_its_second_attempt(runlife_runtime, runlife_clock):
     start = runlife_clock.now()
-    run = await runlife_runtime.wait((await runlife_runtime.submit(nightly_backup, {"site": "dc1"})).id)
+    run = await runlife_runtime.submit(nightly_backup, {"site": "dc1"})
+    run = await runlife_runtime.wait(run.id)
     assert run.status is Status.SUCCEEDED
     assert (run.attempts[1].started_at - start).total_seconds() == 60
 
@@ -67,7 +69,7 @@ class BackupMachine(RuntimeMachine):
 
 TestPromoteLifecycle = PromoteLifecycle.TestCase
 TestBackupMachine = BackupMachine.TestCase
-'''
+"""
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, settings
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import run_state_machine_as_test
 
 import runlife
+import runlife._runtime.worker as worker
 from runlife import Limits, Retry, RunContext, Timeout
+from runlife._core.policy import FailureDecision
 from runlife.testing import RuntimeMachine
 
 
@@ -36,8 +43,8 @@ PARAMS = {
     "count_rows": st.fixed_dictionaries({"n": st.integers(0, 9)}),
 }
 QUICK = settings(
-    max_examples=15,
-    stateful_step_count=25,
+    max_examples=20,
+    stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     database=None,
@@ -67,3 +74,19 @@ class TrioMachine(Machine):
 TestMemoryMachine = MemoryMachine.TestCase
 TestSQLiteMachine = SQLiteMachine.TestCase
 TestTrioMachine = TrioMachine.TestCase
+
+
+def test_the_machine_catches_a_runtime_that_retries_before_the_delay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker whose retries come at once, not after their delay, fails the machine."""
+    real = worker.decide_failure
+
+    def at_once(*args: Any, **kwargs: Any) -> FailureDecision:
+        decision = real(*args, **kwargs)
+        return decision if decision.due_at is None else attrs.evolve(decision, due_at=decision.at)
+
+    monkeypatch.setattr(worker, "decide_failure", at_once)
+    hunt = settings(QUICK, max_examples=60, phases=[Phase.generate], print_blob=False)
+    with pytest.raises(AssertionError, match="retry delay is"):
+        run_state_machine_as_test(Machine, settings=hunt)

@@ -105,7 +105,9 @@ class RuntimeMachine(LenientMachine):
       ``concurrency``, ...).
 
     The clock starts at the current time, to the second (a SQL store stamps claims
-    with its own clock: starting there keeps both in step). Attributes a subclass's
+    with its own clock: starting there keeps both in step). A SQL store also judges
+    when a queued run is due by that clock, so there a retry comes only once its
+    delay has passed in real time: the invariants still hold, fewer retries happen. Attributes a subclass's
     own rules and invariants may use: ``clock``, ``store``, ``runtime`` and
     ``call(fn, *args)`` to run a coroutine function on the machine's event loop.
     """
