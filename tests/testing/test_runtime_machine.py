@@ -61,7 +61,7 @@ class MemoryMachine(Machine):
     pass
 
 
-@QUICK
+@settings(QUICK, max_examples=10)
 class SQLiteMachine(Machine):
     store_url = "sqlite:///{tmp}/runs.db"
 

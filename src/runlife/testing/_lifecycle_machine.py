@@ -36,8 +36,10 @@ __all__ = ("LifecycleMachine",)
 T = TypeVar("T")
 _T0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 _LIVE = frozenset({Status.RUNNING, Status.WAITING})
+# Text every store keeps (UTF-8 without NUL), so that a move is refused by no store.
+_texts = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20)
 _errors = st.none() | st.builds(
-    ErrorInfo, kind=st.sampled_from(("error", "timeout", "abandoned")), message=st.text(max_size=20)
+    ErrorInfo, kind=st.sampled_from(("error", "timeout", "abandoned")), message=_texts
 )
 
 
@@ -176,7 +178,7 @@ class LifecycleMachine(LenientMachine):
     @rule(
         data=st.data(),
         step=st.integers(-120, 3_600),
-        reason=st.none() | st.text(max_size=20),
+        reason=st.none() | _texts,
         error=_errors,
     )
     def move_to_state(
