@@ -107,9 +107,11 @@ class RuntimeMachine(LenientMachine):
     The clock starts at the current time, to the second (a SQL store stamps claims
     with its own clock: starting there keeps both in step). A SQL store also judges
     when a queued run is due by that clock, so there a retry comes only once its
-    delay has passed in real time: the invariants still hold, fewer retries happen. Attributes a subclass's
-    own rules and invariants may use: ``clock``, ``store``, ``runtime`` and
-    ``call(fn, *args)`` to run a coroutine function on the machine's event loop.
+    delay has passed in real time: the invariants still hold, fewer retries happen.
+
+    Attributes a subclass's own rules and invariants may use: ``clock``, ``store``,
+    ``runtime`` and ``call(fn, *args)`` to run a coroutine function on the
+    machine's event loop.
     """
 
     jobs: ClassVar[Sequence[Job]] = ()
