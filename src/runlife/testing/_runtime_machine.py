@@ -28,6 +28,7 @@ import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 
+from runlife._core.lifecycle import Lifecycle
 from runlife._core.queries import RunQuery
 from runlife._core.run import Run
 from runlife._core.status import TERMINAL, Status
@@ -57,6 +58,22 @@ class _Lowest:
     @staticmethod
     def random() -> float:
         return 0.0
+
+
+def _waited(run: Run, lc: Lifecycle) -> timedelta:
+    """How long the run's open attempt has spent WAITING (for signals)."""
+    if not run.attempts:
+        return timedelta(0)
+    start, waited, since = run.attempts[-1].started_at, timedelta(0), None
+    for move in run.history:
+        if move.at < start:
+            continue
+        if lc.status_of(move.to) is Status.WAITING and since is None:
+            since = move.at
+        elif lc.status_of(move.to) is not Status.WAITING and since is not None:
+            waited += move.at - since
+            since = None
+    return waited
 
 
 class RuntimeMachine(LenientMachine):
@@ -341,7 +358,10 @@ class RuntimeMachine(LenientMachine):
         for rid, run in self.runs().items():
             spec = self.specs[run.job]
             if run.status is Status.RUNNING:
-                deadline = spec.timeout.next_deadline(run)
+                # The heartbeat limit counts from a beat the store does not keep: not
+                # checked here; the attempt limit is pushed back by the time waited.
+                timeout = attrs.evolve(spec.timeout, heartbeat=None)
+                deadline = timeout.next_deadline(run, waited=_waited(run, spec.lifecycle))
                 assert deadline is None or now <= deadline.at + _SECOND, (
                     f"run {rid} is still RUNNING at {now:%H:%M:%S}, past its {deadline.kind} "
                     f"deadline {deadline.at:%H:%M:%S}"
@@ -363,6 +383,14 @@ class RuntimeMachine(LenientMachine):
                         f"run {rid}: attempt {nxt.number} started {gap} after attempt "
                         f"{prev.number} failed; its retry delay is {delay:g} s"
                     )
+
+    @invariant()
+    def every_live_run_can_move_on(self) -> None:
+        """A run that has not ended is queued, due at a moment, waiting for a
+        signal, or running (held: see ``nothing_is_lost_or_done_twice``)."""
+        for rid, run in self.runs().items():
+            if run.status in (Status.PENDING, Status.RETRYING):
+                assert run.due_at is not None, f"run {rid} is {run.state} and due at no time"
 
     @invariant()
     def limits_are_not_exceeded(self) -> None:
