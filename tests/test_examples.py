@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,12 @@ def test_the_json_store_plugin_package_registers_its_scheme_and_passes_the_contr
     """examples/jsonstore, installed (pip, into a directory of its own), is found by
     its ``json`` URL scheme through the ``runlife.stores`` entry points, and its tests
     pass: StoreContract, and runs that outlive a close."""
-    package = Path(__file__).parent.parent / "examples" / "jsonstore"
+    package = tmp_path / "jsonstore"  # a copy: building leaves files beside the sources
+    shutil.copytree(
+        Path(__file__).parent.parent / "examples" / "jsonstore",
+        package,
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+    )
     target = tmp_path / "site"
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
