@@ -72,7 +72,7 @@ def texts(*, max_size: int = 20) -> st.SearchStrategy[str]:
     >>> from hypothesis import given
     >>> @given(texts())
     ... def test_encodes(text):
-    ...     assert "\x00" not in text.encode("utf-8").decode("utf-8")
+    ...     assert chr(0) not in text.encode("utf-8").decode("utf-8")
     >>> test_encodes()
     """
     return st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=max_size)
