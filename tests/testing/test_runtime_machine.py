@@ -87,6 +87,26 @@ def test_the_machine_catches_a_runtime_that_retries_before_the_delay(
         return decision if decision.due_at is None else attrs.evolve(decision, due_at=decision.at)
 
     monkeypatch.setattr(worker, "decide_failure", at_once)
-    hunt = settings(QUICK, max_examples=60, phases=[Phase.generate], print_blob=False)
+    hunt = settings(QUICK, max_examples=60, phases=[Phase.generate], derandomize=True)
     with pytest.raises(AssertionError, match="retry delay is"):
         run_state_machine_as_test(Machine, settings=hunt)
+
+
+def test_the_machine_catches_a_runtime_that_cuts_attempts_late() -> None:
+    """A runtime that gives attempts two minutes more than their timeout fails the
+    machine: its jobs are the machine's, with a longer attempt limit."""
+
+    class LateCuts(Machine):
+        jobs = (nightly_backup,)
+
+        def _wrap(self, job: runlife.Job) -> runlife.Job:
+            wrapped = super()._wrap(job)
+            limit = job.spec.timeout.attempt
+            if limit is None:
+                return wrapped
+            late = attrs.evolve(job.spec.timeout, attempt=limit.total_seconds() + 120)
+            return attrs.evolve(wrapped, spec=attrs.evolve(job.spec, timeout=late))
+
+    hunt = settings(QUICK, max_examples=100, phases=[Phase.generate], derandomize=True)
+    with pytest.raises(AssertionError, match="past its attempt deadline"):
+        run_state_machine_as_test(LateCuts, settings=hunt)

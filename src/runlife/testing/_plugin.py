@@ -84,7 +84,9 @@ def runlife_clock(request: pytest.FixtureRequest) -> VirtualClock:
 
 @pytest.fixture
 async def runlife_store(
-    request: pytest.FixtureRequest, runlife_clock: VirtualClock, tmp_path_factory: Any
+    request: pytest.FixtureRequest,
+    runlife_clock: VirtualClock,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Store]:
     """An open, empty store: `MemoryStore` on ``runlife_clock``'s time, or the one
     ``--runlife-store`` or the marker's ``store=`` names."""

@@ -313,14 +313,28 @@ class RuntimeMachine(LenientMachine):
 
     @rule(data=st.data())
     def advance(self, data: st.DataObject) -> None:
-        """Move the clock forward: to the next deadline, or by some seconds."""
-        nxt = self.clock.next_deadline
+        """Move the clock forward: to a moment that matters (the next timer, a run's
+        due time or timeout, just past one), or by some seconds."""
+        now = self.clock.now()
+        moments = [m for m in self._moments() if m > now]
+        gaps = sorted({(m - now).total_seconds() for m in moments} | {1.0})
         choices: st.SearchStrategy[float] = st.integers(1, self.max_advance)
-        if nxt is not None:
-            gap = max((nxt - self.clock.now()).total_seconds(), 0)
-            choices = st.just(gap) | choices
+        if gaps:
+            choices = st.sampled_from(gaps) | st.sampled_from(gaps).map(lambda g: g + 1) | choices
         seconds = data.draw(choices, label="seconds")
         self.call(self.clock.run_for, seconds)
+
+    def _moments(self) -> list[datetime]:
+        found = [] if self.clock.next_deadline is None else [self.clock.next_deadline]
+        for run in self.runs().values():
+            if run.is_terminal:
+                continue
+            if run.due_at is not None:
+                found.append(run.due_at)
+            deadline = self.specs[run.job].timeout.next_deadline(run)
+            if deadline is not None:
+                found.append(deadline.at)
+        return found
 
     @rule()
     def crash(self) -> None:
@@ -373,7 +387,11 @@ class RuntimeMachine(LenientMachine):
                     spent += 1
                 assert prev.ended_at is not None
                 if limit is not None and prev.outcome == "timeout":
-                    assert prev.ended_at - prev.started_at <= limit + _SECOND
+                    took = prev.ended_at - prev.started_at
+                    assert took <= limit + _SECOND, (
+                        f"run {rid}: attempt {prev.number} ran {took} before it was cut, "
+                        f"past its attempt deadline ({limit} after its start)"
+                    )
                 if prev.error is None:
                     continue
                 delay = spec.retry.next_delay(spent, prev.error, rng=_Lowest())
