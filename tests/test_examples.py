@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -44,6 +45,7 @@ EXPECTED = {
         "each run ran once: True",
         "at most 2 runs of a site at once: True",
     ],
+    "pool_executor.py": ["6 passed"],
     "process_jobs.py": [
         "count_primes: SUCCEEDED, 9592 primes below 100000",
         "spin: FAILED (timeout): attempt 1 exceeded its timeout of 1 s",
@@ -85,6 +87,7 @@ EXPECTED = {
         "slow_reindex: CANCELLED, cancelled by ops: maintenance window over",
         "globex's attempt 1: error, ConnectionError: printer service unavailable",
     ],
+    "testing_jobs.py": ["FAILED at 02:17 after 3 attempts", "4 passed"],
     "stale_dashboard.py": [
         "feeds the dashboard: sync_source, refresh_model, publish_semantic_model",
         "refresh_dashboard is waiting on publish_semantic_model (PENDING)",
@@ -152,3 +155,33 @@ def test_example_runs(path: Path, request: pytest.FixtureRequest) -> None:
     assert proc.returncode == 0, proc.stderr
     for text in EXPECTED.get(path.name, ()):
         assert text in proc.stdout, f"{path.name} did not print {text!r}"
+
+
+def test_the_json_store_plugin_package_registers_its_scheme_and_passes_the_contract(
+    tmp_path: Path,
+) -> None:
+    """examples/jsonstore, installed (pip, into a directory of its own), is found by
+    its ``json`` URL scheme through the ``runlife.stores`` entry points, and its tests
+    pass: StoreContract, and runs that outlive a close."""
+    package = tmp_path / "jsonstore"  # a copy: building leaves files beside the sources
+    shutil.copytree(
+        Path(__file__).parent.parent / "examples" / "jsonstore",
+        package,
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+    )
+    target = tmp_path / "site"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+         str(package)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), *sys.path])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", os.devnull,
+         "--rootdir", str(package), str(package / "tests")],
+        capture_output=True, text=True, timeout=300, check=False, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " passed" in proc.stdout, proc.stdout
+    assert "failed" not in proc.stdout, proc.stdout

@@ -19,6 +19,11 @@ NOT_AT_LOAD = (
     "hypothesis",
     "runlife.testing._contract",
     "runlife.testing._machine",
+    "runlife.testing._lifecycle_machine",
+    "runlife.testing._runtime_machine",
+    "runlife.testing._executor_contract",
+    "runlife._runtime",
+    "anyio",
     "runlife.testing.strategies",
     "runlife.stores._sqlite",
     "runlife.stores._postgres",
@@ -187,3 +192,42 @@ def test_the_retry_timeline_example_runs_without_hypothesis(
         assert f"{backend}: attempts at 02:00:00, 02:06:00, 02:12:00; FAILED at 02:17:00" in (
             proc.stdout
         )
+
+
+COLLECT_FILE = """
+import pytest
+
+
+@pytest.mark.parametrize("n", range(20))
+def test_number(n):
+    assert n >= 0
+"""
+
+
+def collect_seconds(project: Path, *flags: str) -> float:
+    """The wall time of one ``pytest --collect-only`` in *project*."""
+    import time
+
+    env = {**clean_env(), "PYTHONPATH": os.pathsep.join(sys.path)}
+    started = time.perf_counter()
+    proc = run(sys.executable, "-m", "pytest", "--collect-only", "-q", *flags, cwd=project, env=env)
+    took = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1000 tests collected" in proc.stdout
+    return took
+
+
+def test_the_plugin_adds_next_to_nothing_to_collection(tmp_path: Path) -> None:
+    """A project of 1000 tests that never uses runlife collects as fast with the
+    plugin as without it (``-p no:runlife``): the best of three runs each, taken in
+    turn, differ by less than the noise of a busy machine (0.15 s, or 15 %).
+    Measured on an idle machine: 0.50 s with the plugin, 0.48 s without."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    for i in range(50):
+        (tmp_path / f"test_mod{i}.py").write_text(COLLECT_FILE, encoding="utf-8")
+    with_plugin, without = float("inf"), float("inf")
+    for _ in range(3):
+        with_plugin = min(with_plugin, collect_seconds(tmp_path))
+        without = min(without, collect_seconds(tmp_path, "-p", "no:runlife"))
+    print(f"collection: {with_plugin:.3f} s with runlife's plugin, {without:.3f} s without")
+    assert with_plugin - without < max(0.15, 0.15 * without)

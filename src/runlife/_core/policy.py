@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 import attrs
 
 from runlife._core.convert import aware
+from runlife._core.immediate import is_immediate
 from runlife._core.records import ErrorInfo, Item, ItemCounts
 from runlife._core.schedule import localize, zone, zone_name
 from runlife._core.status import Status
@@ -383,6 +384,8 @@ class Retry:
         if self.jitter:
             draw = (rng or random).random()
             delay *= 1.0 + self.jitter * (2.0 * draw - 1.0)
+        if is_immediate():
+            return 0.0  # runlife.testing.immediate(): the retry, without its wait
         if cap is not None and delay > cap:
             return cap
         return delay if delay < _FOREVER else _FOREVER

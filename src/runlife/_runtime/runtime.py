@@ -175,7 +175,7 @@ class AsyncRuntime:
             # A memory store keeps the runtime's time, so that leases and
             # schedules agree with the clock (a virtual one in tests).
             self.store: Store = (
-                MemoryStore(clock=self.clock) if isinstance(opened, MemoryStore) else opened
+                MemoryStore(clock=self.clock) if type(opened) is MemoryStore else opened
             )
         else:
             self.store = store

@@ -22,13 +22,31 @@ if TYPE_CHECKING:
     from runlife.testing import strategies
     from runlife.testing._clock import VirtualClock
     from runlife.testing._contract import StoreContract
+    from runlife.testing._executor_contract import ExecutorContract
+    from runlife.testing._immediate import immediate
+    from runlife.testing._lifecycle_machine import LifecycleMachine
+    from runlife.testing._runtime_machine import InjectedFault, RuntimeMachine
 
-__all__ = ("StoreContract", "VirtualClock", "strategies")
+__all__ = (
+    "ExecutorContract",
+    "InjectedFault",
+    "LifecycleMachine",
+    "RuntimeMachine",
+    "StoreContract",
+    "VirtualClock",
+    "immediate",
+    "strategies",
+)
 
 # name -> (module that defines it, attribute or None for the module itself, needs extra)
 _LAZY: dict[str, tuple[str, str | None, bool]] = {
+    "ExecutorContract": ("runlife.testing._executor_contract", "ExecutorContract", True),
+    "InjectedFault": ("runlife.testing._runtime_machine", "InjectedFault", True),
+    "LifecycleMachine": ("runlife.testing._lifecycle_machine", "LifecycleMachine", True),
+    "RuntimeMachine": ("runlife.testing._runtime_machine", "RuntimeMachine", True),
     "StoreContract": ("runlife.testing._contract", "StoreContract", True),
     "VirtualClock": ("runlife.testing._clock", "VirtualClock", False),
+    "immediate": ("runlife.testing._immediate", "immediate", False),
     "strategies": ("runlife.testing.strategies", None, True),
 }
 _EXTRA = ("hypothesis", "pytest")

@@ -181,6 +181,80 @@ class VirtualClock:
             self.jumps += 1
         self._fire_due()
 
+    async def settle(self) -> None:
+        """Wait, without moving time, until every other task of this event loop is
+        blocked and nothing is marked `busy`.
+
+        How a test (or `runlife.testing.RuntimeMachine`) lets a runtime do all it can
+        do at this moment before it looks: call it from a task of the loop.
+
+        >>> import anyio
+        >>> async def main():
+        ...     clock, seen = VirtualClock(autojump=False), []
+        ...     async def work():
+        ...         await anyio.sleep(0)
+        ...         seen.append("ran")
+        ...     async with anyio.create_task_group() as tg:
+        ...         tg.start_soon(work)
+        ...         await clock.settle()
+        ...         return seen
+        >>> anyio.run(main)
+        ['ran']
+        """
+        backend, loop = _current_loop()
+        idle = self._idle_asyncio if backend == "asyncio" else self._idle_trio
+        while True:
+            if self._busy:
+                if self._busy_free is None:
+                    self._busy_free = anyio.Event()
+                await self._busy_free.wait()
+                continue
+            await idle(loop)
+            if not self._busy:
+                return
+
+    async def run_for(self, seconds: float) -> None:
+        """Live *seconds* of virtual time step by step: jump to each pending deadline
+        in turn, letting the woken tasks `settle` before the next one, then to the
+        end. For a clock without autojump (``VirtualClock(autojump=False)``), where
+        only this and `advance` move time.
+
+        Raises:
+            ValueError: *seconds* is negative.
+
+        >>> import anyio
+        >>> async def main():
+        ...     clock, woke = VirtualClock(autojump=False), []
+        ...     async def nap():
+        ...         await clock.sleep(60)
+        ...         woke.append(clock.now())
+        ...         await clock.sleep(60)
+        ...         woke.append(clock.now())
+        ...     async with anyio.create_task_group() as tg:
+        ...         tg.start_soon(nap)
+        ...         await clock.settle()
+        ...         await clock.run_for(90)
+        ...         assert [f"{t:%H:%M}" for t in woke] == ["00:01"]
+        ...         await clock.run_for(30)
+        ...     return [f"{t:%H:%M}" for t in woke]
+        >>> anyio.run(main)
+        ['00:01', '00:02']
+        """
+        if seconds < 0:
+            raise ValueError(f"seconds={seconds!r} is invalid: expected seconds >= 0")
+        end = self._now + timedelta(seconds=seconds)
+        await self.settle()
+        while True:
+            timer = self._peek()
+            if timer is None or timer.deadline > end:
+                break
+            self._jump()
+            await self.settle()
+        if end > self._now:
+            self._now = end
+            self.jumps += 1
+        await self.settle()
+
     @property
     def pending(self) -> int:
         """How many waits are pending."""

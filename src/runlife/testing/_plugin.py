@@ -8,36 +8,122 @@ when a test first asks for it.
 Fixtures:
 
 * ``runlife_clock``: a fresh `runlife.testing.VirtualClock` (autojump on), for
-  tests that live in virtual time.
-* ``runlife_store``: an open, empty `runlife.stores.MemoryStore` whose time is
-  ``runlife_clock``'s, closed after the test. It is async: ask for it from an
-  anyio test (``@pytest.mark.anyio``).
+  tests that live in virtual time. It starts at 2026-01-01 UTC on a memory store,
+  and at the current second on any other (whose own clock stamps claims).
+* ``runlife_store``: an open, empty store, closed after the test: a
+  `runlife.stores.MemoryStore` on ``runlife_clock``'s time unless
+  ``--runlife-store URL`` or the marker's ``store=`` names another (``{tmp}`` in
+  the URL is the test's temporary directory). Async: ask for it from an anyio
+  test (``@pytest.mark.anyio``).
+* ``runlife_jobs``: the jobs of ``runlife_runtime``: the marker's ``jobs=``, or
+  none; override it in a ``conftest.py`` to give a whole directory its jobs.
+* ``runlife_runtime``: an `runlife.AsyncRuntime` of ``runlife_jobs`` over
+  ``runlife_store`` and ``runlife_clock``, entered for the test and closed after.
+* ``runlife_immediate``: retry delays and schedules without waits for the test
+  (see `runlife.testing.immediate`), for tests in real time.
+
+The marker: ``@pytest.mark.runlife(jobs=[...], store="sqlite:///{tmp}/runs.db")``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
-    from runlife.stores import MemoryStore
+    from runlife import AsyncRuntime, Job
+    from runlife.abc import Store
     from runlife.testing import VirtualClock
 
+_MARKER = "runlife"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("runlife")
+    group.addoption(
+        "--runlife-store",
+        metavar="URL",
+        default=None,
+        help="store URL for the runlife_store and runlife_runtime fixtures "
+        "(default memory://; {tmp} is the test's temporary directory)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "runlife(jobs=[...], store=URL): the jobs of the runlife_runtime fixture, "
+        "and the store URL of runlife_store",
+    )
+
+
+def _marker_kwarg(request: pytest.FixtureRequest, name: str) -> Any:
+    marker = request.node.get_closest_marker(_MARKER)
+    return None if marker is None else marker.kwargs.get(name)
+
+
+def _store_url(request: pytest.FixtureRequest) -> str:
+    url = _marker_kwarg(request, "store") or request.config.getoption("--runlife-store")
+    return url or "memory://"
+
 
 @pytest.fixture
-def runlife_clock() -> VirtualClock:
-    """A fresh `VirtualClock` at its default start, with autojump."""
+def runlife_clock(request: pytest.FixtureRequest) -> VirtualClock:
+    """A fresh `VirtualClock` with autojump: at its default start on a memory
+    store, at the current second on any other."""
     from runlife.testing._clock import VirtualClock
 
-    return VirtualClock()
+    if _store_url(request).lower().startswith("memory:"):
+        return VirtualClock()
+    from datetime import UTC, datetime
+
+    return VirtualClock(start=datetime.now(UTC).replace(microsecond=0))
 
 
 @pytest.fixture
-async def runlife_store(runlife_clock: VirtualClock) -> AsyncIterator[MemoryStore]:
-    """An open, empty `MemoryStore` on ``runlife_clock``'s time."""
-    from runlife.stores import MemoryStore
+async def runlife_store(
+    request: pytest.FixtureRequest,
+    runlife_clock: VirtualClock,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Store]:
+    """An open, empty store: `MemoryStore` on ``runlife_clock``'s time, or the one
+    ``--runlife-store`` or the marker's ``store=`` names."""
+    from runlife.stores import MemoryStore, open_store
 
-    async with MemoryStore(clock=runlife_clock) as store:
+    url = _store_url(request)
+    if "{tmp}" in url:
+        url = url.replace("{tmp}", str(tmp_path_factory.mktemp("runlife")))
+    store = open_store(url)
+    if type(store) is MemoryStore:
+        store = MemoryStore(clock=runlife_clock)
+    async with store:
         yield store
+
+
+@pytest.fixture
+def runlife_jobs(request: pytest.FixtureRequest) -> Sequence[Job]:
+    """The jobs of ``runlife_runtime``: the marker's ``jobs=``, or none."""
+    return tuple(_marker_kwarg(request, "jobs") or ())
+
+
+@pytest.fixture
+async def runlife_runtime(
+    runlife_store: Store, runlife_clock: VirtualClock, runlife_jobs: Sequence[Job]
+) -> AsyncIterator[AsyncRuntime]:
+    """An `AsyncRuntime` of ``runlife_jobs`` over ``runlife_store`` and
+    ``runlife_clock``, entered for the test and closed after it."""
+    from runlife import AsyncRuntime
+
+    async with AsyncRuntime(jobs=runlife_jobs, store=runlife_store, clock=runlife_clock) as rt:
+        yield rt
+
+
+@pytest.fixture
+def runlife_immediate() -> Iterator[None]:
+    """Retry delays and schedules without waits, for this test."""
+    from runlife.testing._immediate import immediate
+
+    with immediate():
+        yield

@@ -20,6 +20,7 @@ __all__ = (
     "crons",
     "every_schedules",
     "limits",
+    "nasty_crons",
     "quotas",
     "retries",
     "schedules",
@@ -121,6 +122,47 @@ def crons(
     return built.filter(lambda c: c is not None)  # type: ignore[return-value]
 
 
+# Expressions and zones where a cron's arithmetic is hard: the spring-forward gap and
+# the fall-back repeat of DST, a half-hour DST (Lord Howe), a zone that moves at
+# midnight (Santiago), month ends of every length and leap days.
+_NASTY_EXPRESSIONS = (
+    "30 2 * * *",  # inside the spring-forward gap in Europe and America
+    "30 1 * * *",  # twice on the fall-back night in America
+    "0 0 L * *",  # the last day of each month
+    "0 12 31 * *",  # only the months with 31 days
+    "0 0 29 2 *",  # leap days only
+    "59 23 28-31 * *",  # month ends of every length
+    "0 0 * * *",  # midnight, which Santiago skips on its spring-forward day
+    "*/20 1-3 * 3,4,10,11 0",  # Sunday nights of the months when clocks change
+    "15 2 L 2 *",  # the last day of February, at 02:15
+)
+_NASTY_ZONES = (
+    "Europe/Paris",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+    "UTC",
+)
+
+
+def nasty_crons() -> st.SearchStrategy[Cron]:
+    """`Cron` schedules where time is hard: fires inside DST gaps and repeats (in
+    zones with whole-hour, half-hour and midnight changes), on month ends of every
+    length and on leap days; beside them, random expressions in those zones.
+
+    >>> from datetime import datetime, UTC
+    >>> from hypothesis import given
+    >>> @given(nasty_crons())
+    ... def test_next_fire_is_later(cron):
+    ...     start = datetime(2028, 2, 28, 23, 59, tzinfo=UTC)
+    ...     assert cron.next_after(start) > start
+    >>> test_next_fire_is_later()
+    """
+    zones = st.sampled_from(_NASTY_ZONES)
+    listed = st.builds(Cron, st.sampled_from(_NASTY_EXPRESSIONS), tz=zones)
+    return st.one_of(listed, crons(tz=zones))
+
+
 # Seconds from a microsecond (a timedelta's resolution) to about three years.
 _SECONDS = st.one_of(
     st.integers(1, 10**8), st.floats(1e-6, 1e8, allow_nan=False, allow_infinity=False)
@@ -168,7 +210,7 @@ def schedules() -> st.SearchStrategy[Cron | Every]:
     >>> type(find(schedules(), lambda s: isinstance(s, Every))).__name__
     'Every'
     """
-    zoned = crons(tz=st.sampled_from(_ZONES))
+    zoned = crons(tz=st.sampled_from(_ZONES)) | nasty_crons()
 
     @st.composite
     def varied(draw: st.DrawFn) -> Cron:

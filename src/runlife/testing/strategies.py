@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
+import attrs
 from hypothesis import strategies as st
 
 from runlife._core.lifecycle import (
@@ -26,6 +27,7 @@ from runlife._core.lifecycle import (
     reachable,
     shortest_ways,
 )
+from runlife._core.records import ErrorInfo, ItemCounts
 from runlife._core.run import Run
 from runlife._core.spec import JobSpec
 from runlife._core.status import TERMINAL, Status, Trigger
@@ -35,6 +37,7 @@ from runlife.testing._policy_strategies import (
     crons,
     every_schedules,
     limits,
+    nasty_crons,
     quotas,
     retries,
     schedules,
@@ -46,14 +49,17 @@ __all__ = (
     "crons",
     "dags",
     "every_schedules",
+    "invalid_steps",
     "job_specs",
     "json_values",
     "lifecycles",
     "limits",
+    "nasty_crons",
     "quotas",
     "retries",
     "runs",
     "schedules",
+    "statuses",
     "texts",
     "timeouts",
     "transition_walks",
@@ -61,7 +67,14 @@ __all__ = (
 
 
 def texts(*, max_size: int = 20) -> st.SearchStrategy[str]:
-    """Text every store keeps: any character that encodes as UTF-8, but NUL."""
+    """Text every store keeps: any character that encodes as UTF-8, but NUL.
+
+    >>> from hypothesis import given
+    >>> @given(texts())
+    ... def test_encodes(text):
+    ...     assert chr(0) not in text.encode("utf-8").decode("utf-8")
+    >>> test_encodes()
+    """
     return st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=max_size)
 
 
@@ -104,6 +117,14 @@ _names = st.one_of(
     st.sampled_from(_NAME_POOL), st.from_regex(r"[A-Z][A-Z0-9_]{0,7}", fullmatch=True)
 )
 _EPOCH = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+_LIVE = frozenset({Status.RUNNING, Status.WAITING})
+_ITEM_STATUSES = (Status.PENDING, Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.SKIPPED)
+_errors = st.builds(
+    ErrorInfo,
+    kind=st.sampled_from(("error", "timeout", "abandoned", "interrupted")),
+    type=st.sampled_from(("ConnectionError", "ValueError", "TimeoutError")),
+    message=st.text(max_size=20),
+)
 
 
 def _can_move(status_of: Mapping[str, Status], source: str, target: str) -> bool:
@@ -242,6 +263,13 @@ def transition_walks(
 
     The walk may stop anywhere (or at a terminal state, where it must stop).
     *lifecycle* is `DEFAULT_LIFECYCLE` unless given (a lifecycle or a strategy).
+
+    >>> from hypothesis import given
+    >>> @given(transition_walks(lifecycles()))
+    ... def test_walk_replays(walk):
+    ...     lc, states = walk
+    ...     assert all(b in lc.allowed(a) for a, b in zip((lc.initial, *states), states))
+    >>> test_walk_replays()
     """
     lc = _lifecycle(draw, lifecycle)
     state = lc.initial
@@ -265,7 +293,15 @@ def runs(
     """Runs at any point of their life: created, then moved along a random walk.
 
     Moments start at 2026-03-10 02:00 UTC and go forward by whole seconds; params
-    and labels are small JSON values.
+    and labels are small JSON values. An attempt that ends may carry an error; a run
+    that has had attempts carries item counts and warnings, and a result if it
+    succeeded.
+
+    >>> from hypothesis import given
+    >>> @given(runs(lifecycle=lifecycles()))
+    ... def test_attempts_are_numbered(run):
+    ...     assert [a.number for a in run.attempts] == list(range(1, len(run.attempts) + 1))
+    >>> test_attempts_are_numbered()
     """
     lc, walk = draw(transition_walks(_lifecycle(draw, lifecycle), max_steps=max_steps))
     at = _EPOCH + timedelta(seconds=draw(st.integers(0, 86_400)))
@@ -283,8 +319,66 @@ def runs(
     )
     for state in walk:
         at += timedelta(seconds=draw(st.integers(0, 600)))
-        run = lc.transition(run, state, at=at)
+        leaving_live = run.status in _LIVE and lc.status_of(state) not in _LIVE
+        error = draw(st.none() | _errors) if leaving_live else None
+        run = lc.transition(run, state, at=at, error=error)
+    if run.attempts:
+        # What a run carries once it has worked: item counts, warnings, a result.
+        counts = draw(st.lists(st.sampled_from(_ITEM_STATUSES), max_size=6))
+        run = attrs.evolve(
+            run,
+            progress=ItemCounts.of(counts),
+            warnings=tuple(draw(st.lists(texts(max_size=12).filter(bool), max_size=2))),
+            result=draw(st.none() | json_values(max_leaves=3))
+            if run.status is Status.SUCCEEDED
+            else None,
+        )
     return run
+
+
+def statuses(*, terminal: bool | None = None) -> st.SearchStrategy[Status]:
+    """Canonical statuses: all, or only the terminal ones (``terminal=True``) or
+    only the others (``terminal=False``).
+
+    >>> from hypothesis import given
+    >>> @given(statuses(terminal=True))
+    ... def test_terminal_has_no_move(status):
+    ...     assert not CANONICAL_MOVES[status]
+    >>> test_terminal_has_no_move()
+    """
+    members = [s for s in Status if terminal is None or (s in TERMINAL) == terminal]
+    return st.sampled_from(members)
+
+
+@st.composite
+def invalid_steps(
+    draw: st.DrawFn,
+    lifecycle: Lifecycle | st.SearchStrategy[Lifecycle] | None = None,
+    *,
+    max_steps: int = 12,
+) -> tuple[Lifecycle, Run, str]:
+    """A lifecycle, a run at any point of its life in it, and a state or status the
+    run may not move to from there (`Lifecycle.transition` raises
+    `InvalidTransition`). Terminal runs are drawn too: nothing leaves them.
+
+    >>> from hypothesis import given
+    >>> from runlife import InvalidTransition
+    >>> @given(invalid_steps(lifecycles()))
+    ... def test_refused(step):
+    ...     lc, run, target = step
+    ...     try:
+    ...         lc.transition(run, target, at=run.created_at)
+    ...     except InvalidTransition:
+    ...         return
+    ...     raise AssertionError(f"{run.state} -> {target} was accepted")
+    >>> test_refused()
+    """
+    lc = _lifecycle(draw, lifecycle)
+    run = draw(runs(lc, max_steps=max_steps))
+    allowed = lc.allowed(run.state)
+    outside = [s for s in lc.states if s not in allowed]
+    outside += [s.value for s in Status if s.value not in lc.states and not lc.path(run.state, s)]
+    return lc, run, draw(st.sampled_from(sorted(set(outside))))
 
 
 def job_specs() -> st.SearchStrategy[JobSpec]:
