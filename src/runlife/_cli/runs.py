@@ -333,13 +333,15 @@ async def _show(ctx: Context) -> int:
     if lineage or run.root_id:
         out.line()
         out.line("lineage", style="bold")
-        rows = [[how, other.id, other.job, out.run_status(other)] for how, other in lineage]
+        related: list[list[str | Any]] = [
+            [how, other.id, other.job, out.run_status(other)] for how, other in lineage
+        ]
         if run.root_id and run.root_id != run.parent_id:
-            rows.insert(0, ["root", run.root_id, "", ""])
+            related.insert(0, ["root", run.root_id, "", ""])
         out.table(
             (Column(header="HOW"), Column(header="RUN"), Column(header="JOB", shrink=True),
              Column(header="STATUS", shrink=True, min_width=9)),
-            rows,
+            related,
         )  # fmt: skip
     if signals:
         out.line()
