@@ -48,6 +48,21 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the SQLite database at PATH (replaced if it exists); "
         "by default a temporary file is used and removed",
     )
+    serve = commands.add_parser(
+        "serve",
+        help="run the monitor page over a store (needs runlife[web])",
+        description="Run the monitor page (runs, run detail and log, jobs, workflow "
+        "graphs, live) over the store at URL. It listens on 127.0.0.1 unless --host "
+        "says otherwise: anyone who reaches it reads every run of the store.",
+    )
+    serve.add_argument("--store", required=True, metavar="URL", help="the store's URL")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    serve.add_argument(
+        "--allow-actions",
+        action="store_true",
+        help="let whoever reaches the page cancel, retry, rerun, resume, signal and pause",
+    )
     return parser
 
 
@@ -69,8 +84,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
         return 0
+    if args.command == "serve":
+        return _serve(args)
     parser.print_help(sys.stderr)
     return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from runlife.web import serve
+    except ImportError as exc:
+        print(f"runlife serve needs the web extra (pip install 'runlife[web]'): {exc}", file=sys.stderr)
+        return 2
+    where = f"http://{args.host}:{args.port}/"
+    actions = "actions allowed" if args.allow_actions else "read only"
+    print(f"runlife monitor on {where} ({actions}); Ctrl-C stops it", flush=True)
+    if args.host == "127.0.0.1":
+        print("listening on 127.0.0.1 only: use --host to listen elsewhere", flush=True)
+    serve(args.store, args.host, args.port, allow_actions=args.allow_actions)
+    return 0
 
 
 if __name__ == "__main__":
