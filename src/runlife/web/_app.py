@@ -148,6 +148,7 @@ class Monitor:
                     yield
                 finally:
                     tg.cancel_scope.cancel()
+                    self.hub.close()
             self.hub = None
 
     # -- helpers ---------------------------------------------------------------------
@@ -321,7 +322,9 @@ class Monitor:
         search = (q.get("search") or "").strip()
         if len(search) > 200:
             raise HTTPException(400, "search is invalid: expected at most 200 characters")
-        after = q.get("after") or None
+        after: str | int | None = q.get("after") or None
+        if isinstance(after, str) and after.isdigit() and len(after) < 19:
+            after = int(after)  # a line's seq, as the list of matches links it
         try:
             page = await rt.logs(run_id, stream=stream, after=after, limit=_LOG_PAGE)
             items_after = q.get("items_after") or None

@@ -26,6 +26,7 @@ _DX: Final = 220
 _DY: Final = 70
 _PAD: Final = 20
 _BAD: Final = frozenset({Status.FAILED, Status.CANCELLED, Status.SKIPPED})
+_FAILED: Final = frozenset({Status.FAILED, Status.CANCELLED})
 
 
 @attrs.frozen
@@ -64,7 +65,7 @@ def layout(
     nodes = []
     for name in workflow.nodes:
         why = workflow.explain(name, status)
-        if status[name] in _BAD:
+        if status[name] in _FAILED:
             mark = "failed"
         elif why.blocked_by or any(status[up] in _BAD for up, _ in why.upstream):
             mark = "blocked"

@@ -109,6 +109,12 @@ class Hub:
         if sub is not None:
             sub.close()
 
+    def close(self) -> None:
+        """End every subscriber's stream (the monitor stops)."""
+        for sub in self._subs.values():
+            sub.close()
+        self._subs.clear()
+
     @property
     def subscribers(self) -> int:
         return len(self._subs)
