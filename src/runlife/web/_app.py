@@ -67,6 +67,7 @@ _LOG_PAGE: Final = 500
 _ITEMS_PAGE: Final = 50
 _SPEC_AGE: Final = 30.0
 _HEARTBEAT: Final = 15.0
+_SUMMARY_AGE: Final = 5.0
 
 
 class Monitor:
@@ -98,6 +99,7 @@ class Monitor:
         self.hub: Hub | None = None
         self._specs: dict[str, tuple[float, JobSpec | None]] = {}
         self._log_counts: dict[str, dict[str, int]] = {}
+        self._summaries: dict[Any, tuple[float, Any]] = {}
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(_HERE / "templates"),
             autoescape=True,
@@ -109,6 +111,7 @@ class Monitor:
             Route("/runs/{run_id}", self.run_page),
             Route("/runs/{run_id}/live", self.run_fragment),
             Route("/runs/{run_id}/log.txt", self.log_download),
+            Route("/runs/{run_id}/log", self.log_page),
             Route("/runs/{run_id}/log/stream", self.log_stream),
             Route("/runs/{run_id}/graph", self.graph_page),
             Route("/runs/{run_id}/{action}", self.run_action, methods=["POST"]),
@@ -274,7 +277,7 @@ class Monitor:
                 limit=_PAGE,
                 cursor=wanted.cursor,
             )
-            summary = await rt.summary(since=wanted.since, until=wanted.until)
+            summary = await self._summary(wanted)
         except InvalidValue as exc:
             raise HTTPException(400, str(exc)) from None
         rows = [await self._row(run, now) for run in page.runs]
@@ -287,6 +290,19 @@ class Monitor:
             summary=summary,
             cursor=self._cursor(),
         )
+
+    async def _summary(self, wanted: RunsFilter) -> Any:
+        # The cards count the whole store: read at most every few seconds for all pages.
+        key = (wanted.range, wanted.since if wanted.range == "custom" else None, wanted.until)
+        now = time.monotonic()
+        cached = self._summaries.get(key)
+        if cached is not None and now - cached[0] < _SUMMARY_AGE:
+            return cached[1]
+        summary = await self._rt().summary(since=wanted.since, until=wanted.until)
+        if len(self._summaries) > 100:
+            self._summaries.clear()
+        self._summaries[key] = (now, summary)
+        return summary
 
     def _cursor(self) -> str:
         return "" if self.hub is None or self.hub.cursor is None else str(self.hub.cursor)
@@ -390,6 +406,26 @@ class Monitor:
                 self._log_counts.clear()
             self._log_counts[run.id] = counts
         return counts
+
+    async def log_page(self, request: Request) -> Response:
+        """A page of 500 lines of a run's log alone (``?stream=``, ``?after=``)."""
+        q = request.query_params
+        stream = q.get("stream") or None
+        after: str | int | None = q.get("after") or None
+        if isinstance(after, str) and after.isdigit() and len(after) < 19:
+            after = int(after)
+        run_id = request.path_params["run_id"]
+        try:
+            page = await self._rt().logs(run_id, stream=stream, after=after, limit=_LOG_PAGE)
+        except NotFound:
+            raise HTTPException(404, f"no run {run_id!r} in this store") from None
+        except InvalidValue as exc:
+            raise HTTPException(400, str(exc)) from None
+        html = self.templates.get_template("_lines.html").render(
+            lines=page.lines, highlight=_highlighter(q.get("search") or "")
+        )
+        headers = {"X-Next-Cursor": page.next_cursor or ""}
+        return HTMLResponse(html, headers=headers)
 
     async def log_download(self, request: Request) -> Response:
         run_id = request.path_params["run_id"]
