@@ -33,6 +33,13 @@ EXPECTED = {
         "  [x] Rollback (completed - 2 of 2 steps passed)",
         "      Step 14: acc-sw-02.dc1 no vlan 100 / revert ports          [passed] 2.5s",
     ],
+    "web_monitor.py": [
+        "runs page: 200 failed run listed: True",
+        "run page: 200 links under /monitor: True",
+        "downloaded log has the error: True",
+        "retry: 303 RETRY",
+        "retry without the operator role: 403",
+    ],
     "process_jobs.py": [
         "count_primes: SUCCEEDED, 9592 primes below 100000",
         "spin: FAILED (timeout): attempt 1 exceeded its timeout of 1 s",
