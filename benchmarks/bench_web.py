@@ -82,7 +82,10 @@ def run(report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix="runlife-bench-web-") as tmp:
         root = Path(tmp)
         _build_runs(root / "runs.db")
-        run_id, search_id = "01900000-0000-7000-8000-00000000000a", "01900000-0000-7000-8000-00000000000b"
+        run_id, search_id = (
+            "01900000-0000-7000-8000-00000000000a",
+            "01900000-0000-7000-8000-00000000000b",
+        )
         _build_log(root / "log.db", run_id, search_id)
         t_runs, t_log = anyio.run(_pages, root / "runs.db", root / "log.db", run_id)
         report.figure(

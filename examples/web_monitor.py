@@ -39,7 +39,10 @@ async def main() -> None:
         async with runlife.AsyncRuntime(jobs=[edge_health], store=url) as rt:
             mon = monitor(rt, authorize=operators_only, title="NOC monitor")
             app = Starlette(
-                routes=[Route("/", lambda r: PlainTextResponse("host home")), Mount("/monitor", app=mon)],
+                routes=[
+                    Route("/", lambda r: PlainTextResponse("host home")),
+                    Mount("/monitor", app=mon),
+                ],
                 lifespan=mon.lifespan,
             )
             run = await rt.wait((await rt.submit(edge_health)).id)
@@ -49,8 +52,12 @@ async def main() -> None:
                     page = await client.get("/monitor/?status=FAILED")
                     print("runs page:", page.status_code, "failed run listed:", run.id in page.text)
                     detail = await client.get(f"/monitor/runs/{run.id}?stream=stderr&search=ERROR")
-                    print("run page:", detail.status_code, "links under /monitor:",
-                          f'href="/monitor/runs/{run.id}/log.txt"' in detail.text)
+                    print(
+                        "run page:",
+                        detail.status_code,
+                        "links under /monitor:",
+                        f'href="/monitor/runs/{run.id}/log.txt"' in detail.text,
+                    )
                     log = await client.get(f"/monitor/runs/{run.id}/log.txt")
                     print("downloaded log has the error:", "ERROR edge-sw-03" in log.text)
                     token = client.cookies["runlife_csrf"]
@@ -61,7 +68,9 @@ async def main() -> None:
                     )
                     new_id = retried.headers["location"].rsplit("/", 1)[1]
                     print("retry:", retried.status_code, (await rt.get_run(new_id)).trigger)
-                    refused = await client.post(f"/monitor/runs/{run.id}/retry", data={"csrf": token})
+                    refused = await client.post(
+                        f"/monitor/runs/{run.id}/retry", data={"csrf": token}
+                    )
                     print("retry without the operator role:", refused.status_code)
 
 

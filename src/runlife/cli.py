@@ -94,7 +94,10 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         from runlife.web import serve
     except ImportError as exc:
-        print(f"runlife serve needs the web extra (pip install 'runlife[web]'): {exc}", file=sys.stderr)
+        print(
+            f"runlife serve needs the web extra (pip install 'runlife[web]'): {exc}",
+            file=sys.stderr,
+        )
         return 2
     where = f"http://{args.host}:{args.port}/"
     actions = "actions allowed" if args.allow_actions else "read only"

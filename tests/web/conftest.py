@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import anyio
 import httpx
-import psycopg
+import psycopg  # noqa: TID251 - the PostgreSQL cases make a schema of their own
 import pytest
 
 import runlife

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import ConsoleMessage, sync_playwright
 
 import runlife
 
@@ -82,7 +82,17 @@ def served(tmp_path: Path) -> Iterator[tuple[str, runlife.Runtime]]:
         port = _free_port()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         server = subprocess.Popen(
-            [sys.executable, "-c", _CLI, "serve", "--store", url, "--port", str(port), "--allow-actions"],
+            [
+                sys.executable,
+                "-c",
+                _CLI,
+                "serve",
+                "--store",
+                url,
+                "--port",
+                str(port),
+                "--allow-actions",
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -96,7 +106,10 @@ def served(tmp_path: Path) -> Iterator[tuple[str, runlife.Runtime]]:
                     break
                 except OSError:
                     if server.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"runlife serve did not start: {server.stdout.read() if server.stdout else ''}") from None
+                        raise RuntimeError(
+                            "runlife serve did not start: "
+                            + (server.stdout.read() if server.stdout else "")
+                        ) from None
                     time.sleep(0.1)
             yield f"http://127.0.0.1:{port}", rt
         finally:
@@ -135,7 +148,12 @@ def test_an_operator_in_a_browser(served: tuple[str, runlife.Runtime], tmp_path:
             stands = page.locator(".timeline .tl").evaluate_all(
                 "els => els.map(e => [e.querySelector('.state').textContent, e.dataset.stand])"
             )
-            assert stands == [["PENDING", "done"], ["QUEUED", "done"], ["RUNNING", "done"], ["FAILED", "failed"]]
+            assert stands == [
+                ["PENDING", "done"],
+                ["QUEUED", "done"],
+                ["RUNNING", "done"],
+                ["FAILED", "failed"],
+            ]
             shot("failed-run")
 
             page.click("#tab-stderr")
@@ -157,7 +175,8 @@ def test_an_operator_in_a_browser(served: tuple[str, runlife.Runtime], tmp_path:
             with page.expect_download() as download:
                 page.click("#download")
             text = Path(download.value.path()).read_text()
-            assert text.count("ERROR edge-sw-03") == 3 and "edge-sw-01: ok" in text
+            assert text.count("ERROR edge-sw-03") == 3
+            assert "edge-sw-01: ok" in text
 
             # a live run's log, followed while its lines arrive
             live = rt.submit(stream_config)

@@ -25,7 +25,11 @@ async def chatty(ctx: runlife.RunContext, lines: int = 5) -> None:
 def frames(body: str) -> list[dict[str, str]]:
     out = []
     for block in body.split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
+        fields = dict(
+            line.split(": ", 1)
+            for line in block.splitlines()
+            if ": " in line and not line.startswith(":")
+        )
         if "data" in fields:
             out.append(fields)
     return out
@@ -36,48 +40,62 @@ async def test_events_stream_and_reconnect(tmp_path: object) -> None:
     async with runlife.AsyncRuntime(jobs=[chatty], store=url, poll=0.1) as rt:
         app = monitor(rt)
         app.stream_lifetime = 1.5
-        async with app.lifespan():
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-                async with anyio.create_task_group() as tg:
-                    got: list[str] = []
+        async with (
+            app.lifespan(),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+        ):
+            async with anyio.create_task_group() as tg:
+                got: list[str] = []
 
-                    async def listen() -> None:
-                        got.append((await c.get("/events")).text)
+                async def listen() -> None:
+                    got.append((await c.get("/events")).text)
 
-                    tg.start_soon(listen)
-                    await anyio.sleep(0.2)
-                    run = await rt.submit(chatty, params={"lines": 2})
-                    await rt.wait(run.id, timeout=10)
-                events = [json.loads(f["data"]) | {"id": f["id"]} for f in frames(got[0]) if f.get("event") == "run"]
-                statuses = [e["status"] for e in events if e["kind"] == "transition"]
-                assert statuses == ["QUEUED", "RUNNING", "SUCCEEDED"]
-                assert all(f'id="run-{run.id}"' in e["row"] for e in events)
-                assert all("<script>" not in e["row"] for e in events)
-                # reconnecting with the first event's id gives the rest, once each
-                again = (await c.get("/events", headers={"last-event-id": events[0]["id"]})).text
-                replay = [f["id"] for f in frames(again) if f.get("event") == "run"]
-                assert replay == [e["id"] for e in events[1:]]
-                # the log stream of a finished run gives its lines, then ends
-                log = (await c.get(f"/runs/{run.id}/log/stream")).text
-                lines = [json.loads(f["data"]) for f in frames(log) if f.get("event") == "line"]
-                assert [line["message"] for line in lines] == ["line 0 <script>x</script>", "line 1 <script>x</script>"]
-                assert "event: end" in log
-                bad = await c.get("/events?after=abc")
-                assert bad.status_code == 400
+                tg.start_soon(listen)
+                await anyio.sleep(0.2)
+                run = await rt.submit(chatty, params={"lines": 2})
+                await rt.wait(run.id, timeout=10)
+            events = [
+                json.loads(f["data"]) | {"id": f["id"]}
+                for f in frames(got[0])
+                if f.get("event") == "run"
+            ]
+            statuses = [e["status"] for e in events if e["kind"] == "transition"]
+            assert statuses == ["QUEUED", "RUNNING", "SUCCEEDED"]
+            assert all(f'id="run-{run.id}"' in e["row"] for e in events)
+            assert all("<script>" not in e["row"] for e in events)
+            # reconnecting with the first event's id gives the rest, once each
+            again = (await c.get("/events", headers={"last-event-id": events[0]["id"]})).text
+            replay = [f["id"] for f in frames(again) if f.get("event") == "run"]
+            assert replay == [e["id"] for e in events[1:]]
+            # the log stream of a finished run gives its lines, then ends
+            log = (await c.get(f"/runs/{run.id}/log/stream")).text
+            lines = [json.loads(f["data"]) for f in frames(log) if f.get("event") == "line"]
+            assert [line["message"] for line in lines] == [
+                "line 0 <script>x</script>",
+                "line 1 <script>x</script>",
+            ]
+            assert "event: end" in log
+            bad = await c.get("/events?after=abc")
+            assert bad.status_code == 400
 
 
 async def test_follow_a_live_log_while_lines_arrive(tmp_path: object) -> None:
     url = f"sqlite:///{tmp_path}/follow.db"
     async with runlife.AsyncRuntime(jobs=[chatty], store=url, poll=0.1) as rt:
         app = monitor(rt)
-        async with app.lifespan():
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-                run = await rt.submit(chatty, params={"lines": 8})
-                bodies = await _together(c, f"/runs/{run.id}/log/stream", 3)
-                for body in bodies:
-                    seqs = [json.loads(f["data"])["seq"] for f in frames(body) if f.get("event") == "line"]
-                    assert seqs == list(range(1, 9))
-                assert app.hub is not None and not app.hub._tails  # the shared follower is gone
+        async with (
+            app.lifespan(),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+        ):
+            run = await rt.submit(chatty, params={"lines": 8})
+            bodies = await _together(c, f"/runs/{run.id}/log/stream", 3)
+            for body in bodies:
+                seqs = [
+                    json.loads(f["data"])["seq"] for f in frames(body) if f.get("event") == "line"
+                ]
+                assert seqs == list(range(1, 9))
+            assert app.hub is not None
+            assert not app.hub._tails
 
 
 async def _together(c: httpx.AsyncClient, path: str, n: int) -> list[str]:
@@ -129,12 +147,14 @@ async def test_many_live_clients_cost_one_store_reader(tmp_path: object) -> None
         rt.store.events = counted  # type: ignore[method-assign]
         app = monitor(rt)
         app.stream_lifetime = 1.0
-        async with app.lifespan():
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-                calls = 0
-                await _together(c, "/events", 1)
-                alone = calls
-                calls = 0
-                await _together(c, "/events", 50)
-                many = calls
+        async with (
+            app.lifespan(),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+        ):
+            calls = 0
+            await _together(c, "/events", 1)
+            alone = calls
+            calls = 0
+            await _together(c, "/events", 50)
+            many = calls
     assert many <= alone + 2, (alone, many)

@@ -212,7 +212,11 @@ class Monitor:
         response = HTMLResponse(page, status_code=status)
         if request.cookies.get(_CSRF_COOKIE) != token:
             response.set_cookie(
-                _CSRF_COOKIE, token, httponly=True, samesite="strict", path=self._base(request) or "/"
+                _CSRF_COOKIE,
+                token,
+                httponly=True,
+                samesite="strict",
+                path=self._base(request) or "/",
             )
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -250,9 +254,7 @@ class Monitor:
         }
         run = await self._rt().get_run(event.run_id)
         row = await self._row(run, datetime.now(UTC))
-        data["row"] = self.templates.get_template("_row.html").render(
-            base=self.base_path, **row
-        )
+        data["row"] = self.templates.get_template("_row.html").render(base=self.base_path, **row)
         return data
 
     # -- pages -----------------------------------------------------------------------
@@ -334,7 +336,9 @@ class Monitor:
         q = request.query_params
         stream = q.get("stream") or None
         if stream not in (None, "log", "stdout", "stderr"):
-            raise HTTPException(400, f"stream={stream!r} is invalid: expected log, stdout or stderr")
+            raise HTTPException(
+                400, f"stream={stream!r} is invalid: expected log, stdout or stderr"
+            )
         search = (q.get("search") or "").strip()
         if len(search) > 200:
             raise HTTPException(400, "search is invalid: expected at most 200 characters")
@@ -478,14 +482,18 @@ class Monitor:
         rt = self._rt()
         run_id, action = request.path_params["run_id"], request.path_params["action"]
         if action not in RUN_ACTIONS:
-            raise HTTPException(404, f"no action {action!r}: expected one of {', '.join(RUN_ACTIONS)}")
+            raise HTTPException(
+                404, f"no action {action!r}: expected one of {', '.join(RUN_ACTIONS)}"
+            )
         form = await self._check_post(request)
         if not await self._can(request, action, run_id):
             raise HTTPException(403, f"{action} is not allowed here")
         base = self._base(request)
         try:
             if action == "cancel":
-                await rt.cancel(run_id, str(form.get("reason") or "cancelled from the monitor"), wait=False)
+                await rt.cancel(
+                    run_id, str(form.get("reason") or "cancelled from the monitor"), wait=False
+                )
                 target = run_id
             elif action == "signal":
                 name = str(form.get("name", "")).strip()
@@ -546,7 +554,8 @@ class Monitor:
                             if run_filter and message.data.get("run") != run_filter:
                                 yield f"id: {message.seq}\n\n"
                                 continue
-                            yield f"id: {message.seq}\nevent: run\ndata: {json.dumps(message.data)}\n\n"
+                            data = json.dumps(message.data)
+                            yield f"id: {message.seq}\nevent: run\ndata: {data}\n\n"
             except anyio.EndOfStream:
                 return
             finally:

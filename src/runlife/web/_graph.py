@@ -76,9 +76,7 @@ def layout(
     edges = []
     for up, down in workflow.edges:
         (x1, y1), (x2, y2) = where[up], where[down]
-        edges.append(
-            (x1 + WIDTH, y1 + HEIGHT // 2, x2, y2 + HEIGHT // 2, status[up] in _BAD)
-        )
+        edges.append((x1 + WIDTH, y1 + HEIGHT // 2, x2, y2 + HEIGHT // 2, status[up] in _BAD))
     levels = max(len(workflow.levels), 1)
     rows = max((len(names) for names in workflow.levels), default=1)
     return GraphShape(

@@ -16,11 +16,14 @@ from typing import Any, Final
 import anyio
 import anyio.abc
 import attrs
+import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from runlife import AsyncRuntime, Event, LogLine
 
 __all__ = ("Hub", "Message")
+
+_log = structlog.get_logger("runlife.web")
 
 # Events kept for subscribers that reconnect; per-subscriber buffer.
 _KEPT: Final = 5000
@@ -176,8 +179,10 @@ class LogTail:
                         except (anyio.WouldBlock, anyio.BrokenResourceError):
                             del self._subs[key]
                             sub.close()
-            except Exception:  # the run was purged, the store is away: pages reconnect
-                pass
+            except Exception as exc:  # the run was purged, the store is away: pages reconnect
+                _log.warning(
+                    "the monitor stopped following a run's log", run_id=self.run_id, error=str(exc)
+                )
         self.done = True
         forget()
         for sub in self._subs.values():

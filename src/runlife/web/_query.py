@@ -5,7 +5,7 @@ and what would be accepted; the page answers it with a 400 that says so.
 
 >>> from datetime import UTC, datetime
 >>> f = runs_filter({"status": ["FAILED"], "range": ["24h"]}, now=datetime(2026, 3, 10, tzinfo=UTC))
->>> sorted(f.status), f.since
+>>> [s.value for s in f.status], f.since
 (['FAILED'], datetime.datetime(2026, 3, 9, 0, 0, tzinfo=datetime.timezone.utc))
 """
 
@@ -109,9 +109,9 @@ def runs_filter(params: Mapping[str, Sequence[str]], *, now: datetime) -> RunsFi
         labels[key.strip()] = value.strip()
     job = _one(params, "job")
     text = _one(params, "q")
-    for name, value in (("job", job), ("q", text)):
-        if value is not None and len(value) > _MAX_TEXT:
-            raise BadParam(name, value[:40] + "...", f"at most {_MAX_TEXT} characters")
+    for name, given in (("job", job), ("q", text)):
+        if given is not None and len(given) > _MAX_TEXT:
+            raise BadParam(name, given[:40] + "...", f"at most {_MAX_TEXT} characters")
     span = _one(params, "range") or ""
     since = until = None
     if span in RANGES:
