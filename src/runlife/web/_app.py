@@ -7,7 +7,7 @@ import inspect
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +15,10 @@ from typing import Any, Final
 from urllib.parse import quote
 
 import anyio
+import anyio.abc
 import jinja2
-from markupsafe import Markup
+import structlog
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -38,10 +40,12 @@ from runlife import (
     InvalidValue,
     JobSpec,
     Lifecycle,
+    LogLine,
     NotFound,
     Run,
     RunlifeError,
     Status,
+    Summary,
     Trigger,
 )
 from runlife._present import human_duration, lifecycle_chain, progress_text
@@ -68,6 +72,8 @@ _ITEMS_PAGE: Final = 50
 _SPEC_AGE: Final = 30.0
 _HEARTBEAT: Final = 15.0
 _SUMMARY_AGE: Final = 5.0
+_SUMMARY_WAIT: Final = 1.0
+_log = structlog.get_logger("runlife.web")
 
 
 class Monitor:
@@ -99,13 +105,16 @@ class Monitor:
         self.hub: Hub | None = None
         self._specs: dict[str, tuple[float, JobSpec | None]] = {}
         self._log_counts: dict[str, dict[str, int]] = {}
-        self._summaries: dict[Any, tuple[float, Any]] = {}
+        self._summaries: dict[Any, tuple[float, Summary, datetime]] = {}
+        self._counting: dict[Any, anyio.Event] = {}
+        self._tg: anyio.abc.TaskGroup | None = None
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(_HERE / "templates"),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
         self.templates.filters.update(dur=human_duration, when=_when, qs=quote)
+        self.templates.globals.update(render_lines=render_lines)
         routes = [
             Route("/", self.runs_page),
             Route("/runs/{run_id}", self.run_page),
@@ -145,6 +154,7 @@ class Monitor:
                 self.runtime = await stack.enter_async_context(runtime)
             self.hub = Hub(self.runtime, self._describe)
             async with anyio.create_task_group() as tg:
+                self._tg = tg
                 tg.start_soon(self.hub.run, tg)
                 await self.hub.started.wait()
                 try:
@@ -152,7 +162,8 @@ class Monitor:
                 finally:
                     tg.cancel_scope.cancel()
                     self.hub.close()
-            self.hub = None
+            self.hub = self._tg = None
+            self._summaries.clear()
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -279,7 +290,7 @@ class Monitor:
                 limit=_PAGE,
                 cursor=wanted.cursor,
             )
-            summary = await self._summary(wanted)
+            summary, counted_at = await self._summary(wanted)
         except InvalidValue as exc:
             raise HTTPException(400, str(exc)) from None
         rows = [await self._row(run, now) for run in page.runs]
@@ -290,21 +301,48 @@ class Monitor:
             wanted=wanted,
             next_cursor=page.next_cursor,
             summary=summary,
+            counted_at=counted_at,
             cursor=self._cursor(),
         )
 
-    async def _summary(self, wanted: RunsFilter) -> Any:
-        # The cards count the whole store: read at most every few seconds for all pages.
+    async def _summary(self, wanted: RunsFilter) -> tuple[Summary | None, datetime | None]:
+        """The summary cards of *wanted*'s time range, and when they were counted.
+
+        The cards count the whole store, which takes long in a big one: they are
+        counted by a task of the monitor, at most every few seconds for all pages,
+        and a page shows the last count rather than wait for a new one (the first
+        page of a range waits a little, then says the count is under way).
+        """
         key = (wanted.range, wanted.since if wanted.range == "custom" else None, wanted.until)
-        now = time.monotonic()
-        cached = self._summaries.get(key)
-        if cached is not None and now - cached[0] < _SUMMARY_AGE:
-            return cached[1]
-        summary = await self._rt().summary(since=wanted.since, until=wanted.until)
-        if len(self._summaries) > 100:
-            self._summaries.clear()
-        self._summaries[key] = (now, summary)
-        return summary
+        entry = self._summaries.get(key)
+        if entry is not None and time.monotonic() - entry[0] < _SUMMARY_AGE:
+            return entry[1], entry[2]
+        if self._tg is None:  # no lifespan: count now
+            summary = await self._rt().summary(since=wanted.since, until=wanted.until)
+            return summary, datetime.now(UTC)
+        counting = self._counting.get(key)
+        if counting is None:
+            counting = self._counting[key] = anyio.Event()
+            self._tg.start_soon(self._count, key, wanted.since, wanted.until, counting)
+        if entry is None:
+            with anyio.move_on_after(_SUMMARY_WAIT):
+                await counting.wait()
+            entry = self._summaries.get(key)
+        return (entry[1], entry[2]) if entry is not None else (None, None)
+
+    async def _count(
+        self, key: Any, since: datetime | None, until: datetime | None, done: anyio.Event
+    ) -> None:
+        try:
+            summary = await self._rt().summary(since=since, until=until)
+            if len(self._summaries) > 100:
+                self._summaries.clear()
+            self._summaries[key] = (time.monotonic(), summary, datetime.now(UTC))
+        except Exception as exc:  # the store is away: the next page asks again
+            _log.warning("the monitor could not count the runs", error=str(exc))
+        finally:
+            self._counting.pop(key, None)
+            done.set()
 
     def _cursor(self) -> str:
         return "" if self.hub is None or self.hub.cursor is None else str(self.hub.cursor)
@@ -425,9 +463,7 @@ class Monitor:
             raise HTTPException(404, f"no run {run_id!r} in this store") from None
         except InvalidValue as exc:
             raise HTTPException(400, str(exc)) from None
-        html = self.templates.get_template("_lines.html").render(
-            lines=page.lines, highlight=_highlighter(q.get("search") or "")
-        )
+        html = render_lines(page.lines, _highlighter(q.get("search") or ""))
         headers = {"X-Next-Cursor": page.next_cursor or ""}
         return HTMLResponse(html, headers=headers)
 
@@ -614,9 +650,10 @@ def _highlighter(search: str) -> Callable[[str], Markup]:
     """Escape a log line and mark where *search* occurs in it (ignoring case)."""
     needle = search.lower()
 
+    if not needle:
+        return escape
+
     def mark(text: str) -> Markup:
-        if not needle:
-            return Markup.escape(text)
         out, lower, i = [], text.lower(), 0
         while (j := lower.find(needle, i)) >= 0:
             out.append(Markup.escape(text[i:j]))
@@ -626,6 +663,28 @@ def _highlighter(search: str) -> Callable[[str], Markup]:
         return Markup("").join(out)
 
     return mark
+
+
+_STREAMS: Final = frozenset({"log", "stdout", "stderr"})
+
+
+def render_lines(lines: Iterable[LogLine], mark: Callable[[str], Markup]) -> Markup:
+    """Log lines as the viewer shows them, escaped, with *mark*'s highlights.
+
+    Written out here rather than in a template: a page of 500 lines is the page
+    that must come fastest.
+    """
+    out = []
+    for line in lines:
+        stream = line.stream if line.stream in _STREAMS else "log"
+        level = escape(line.level)
+        item = f'<span class="i">[{escape(line.item)}]</span> ' if line.item else ""
+        out.append(
+            f'<span class="line stream-{stream} level-{level}" data-seq="{line.seq}">'
+            f'<span class="ln">{line.seq}</span> <span class="t">{line.at:%H:%M:%S}</span> '
+            f'<span class="s">{stream}</span> {item}{mark(line.message)}</span>\n'
+        )
+    return Markup("".join(out))  # noqa: S704 - every value in it was escaped above
 
 
 def _values(run: Run) -> dict[str, str]:
