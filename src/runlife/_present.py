@@ -13,7 +13,7 @@ monitor page, the demo), so that a run reads the same wherever an operator looks
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import attrs
@@ -23,7 +23,15 @@ from runlife._core.records import ItemCounts
 from runlife._core.run import Run
 from runlife._core.status import Status
 
-__all__ = ("ChainStep", "StepState", "human_duration", "lifecycle_chain", "progress_text")
+__all__ = (
+    "ChainStep",
+    "StepState",
+    "chain_text",
+    "human_duration",
+    "lifecycle_chain",
+    "moment_text",
+    "progress_text",
+)
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
@@ -56,6 +64,22 @@ def human_duration(value: timedelta | float | None) -> str:
     if len(parts) == 2 and parts[1].startswith("0"):
         parts.pop()
     return " ".join(parts)
+
+
+def moment_text(moment: datetime | None, *, short: bool = False) -> str:
+    """*moment* in the one human form, in UTC: ``"2026-03-10 02:00:01"`` (``short``:
+    ``"03-10 02:00:01"``, for tables); nothing (``None``) shows as ``"-"``.
+
+    >>> from datetime import UTC, datetime, timedelta, timezone
+    >>> moment_text(datetime(2026, 3, 10, 3, 0, 1, tzinfo=timezone(timedelta(hours=1))))
+    '2026-03-10 02:00:01'
+    >>> moment_text(datetime(2026, 3, 10, 2, 0, 1, tzinfo=UTC), short=True), moment_text(None)
+    ('03-10 02:00:01', '-')
+    """
+    if moment is None:
+        return "-"
+    utc = moment.astimezone(UTC)
+    return f"{utc:%m-%d %H:%M:%S}" if short else f"{utc:%Y-%m-%d %H:%M:%S}"
 
 
 def progress_text(counts: ItemCounts | None) -> str:
@@ -139,6 +163,19 @@ def _chain(run: Run, lifecycle: Lifecycle) -> Iterator[ChainStep]:
         if not way:
             break
         here = way[-1]
+
+
+def chain_text(steps: tuple[ChainStep, ...], *, arrow: str = " → ") -> str:
+    """The chain as plain text, the current state in brackets (a face that has
+    bold shows it bold instead).
+
+    >>> from datetime import UTC, datetime
+    >>> from runlife import DEFAULT_LIFECYCLE as lc
+    >>> run = Run.create(job="backup", at=datetime(2026, 3, 10, tzinfo=UTC), initial="QUEUED")
+    >>> chain_text(lifecycle_chain(run, lc))
+    '[QUEUED] → RUNNING → SUCCEEDED'
+    """
+    return arrow.join(f"[{s.state}]" if s.stand == "current" else s.state for s in steps)
 
 
 def _name(state: str) -> str:

@@ -19,6 +19,7 @@ from runlife import (
     Cron,
     Item,
     ItemContext,
+    JobOverview,
     JobSpec,
     LogLine,
     LogPage,
@@ -26,10 +27,12 @@ from runlife import (
     Retry,
     Run,
     RunContext,
+    RunExplanation,
     RunGraph,
     RunQuery,
     Runtime,
     Status,
+    Summary,
     SystemClock,
     Transition,
     Workflow,
@@ -102,6 +105,11 @@ def the_blocking_runtime_keeps_its_types() -> None:
         assert_type(rt.set_policy("backup", reset=["retry"]), JobSpec)
         assert_type(rt.purge(older_than=datetime(2026, 1, 1, tzinfo=UTC)), int)
         assert_type(rt.async_runtime, AsyncRuntime)
+    with Runtime(store="memory://", serve=False) as ops:
+        assert_type(ops.summary(since=datetime(2026, 1, 1, tzinfo=UTC)), Summary)
+        assert_type(ops.list_jobs(), tuple[JobOverview, ...])
+        assert_type(ops.explain("id"), RunExplanation)
+        assert_type(ops.count_runs(job="backup"), Mapping[Status, int])
 
 
 async def items_keep_their_types(ctx: RunContext) -> None:

@@ -60,10 +60,6 @@ async def long_sync(ctx: runlife.RunContext) -> None:
     await anyio.sleep(3600)
 
 
-# The `runlife` console script, as this interpreter runs it.
-_CLI = "import sys; from runlife.cli import main; sys.exit(main(sys.argv[1:]))"
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

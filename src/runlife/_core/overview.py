@@ -479,33 +479,38 @@ def _explain(
     cancel: CancelRequest | None,
 ) -> RunExplanation:
     since = run.history[-1].at if run.history else run.created_at
-    base = attrs.evolve(
-        _UNKNOWN,
-        run_id=run.id,
-        job=run.job,
-        status=run.status,
-        state=run.state,
-        since=since,
-    )
+
+    def said(why: WhyKind, message: str, **more: Any) -> RunExplanation:
+        return RunExplanation(
+            run_id=run.id,
+            job=run.job,
+            status=run.status,
+            state=run.state,
+            since=since,
+            why=why,
+            message=message,
+            **more,
+        )
+
     name = f"run {run.id} ({run.job})"
     status = run.status
     if status.is_terminal:
         how = f"{name} is not running: it ended {status} at {_at(run.ended_at or since)}"
         if run.error is not None and run.error.message:
             how += f": {run.error.message}"
-        return attrs.evolve(base, why="finished", message=how)
+        return said(why="finished", message=how)
     if status in _HELD and stalled:
         how = (
             f"{name} is {status}, but its lease lapsed by store time: its worker is presumed "
             "lost, and the reaper of any live runtime will end or retry it"
         )
-        return attrs.evolve(base, why="stalled", message=how)
+        return said(why="stalled", message=how)
     if cancel is not None and status in _HELD:
         how = (
             f"{name} is {status} with a cancel request by {cancel.by} since "
             f"{_at(cancel.at)}: the process holding it stops it within one heartbeat"
         )
-        return attrs.evolve(base, why="cancelling", message=how)
+        return said(why="cancelling", message=how)
     if status is Status.WAITING:
         signal = waited_signal(run)
         what = "a signal" if signal is None else f"signal {signal!r}"
@@ -514,13 +519,13 @@ def _explain(
             how += "; it was sent, and the run resumes at its next look"
         else:
             how += f"; send it with `runlife signal {run.id} {signal or 'NAME'}`"
-        return attrs.evolve(base, why="waiting", message=how, signal=signal)
+        return said(why="waiting", message=how, signal=signal)
     if status is Status.RUNNING:
         attempt = run.attempts[-1] if run.attempts else None
         how = f"{name} is running"
         if attempt is not None:
             how += f": attempt {attempt.number} started at {_at(attempt.started_at)}"
-        return attrs.evolve(base, why="running", message=how)
+        return said(why="running", message=how)
     if status is Status.RETRYING:
         last = run.attempts[-1] if run.attempts else None
         how = f"{name} is retrying"
@@ -529,12 +534,11 @@ def _explain(
             if last.error is not None and last.error.message:
                 how += f" ({last.error.kind}: {last.error.message})"
         how += f"; attempt {run.attempt + 1} is due at {_at(run.due_at)}"
-        return attrs.evolve(base, why="retrying", message=how, until=run.due_at)
+        return said(why="retrying", message=how, until=run.due_at)
     if status is Status.PENDING:
         if node is not None and node.verdict in ("waiting", "impossible"):
             how = f"{name} is PENDING in workflow run {run.workflow_run_id}: {node.text}"
-            return attrs.evolve(
-                base,
+            return said(
                 why="upstream",
                 message=how,
                 upstream=node.upstream,
@@ -543,12 +547,12 @@ def _explain(
             )
         if run.due_at is not None and run.due_at > now:
             how = f"{name} is scheduled for later: it starts at {_at(run.due_at)}"
-            return attrs.evolve(base, why="scheduled", message=how, until=run.due_at)
+            return said(why="scheduled", message=how, until=run.due_at)
         how = (
             f"{name} is PENDING and due since {_at(run.due_at or since)}: the mover of a "
             "live runtime queues (or starts) it"
         )
-        return attrs.evolve(base, why="pending", message=how, until=run.due_at)
+        return said(why="pending", message=how, until=run.due_at)
     # QUEUED: capacity first, then a worker.
     limits = spec.limits
     if limits.max_concurrency is not None and live >= limits.max_concurrency:
@@ -556,7 +560,7 @@ def _explain(
             f"{name} is queued: job {run.job!r} is at its max_concurrency of "
             f"{limits.max_concurrency} ({live} run{'s' * (live != 1)} running)"
         )
-        return attrs.evolve(base, why="limit", message=how, limit="max_concurrency")
+        return said(why="limit", message=how, limit="max_concurrency")
     for key, cap in limits.per_label.items():
         value = run.labels.get(key)
         count = live_by_label.get(key, 0)
@@ -565,13 +569,8 @@ def _explain(
                 f"{name} is queued: job {run.job!r} runs at most {cap} at once per "
                 f"{key!r} label, and {key}={value} has {count} running"
             )
-            return attrs.evolve(base, why="limit", message=how, limit=f"per_label[{key}]")
+            return said(why="limit", message=how, limit=f"per_label[{key}]")
     how = (
         f"{name} is queued since {_at(since)}: capacity is free, it waits for a worker to claim it"
     )
-    return attrs.evolve(base, why="queued", message=how)
-
-
-_UNKNOWN = RunExplanation(
-    run_id="", job="", status=Status.PENDING, state=Status.PENDING, why="pending", message=""
-)
+    return said(why="queued", message=how)

@@ -366,6 +366,45 @@ class Runtime:
             )
         )
 
+    @_twin(AsyncRuntime.count_runs)
+    def count_runs(
+        self,
+        *,
+        job: Job | str | None = None,
+        status: Status | str | Iterable[Status] | None = None,
+        trigger: Trigger | str | Iterable[Trigger] | None = None,
+        labels: Mapping[str, str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        field: TimeField = "created",
+        text: str | None = None,
+        workflow_run_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> Mapping[Status, int]:
+        return self._call(
+            partial(
+                self._runtime.count_runs,
+                job=job,
+                status=status,
+                trigger=trigger,
+                labels=labels,
+                since=since,
+                until=until,
+                field=field,
+                text=text,
+                workflow_run_id=workflow_run_id,
+                parent_id=parent_id,
+            )
+        )
+
+    @_twin(AsyncRuntime.signals)
+    def signals(self, run_id: str) -> Mapping[str, Any]:
+        return self._call(partial(self._runtime.signals, run_id))
+
+    @_twin(AsyncRuntime.job_spec)
+    def job_spec(self, job: Job | Workflow | str) -> JobSpec:
+        return self._call(partial(self._runtime.job_spec, job))
+
     @_twin(AsyncRuntime.cancel)
     def cancel(
         self,

@@ -656,6 +656,71 @@ class AsyncRuntime:
         )
         return await self.guard.list_runs(query)
 
+    async def count_runs(
+        self,
+        *,
+        job: Job | str | None = None,
+        status: Status | str | Iterable[Status] | None = None,
+        trigger: Trigger | str | Iterable[Trigger] | None = None,
+        labels: Mapping[str, str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        field: TimeField = "created",
+        text: str | None = None,
+        workflow_run_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> Mapping[Status, int]:
+        """How many runs match, by status (statuses with none left out), filtered
+        as `list_runs` filters.
+
+        >>> import anyio, runlife
+        >>> @runlife.job
+        ... async def backup(ctx):
+        ...     return "ok"
+        >>> async def main():
+        ...     async with runlife.AsyncRuntime(jobs=[backup], store="memory://") as rt:
+        ...         await rt.wait((await rt.submit(backup)).id)
+        ...         return await rt.count_runs(job=backup)
+        >>> anyio.run(main)
+        {<Status.SUCCEEDED: 'SUCCEEDED'>: 1}
+        """
+        self._check_running()
+        query = RunQuery(
+            job=job.name if isinstance(job, Job) else job,
+            status=_set(status),
+            trigger=_set(trigger),
+            labels=dict(labels or {}),
+            since=since,
+            until=until,
+            field=field,
+            text=text,
+            workflow_run_id=workflow_run_id,
+            parent_id=parent_id,
+        )
+        return dict(await self.guard.count_runs(query))
+
+    async def signals(self, run_id: str) -> Mapping[str, Any]:
+        """The signals delivered to a run, by name, with their payloads.
+
+        Raises:
+            RunNotFound: no such run.
+        """
+        self._check_running()
+        await self.guard.get_run(run_id)
+        return dict(await self.guard.signals(run_id))
+
+    async def job_spec(self, job: Job | Workflow | str) -> JobSpec:
+        """The policy in force for a job (or workflow): its lifecycle, retry,
+        timeouts, schedule, limits and graph, as the store's record (and, for a
+        job of this runtime, its own declaration) says.
+
+        Raises:
+            JobNotFound: neither this runtime nor its store knows the job.
+            InvalidPolicy: its stored spec cannot be read by this runlife.
+        """
+        self._check_running()
+        return (await self._resolve(job))[1]
+
     # -- logs ----------------------------------------------------------------------
 
     async def logs(

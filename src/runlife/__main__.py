@@ -1,0 +1,7 @@
+"""``python -m runlife``: the ``runlife`` command."""
+
+import sys
+
+from runlife.cli import main
+
+sys.exit(main())
