@@ -80,8 +80,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, runlife.Runtime]]:
         server = subprocess.Popen(
             [
                 sys.executable,
-                "-c",
-                _CLI,
+                "-m",
+                "runlife",
                 "serve",
                 "--store",
                 url,
