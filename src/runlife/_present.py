@@ -18,6 +18,7 @@ from typing import Literal
 
 import attrs
 
+from runlife._core.claiming import claimed_by
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.records import ItemCounts
 from runlife._core.run import Run
@@ -31,6 +32,7 @@ __all__ = (
     "lifecycle_chain",
     "moment_text",
     "progress_text",
+    "worker_text",
 )
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
@@ -80,6 +82,21 @@ def moment_text(moment: datetime | None, *, short: bool = False) -> str:
         return "-"
     utc = moment.astimezone(UTC)
     return f"{utc:%m-%d %H:%M:%S}" if short else f"{utc:%Y-%m-%d %H:%M:%S}"
+
+
+def worker_text(run: Run) -> str:
+    """The worker whose claim started *run*'s last attempt, as its history records
+    it; ``"-"`` for a run never claimed.
+
+    >>> from datetime import UTC, datetime
+    >>> from runlife import DEFAULT_LIFECYCLE as lc
+    >>> at = datetime(2026, 3, 10, 2, tzinfo=UTC)
+    >>> run = lc.transition(Run.create(job="backup", at=at), Status.QUEUED, at=at)
+    >>> worker_text(run), worker_text(lc.transition(run, Status.RUNNING, at=at,
+    ...                                             reason="claimed by w1"))
+    ('-', 'w1')
+    """
+    return claimed_by(run) or "-"
 
 
 def progress_text(counts: ItemCounts | None) -> str:

@@ -30,6 +30,9 @@ async def test_runs_page_shows_every_column(client: httpx.AsyncClient, store: Fi
     assert 'class="step step-done">SUCCEEDED' in cells
     assert "&#9888;" in cells  # succeeded with warnings: one item failed
     assert "3/3, 1 failed" in cells
+    worker = re.search(r'<td class="worker mono">([^<]+)</td>', cells)
+    assert worker is not None
+    assert worker.group(1) not in ("", "-")  # the runtime whose claim started it
     assert f'href="/runs/{store.ids["backup"]}#log"' in cells
     # summary cards count by status, and stalled / past timeout
     assert re.search(

@@ -48,7 +48,13 @@ from runlife import (
     Summary,
     Trigger,
 )
-from runlife._present import human_duration, lifecycle_chain, progress_text
+from runlife._present import (
+    human_duration,
+    lifecycle_chain,
+    moment_text,
+    progress_text,
+    worker_text,
+)
 from runlife.abc import Store
 from runlife.web._graph import HEIGHT, WIDTH, layout
 from runlife.web._hub import Hub, Message
@@ -113,7 +119,7 @@ class Monitor:
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
-        self.templates.filters.update(dur=human_duration, when=_when, qs=quote)
+        self.templates.filters.update(dur=human_duration, when=moment_text, qs=quote)
         self.templates.globals.update(render_lines=render_lines)
         routes = [
             Route("/", self.runs_page),
@@ -202,6 +208,7 @@ class Monitor:
             "run": run,
             "chain": chain,
             "progress": progress_text(run.progress),
+            "worker": worker_text(run),
             "duration": human_duration(run.duration if run.ended_at else run.elapsed(now))
             if run.started_at
             else "-",
@@ -640,10 +647,6 @@ def _seq(value: str | None) -> int | None:
     if not value.isdigit() or len(value) > 18:
         raise HTTPException(400, f"after={value!r} is invalid: expected an event's seq")
     return int(value)
-
-
-def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
 
 
 def _highlighter(search: str) -> Callable[[str], Markup]:
