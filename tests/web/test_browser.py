@@ -55,6 +55,19 @@ async def stream_config(ctx: runlife.RunContext, lines: int = 12) -> None:
         await anyio.sleep(0.4)
 
 
+@runlife.job(name="Generate_Invoice")
+def generate_invoice(ctx: runlife.RunContext) -> None:
+    raise RuntimeError("no invoice")
+
+
+@runlife.job(name="Send_Email_Invoice")
+def send_email(ctx: runlife.RunContext) -> None:
+    return None
+
+
+BILLING = runlife.Workflow("billing", {generate_invoice: [], send_email: [generate_invoice]})
+
+
 @runlife.job(name="long_sync")
 async def long_sync(ctx: runlife.RunContext) -> None:
     await anyio.sleep(3600)
@@ -72,7 +85,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, runlife.Runtime]]:
     process fills and keeps working on."""
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     jobs = [edge_health, nightly_backup, stream_config, long_sync]
-    with runlife.Runtime(jobs=jobs, store=url, poll=0.2, grace=0.5) as rt:
+    with runlife.Runtime(jobs=jobs, workflows=[BILLING], store=url, poll=0.2, grace=0.5) as rt:
+        rt.wait(rt.submit(BILLING).id, timeout=30)
         rt.wait(rt.submit(nightly_backup).id, timeout=30)
         rt.wait(rt.submit(edge_health).id, timeout=30)
         port = _free_port()
@@ -137,6 +151,9 @@ def test_an_operator_in_a_browser(served: tuple[str, runlife.Runtime], tmp_path:
             page.select_option("select[name=status]", "FAILED")
             page.click(".filters button[type=submit]")
             page.wait_for_url("**status=FAILED**")
+            page.fill("input[name=job]", "edge_health")
+            page.click(".filters button[type=submit]")
+            page.wait_for_url("**job=edge_health**")
             assert page.locator("#runs tbody tr").count() == 1
             assert page.locator("#runs tbody tr .status .badge").inner_text() == "FAILED"
             page.click("#runs tbody tr td.job a")
@@ -174,6 +191,20 @@ def test_an_operator_in_a_browser(served: tuple[str, runlife.Runtime], tmp_path:
             assert text.count("ERROR edge-sw-03") == 3
             assert "edge-sw-01: ok" in text
 
+            # the workflow's graph: zoom, recenter, a node leads to its run
+            workflow = rt.list_runs(job="billing").runs[0]
+            page.goto(f"{base}/runs/{workflow.id}/graph")
+            whole = page.get_attribute("#graph", "viewBox")
+            assert page.locator(".node.mark-failed").count() == 1
+            assert page.locator(".node.mark-blocked").count() == 1
+            page.click("#zoom-in")
+            assert page.get_attribute("#graph", "viewBox") != whole
+            page.click("#recenter")
+            assert page.get_attribute("#graph", "viewBox") == whole
+            shot("graph")
+            page.click("a.node[data-node=Generate_Invoice]")
+            page.wait_for_selector(".details h1 .job:has-text('Generate_Invoice')")
+
             # a live run's log, followed while its lines arrive
             live = rt.submit(stream_config)
             page.goto(f"{base}/runs/{live.id}")
@@ -204,14 +235,14 @@ def test_an_operator_in_a_browser(served: tuple[str, runlife.Runtime], tmp_path:
 
             # the read-only pages without JavaScript
             plain = browser.new_context(java_script_enabled=False).new_page()
-            plain.goto(base + "/?status=FAILED")
+            plain.goto(base + "/?status=FAILED&job=edge_health")
             assert plain.locator("#runs tbody tr").count() == 1
             plain.click("#runs tbody tr td.job a")
             assert plain.locator(".timeline .tl").count() == 4
             plain.click("#tab-stderr")
             assert plain.locator("#lines .line").count() == 3
             plain.goto(base + "/jobs")
-            assert plain.locator("#jobs tbody tr").count() == 4
+            assert plain.locator("#jobs tbody tr").count() == 7  # four jobs, a workflow of two
             plain.screenshot(path=str(tmp_path / "no-js.png"), full_page=True)
         finally:
             browser.close()
