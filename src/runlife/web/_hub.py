@@ -9,6 +9,7 @@ A run's log is likewise followed once (`LogTail`) however many pages watch it.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
@@ -28,6 +29,8 @@ _log = structlog.get_logger("runlife.web")
 # Events kept for subscribers that reconnect; per-subscriber buffer.
 _KEPT: Final = 5000
 _BUFFER: Final = 500
+# Seconds between two reads of one run's row for its item updates.
+_ROW_EVERY: Final = 0.5
 # Lines of a followed log kept for pages that join later.
 _TAIL_KEPT: Final = 50_000
 
@@ -68,12 +71,21 @@ class Hub:
         """Follow the store's events until cancelled (started in *task_group*)."""
         self._tg = task_group
         self.started.set()
+        described: dict[str, float] = {}
         async for event in self.runtime.events(after="now"):
             assert event.seq is not None
-            try:
-                data = await self.describe(event)
-            except Exception:  # a run purged meanwhile: the event alone still counts
-                data = {"run": event.run_id, "status": event.status.value, "kind": event.kind}
+            data = {"run": event.run_id, "status": event.status.value, "kind": event.kind}
+            # A run's row is read again for each transition, and for item updates at
+            # most every _ROW_EVERY seconds: a run of 10,000 items costs a few reads.
+            now = time.monotonic()
+            if event.kind == "transition" or now - described.get(event.run_id, 0) >= _ROW_EVERY:
+                described[event.run_id] = now
+                if len(described) > _KEPT:
+                    described.clear()
+                try:
+                    data = await self.describe(event)
+                except Exception:  # a run purged meanwhile: the event alone still counts
+                    pass
             self.publish(Message(event.seq, data))
 
     def publish(self, message: Message) -> None:

@@ -69,7 +69,18 @@
     if (part && live && live.getAttribute("data-fragment")) refreshPart(live.getAttribute("data-fragment"));
   }
 
+  // One fetch of the run's live part at a time; events meanwhile ask for one more.
+  var fetching = false, again = false;
   function refreshPart(url) {
+    if (fetching) { again = true; return Promise.resolve(); }
+    fetching = true;
+    return fetchPart(url).then(function () {
+      fetching = false;
+      if (again) { again = false; return refreshPart(url); }
+    }, function () { fetching = false; });
+  }
+
+  function fetchPart(url) {
     return fetch(url, { credentials: "same-origin" }).then(function (r) {
       if (!r.ok) return;
       return r.text().then(function (html) {
