@@ -225,3 +225,16 @@ async def test_no_page_shows_the_store_password(postgres_dsn: str) -> None:
                 text = (await c.get(path)).text
                 assert "s3cret" not in text
                 assert "postgresql://" not in text
+
+
+async def test_monitor_refuses_what_it_cannot_use() -> None:
+    import runlife
+    from runlife.web import monitor
+
+    with pytest.raises(runlife.InvalidValue) as bad:
+        monitor(runlife.Runtime(store="memory://"))  # not started: it is only looked at
+    assert "store URL" in str(bad.value)
+    with pytest.raises(runlife.InvalidValue, match="store_or_runtime"):
+        monitor(42)  # type: ignore[arg-type]
+    with pytest.raises(runlife.InvalidValue, match="base_path"):
+        monitor("memory://", base_path="monitor/")

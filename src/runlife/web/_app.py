@@ -44,6 +44,7 @@ from runlife import (
     NotFound,
     Run,
     RunlifeError,
+    Runtime,
     Status,
     Summary,
     Trigger,
@@ -96,6 +97,14 @@ class Monitor:
         poll: float = 1.0,
         stream_lifetime: float = 300.0,
     ) -> None:
+        if isinstance(source, Runtime):
+            # Its AsyncRuntime lives on an event loop of its own thread, not the server's.
+            raise InvalidValue(
+                "store_or_runtime",
+                source,
+                "an AsyncRuntime, a Store or a store URL (a blocking Runtime runs on a loop "
+                "of its own: give the monitor its store URL)",
+            )
         if not isinstance(source, AsyncRuntime | str) and not hasattr(source, "list_runs"):
             raise InvalidValue("store_or_runtime", source, "an AsyncRuntime, a Store or a URL")
         if base_path and (not base_path.startswith("/") or base_path.endswith("/")):

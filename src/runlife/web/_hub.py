@@ -84,8 +84,8 @@ class Hub:
                     described.clear()
                 try:
                     data = await self.describe(event)
-                except Exception:  # a run purged meanwhile: the event alone still counts
-                    pass
+                except Exception as exc:  # a run purged meanwhile: the event alone counts
+                    _log.debug("the monitor could not read an event's run", error=str(exc))
             self.publish(Message(event.seq, data))
 
     def publish(self, message: Message) -> None:
