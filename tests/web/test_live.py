@@ -158,3 +158,28 @@ async def test_many_live_clients_cost_one_store_reader(tmp_path: object) -> None
             await _together(c, "/events", 50)
             many = calls
     assert many <= alone + 2, (alone, many)
+
+
+async def test_a_page_connecting_late_gets_what_happened_since_it_was_read(
+    tmp_path: object,
+) -> None:
+    url = f"sqlite:///{tmp_path}/late.db"
+    async with runlife.AsyncRuntime(jobs=[chatty], store=url, poll=0.1) as rt:
+        await rt.wait((await rt.submit(chatty, params={"lines": 0})).id, timeout=10)
+        app = monitor(rt)
+        app.stream_lifetime = 0.5
+        async with app.lifespan():
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                page = (await c.get("/")).text
+                cursor = page.split('data-after="', 1)[1].split('"', 1)[0]
+                assert cursor.isdigit()  # the store's events before the page was read
+                run = await rt.submit(chatty, params={"lines": 0})
+                await rt.wait(run.id, timeout=10)
+                with anyio.fail_after(10):
+                    while app.hub is None or app.hub.cursor == int(cursor):
+                        await anyio.sleep(0.05)
+                    await anyio.sleep(0.3)
+                body = (await c.get(f"/events?after={cursor}")).text
+    moves = [json.loads(f["data"])["status"] for f in frames(body) if f.get("event") == "run"]
+    assert moves == ["QUEUED", "RUNNING", "SUCCEEDED"]

@@ -70,9 +70,17 @@ class Hub:
     async def run(self, task_group: anyio.abc.TaskGroup) -> None:
         """Follow the store's events until cancelled (started in *task_group*)."""
         self._tg = task_group
+        # Where the store's events stand now, known before any page is served: a page
+        # carries the cursor it was read at, so its live stream misses nothing after.
+        cursor = 0
+        while page := await self.runtime.store.events(after=cursor, limit=1000):
+            cursor = page[-1].seq or cursor
+            if len(page) < 1000:
+                break
+        self.cursor = cursor
         self.started.set()
         described: dict[str, float] = {}
-        async for event in self.runtime.events(after="now"):
+        async for event in self.runtime.events(after=cursor):
             assert event.seq is not None
             data = {"run": event.run_id, "status": event.status.value, "kind": event.kind}
             # A run's row is read again for each transition, and for item updates at
