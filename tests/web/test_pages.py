@@ -8,6 +8,8 @@ import httpx
 import pytest
 from tests.web.conftest import HOSTILE, JS_URL, SCRIPT, Filled
 
+import runlife
+
 pytestmark = pytest.mark.anyio
 
 
@@ -238,3 +240,38 @@ async def test_monitor_refuses_what_it_cannot_use() -> None:
         monitor(42)  # type: ignore[arg-type]
     with pytest.raises(runlife.InvalidValue, match="base_path"):
         monitor("memory://", base_path="monitor/")
+
+
+@runlife.job(name="mop")
+async def mop(ctx: runlife.RunContext) -> None:
+    for phase, count in (("pre-check", 30), ("change", 30)):
+        for n in range(count):
+            async with ctx.item(f"{phase}-{n:02d}", phase=phase) as item:
+                if phase == "change" and n == 29:
+                    raise RuntimeError("port busy")
+                item.output = n
+
+
+async def test_items_by_phase_failed_first_and_paged(tmp_path: object) -> None:
+    from runlife.web import monitor
+
+    async with runlife.AsyncRuntime(jobs=[mop], store=f"sqlite:///{tmp_path}/mop.db") as rt:
+        run = await rt.wait((await rt.submit(mop)).id, timeout=30)
+        app = monitor(rt)
+        async with app.lifespan():
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                first = (await c.get(f"/runs/{run.id}")).text
+                failed = first.index("failed-items")
+                assert failed < first.index("change-29", failed) < first.index("<h3>Pre-check")
+                assert "<h3>Pre-check</h3>" in first
+                assert "<h3>Change</h3>" in first
+                assert "standby" in first  # the rollback phase was never used
+                assert "change-20" not in first  # beyond the first 50 items
+                more = re.search(r'href="\?items_after=([^"#]+)#items"', first)
+                assert more is not None
+                assert more.group(1) == "change-19"
+                second = (await c.get(f"/runs/{run.id}?items_after={more.group(1)}")).text
+                assert "change-20" in second
+                assert "pre-check-00" not in second
+                assert "items_after=" not in second
