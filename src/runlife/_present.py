@@ -22,6 +22,7 @@ from runlife._core.claiming import claimed_by
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.records import ItemCounts
 from runlife._core.run import Run
+from runlife._core.schedule import Cron, Every
 from runlife._core.status import Status
 
 __all__ = (
@@ -32,6 +33,7 @@ __all__ = (
     "lifecycle_chain",
     "moment_text",
     "progress_text",
+    "schedule_text",
     "worker_text",
 )
 
@@ -82,6 +84,20 @@ def moment_text(moment: datetime | None, *, short: bool = False) -> str:
         return "-"
     utc = moment.astimezone(UTC)
     return f"{utc:%m-%d %H:%M:%S}" if short else f"{utc:%Y-%m-%d %H:%M:%S}"
+
+
+def schedule_text(schedule: Cron | Every | None) -> str:
+    """A schedule as the jobs tables show it: ``"0 2 * * *"`` (with its zone when not
+    UTC), ``"every 5m"``, ``"-"``.
+
+    >>> schedule_text(Cron("0 2 * * *", tz="Europe/Paris")), schedule_text(Every(300))
+    ('0 2 * * * (Europe/Paris)', 'every 5m')
+    """
+    if schedule is None:
+        return "-"
+    if isinstance(schedule, Cron):
+        return schedule.expr if schedule.tz == "UTC" else f"{schedule.expr} ({schedule.tz})"
+    return f"every {human_duration(schedule.seconds)}"
 
 
 def worker_text(run: Run) -> str:

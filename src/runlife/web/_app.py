@@ -54,6 +54,7 @@ from runlife._present import (
     lifecycle_chain,
     moment_text,
     progress_text,
+    schedule_text,
     worker_text,
 )
 from runlife.abc import Store
@@ -129,7 +130,7 @@ class Monitor:
             undefined=jinja2.StrictUndefined,
         )
         self.templates.filters.update(dur=human_duration, when=moment_text, qs=quote)
-        self.templates.globals.update(render_lines=render_lines)
+        self.templates.globals.update(render_lines=render_lines, schedule_text=schedule_text)
         routes = [
             Route("/", self.runs_page),
             Route("/runs/{run_id}", self.run_page),
