@@ -275,3 +275,33 @@ async def test_items_by_phase_failed_first_and_paged(tmp_path: object) -> None:
                 assert "change-20" in second
                 assert "pre-check-00" not in second
                 assert "items_after=" not in second
+
+
+async def test_stalled_and_overdue_runs_are_named_on_the_runs_page(
+    client: httpx.AsyncClient, store: Filled, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from runlife import Deadline, Overdue, Summary
+    from runlife.web import Monitor
+
+    run = await client.get(f"/runs/{store.ids['check']}")  # any run will do as the example
+    assert run.status_code == 200
+    rt = runlife.AsyncRuntime(store=store.url, serve=False)
+    async with rt:
+        stalled = await rt.get_run(store.ids["check"])
+        late = await rt.get_run(store.ids["backup"])
+    now = datetime.now(UTC)
+    deadline = Deadline(kind="run", at=now - timedelta(minutes=3), limit=timedelta(minutes=5))
+    summary = Summary(at=now, stalled=(stalled,), overdue=(Overdue(run=late, deadline=deadline),))
+
+    async def fake(self: Monitor, wanted: object) -> tuple[Summary, datetime]:
+        return summary, now
+
+    monkeypatch.setattr(Monitor, "_summary", fake)
+    page = (await client.get("/")).text
+    attention = page.split('class="attention"', 1)[1].split("</ul>", 1)[0]
+    assert f'href="/runs/{stalled.id}"' in attention
+    assert "past its run limit of 5m" in attention
+    assert f'href="/runs/{late.id}"' in attention
+    assert re.search(r'<span class="n">1</span> stalled', page)
