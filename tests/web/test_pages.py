@@ -285,8 +285,6 @@ async def test_stalled_and_overdue_runs_are_named_on_the_runs_page(
     from runlife import Deadline, Overdue, Summary
     from runlife.web import Monitor
 
-    run = await client.get(f"/runs/{store.ids['check']}")  # any run will do as the example
-    assert run.status_code == 200
     rt = runlife.AsyncRuntime(store=store.url, serve=False)
     async with rt:
         stalled = await rt.get_run(store.ids["check"])
@@ -305,3 +303,14 @@ async def test_stalled_and_overdue_runs_are_named_on_the_runs_page(
     assert "past its run limit of 5m" in attention
     assert f'href="/runs/{late.id}"' in attention
     assert re.search(r'<span class="n">1</span> stalled', page)
+
+
+async def test_without_its_lifespan_the_monitor_says_what_is_missing(store: Filled) -> None:
+    from runlife.web import monitor
+
+    app = monitor(store.url)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        page = await c.get("/")
+    assert page.status_code == 503
+    assert "lifespan" in page.text

@@ -103,6 +103,17 @@
         e.preventDefault();
         fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" })
           .then(function (r) {
+            if (!r.ok) {
+              return r.text().then(function (html) {
+                var holder = document.createElement("div");
+                holder.innerHTML = html;
+                var said = holder.querySelector(".error-message");
+                var note = document.createElement("p");
+                note.className = "notice error-message";
+                note.textContent = said ? said.textContent : "the action was refused (" + r.status + ")";
+                form.parentNode.appendChild(note);
+              });
+            }
             if (r.redirected && r.url.indexOf(window.location.pathname) < 0) { window.location = r.url; return; }
             var live = $("#live");
             var url = live ? live.getAttribute("data-fragment") : window.location.pathname + "/live";
