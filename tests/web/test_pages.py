@@ -312,5 +312,9 @@ async def test_without_its_lifespan_the_monitor_says_what_is_missing(store: Fill
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         page = await c.get("/")
-    assert page.status_code == 503
-    assert "lifespan" in page.text
+        assert page.status_code == 503
+        assert "lifespan" in page.text
+        for _ in range(2):  # it opens the store again each time its lifespan runs
+            async with app.lifespan():
+                assert (await c.get("/")).status_code == 200
+            assert (await c.get("/")).status_code == 503

@@ -164,22 +164,29 @@ class Monitor:
         Give it to the host's app when the monitor is mounted:
         ``Starlette(routes=[Mount("/monitor", app=mon)], lifespan=mon.lifespan)``.
         """
-        async with AsyncExitStack() as stack:
-            if self.runtime is None or not isinstance(self.source, AsyncRuntime):
-                runtime = AsyncRuntime(store=self.source, serve=False, poll=self.poll)  # type: ignore[arg-type]
-                self.runtime = await stack.enter_async_context(runtime)
-            self.hub = Hub(self.runtime, self._describe)
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
-                tg.start_soon(self.hub.run, tg)
-                await self.hub.started.wait()
-                try:
-                    yield
-                finally:
-                    tg.cancel_scope.cancel()
-                    self.hub.close()
+        own = not isinstance(self.source, AsyncRuntime)
+        try:
+            async with AsyncExitStack() as stack:
+                if own:
+                    runtime = AsyncRuntime(store=self.source, serve=False, poll=self.poll)  # type: ignore[arg-type]
+                    self.runtime = await stack.enter_async_context(runtime)
+                assert self.runtime is not None
+                self.hub = hub = Hub(self.runtime, self._describe)
+                async with anyio.create_task_group() as tg:
+                    self._tg = tg
+                    tg.start_soon(hub.run, tg)
+                    await hub.started.wait()
+                    try:
+                        yield
+                    finally:
+                        tg.cancel_scope.cancel()
+                        hub.close()
+        finally:
             self.hub = self._tg = None
             self._summaries.clear()
+            self._specs.clear()
+            if own:
+                self.runtime = None
 
     # -- helpers ---------------------------------------------------------------------
 
