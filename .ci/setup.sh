@@ -46,6 +46,19 @@ fi
 echo "setup.sh: installing runlife${extras} (editable) into .venv"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
 
+# The monitor page's browser test drives Debian's Chromium through Playwright
+# (Playwright's own browser downloads are not reachable from CI).
+if [ "$mode" = dev ] && [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup.sh: installing chromium with apt-get (for the browser test)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    else
+        echo "setup.sh: the browser test needs /usr/bin/chromium (apt-get install chromium)" >&2
+    fi
+fi
+
 if [ "$mode" = dev ] && [ -f .ci/postgres.sh ]; then
     bash .ci/postgres.sh
 fi

@@ -46,6 +46,13 @@ EXPECTED = {
         "at most 2 runs of a site at once: True",
     ],
     "pool_executor.py": ["6 passed"],
+    "web_monitor.py": [
+        "runs page: 200 failed run listed: True",
+        "run page: 200 links under /monitor: True",
+        "downloaded log has the error: True",
+        "retry: 303 RETRY",
+        "retry without the operator role: 403",
+    ],
     "process_jobs.py": [
         "count_primes: SUCCEEDED, 9592 primes below 100000",
         "spin: FAILED (timeout): attempt 1 exceeded its timeout of 1 s",

@@ -18,9 +18,11 @@ from typing import Literal
 
 import attrs
 
+from runlife._core.claiming import claimed_by
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.records import ItemCounts
 from runlife._core.run import Run
+from runlife._core.schedule import Cron, Every
 from runlife._core.status import Status
 
 __all__ = (
@@ -31,6 +33,8 @@ __all__ = (
     "lifecycle_chain",
     "moment_text",
     "progress_text",
+    "schedule_text",
+    "worker_text",
 )
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
@@ -80,6 +84,35 @@ def moment_text(moment: datetime | None, *, short: bool = False) -> str:
         return "-"
     utc = moment.astimezone(UTC)
     return f"{utc:%m-%d %H:%M:%S}" if short else f"{utc:%Y-%m-%d %H:%M:%S}"
+
+
+def schedule_text(schedule: Cron | Every | None) -> str:
+    """A schedule as the jobs tables show it: ``"0 2 * * *"`` (with its zone when not
+    UTC), ``"every 5m"``, ``"-"``.
+
+    >>> schedule_text(Cron("0 2 * * *", tz="Europe/Paris")), schedule_text(Every(300))
+    ('0 2 * * * (Europe/Paris)', 'every 5m')
+    """
+    if schedule is None:
+        return "-"
+    if isinstance(schedule, Cron):
+        return schedule.expr if schedule.tz == "UTC" else f"{schedule.expr} ({schedule.tz})"
+    return f"every {human_duration(schedule.seconds)}"
+
+
+def worker_text(run: Run) -> str:
+    """The worker whose claim started *run*'s last attempt, as its history records
+    it; ``"-"`` for a run never claimed.
+
+    >>> from datetime import UTC, datetime
+    >>> from runlife import DEFAULT_LIFECYCLE as lc
+    >>> at = datetime(2026, 3, 10, 2, tzinfo=UTC)
+    >>> run = lc.transition(Run.create(job="backup", at=at), Status.QUEUED, at=at)
+    >>> worker_text(run), worker_text(lc.transition(run, Status.RUNNING, at=at,
+    ...                                             reason="claimed by w1"))
+    ('-', 'w1')
+    """
+    return claimed_by(run) or "-"
 
 
 def progress_text(counts: ItemCounts | None) -> str:

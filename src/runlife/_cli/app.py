@@ -93,7 +93,7 @@ def common(parser: argparse.ArgumentParser, *, json: bool = True) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``runlife`` command's parser, with every subcommand."""
-    from runlife._cli import act, jobs, logs, runs, worker
+    from runlife._cli import act, jobs, logs, runs, serve, worker
 
     parser = _Parser(
         prog="runlife",
@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add(commands)
     act.add(commands)
     worker.add(commands)
+    serve.add(commands)
     _add_demo(commands)
     return parser
 

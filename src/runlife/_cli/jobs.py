@@ -11,9 +11,8 @@ from runlife._cli.render import Column
 from runlife._cli.runs import RUN_COLUMNS, lifecycle_for, run_row, when
 from runlife._core.overview import JobOverview
 from runlife._core.run import Run
-from runlife._core.schedule import Cron, Every
 from runlife._core.status import TERMINAL, Status
-from runlife._present import human_duration, moment_text
+from runlife._present import human_duration, moment_text, schedule_text
 
 __all__ = ("JOB_COLUMNS", "add", "schedule_text")
 
@@ -82,16 +81,6 @@ def add(commands: Any) -> None:
     )
     purge.add_argument("--dry-run", action="store_true", help="count them, delete nothing")
     purge.set_defaults(cmd=Command(handler=_purge))
-
-
-def schedule_text(schedule: Cron | Every | None) -> str:
-    """A schedule as the jobs table shows it: ``"0 2 * * *"`` (with its zone when not
-    UTC), ``"every 5m"``, ``"-"``."""
-    if schedule is None:
-        return "-"
-    if isinstance(schedule, Cron):
-        return schedule.expr if schedule.tz == "UTC" else f"{schedule.expr} ({schedule.tz})"
-    return f"every {human_duration(schedule.seconds)}"
 
 
 def _outcome(run: Run | None) -> str:
