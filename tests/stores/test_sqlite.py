@@ -469,6 +469,7 @@ async def test_a_write_that_changed_nothing_wakes_no_waiter(db: Path) -> None:
     claims again, at once, for ever). A write that changes a run still wakes."""
     async with SQLiteStore(db) as store:
         await store.save_job(JobRecord(name="backup"))
+        await store.wait_changed(10)  # the job's write is a change: seen, done with
         waited: list[float] = []
 
         async def wait(timeout: float) -> None:
@@ -487,6 +488,25 @@ async def test_a_write_that_changed_nothing_wakes_no_waiter(db: Path) -> None:
             await anyio.sleep(0.05)
             await store.create_run(queued())
         assert waited[1] < 5
+
+
+async def test_a_commit_of_another_process_before_the_first_wait_wakes_it(db: Path) -> None:
+    """A commit that another process makes after this store last read, but before
+    its first wait_changed, is a change: the wait returns at once (its first look
+    at the file used to be taken as where changes start, and the commit was missed
+    until the next one)."""
+    async with SQLiteStore(db) as store:
+        await store.save_job(JobRecord(name="backup"))
+        assert not (await store.get_job("backup")).paused
+        writer = (
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+            " c.execute('UPDATE jobs SET paused = 1'); c.commit()"
+        )
+        subprocess.run([sys.executable, "-c", writer, str(db)], check=True, timeout=30)
+        start = anyio.current_time()
+        await store.wait_changed(10)
+        assert anyio.current_time() - start < 5
+        assert (await store.get_job("backup")).paused
 
 
 # -- time, input, failpoints ---------------------------------------------------------

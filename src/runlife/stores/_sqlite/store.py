@@ -168,6 +168,9 @@ class SQLiteStore(StoreBase):
             await run_sync(self._open_writer)
         assert self._writer is not None
         self._changed = anyio.Event()
+        # Changes count from the opening: a commit of another process between the
+        # store's first read and its first wait_changed is one.
+        await run_sync(self._poll_data_version)
         self._commits = GroupCommit(
             self._writer, self.path, self._lock_timeout, self._on_commit, self._on_flush
         )
@@ -1023,7 +1026,8 @@ class SQLiteStore(StoreBase):
         """Return when this process wrote, another process committed, or *timeout* passed.
 
         Writes of this store wake waiters at once; commits of other processes are
-        seen by polling SQLite's ``data_version`` every 50 ms.
+        seen by polling SQLite's ``data_version`` every 50 ms, counted from the
+        store's opening: a commit made before the first wait is a change too.
         """
         seconds = admit.check_timeout("timeout", timeout)
         await self._ensure_open()
@@ -1051,6 +1055,7 @@ class SQLiteStore(StoreBase):
                 if error is exc:
                     raise
                 raise error from exc
+            # The first look (at opening) only sets where changes count from.
             changed = self._data_version is not None and version != self._data_version
             self._data_version = version
             return changed
