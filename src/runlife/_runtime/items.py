@@ -48,7 +48,13 @@ from runlife._core.values import check_json, check_names, check_text, is_text
 from runlife._runtime.capture import routed_item
 from runlife._runtime.guard import StoreGuard
 from runlife.abc import Clock
-from runlife.exceptions import InvalidValue, LeaseLost, RunlifeError, RunNotFound
+from runlife.exceptions import (
+    AttemptFailed,
+    InvalidValue,
+    LeaseLost,
+    RunlifeError,
+    RunNotFound,
+)
 from runlife.executors import AsyncExecutor
 
 __all__ = ("MAX_WAITING", "ItemContext", "RunItems", "items_verdict")
@@ -344,6 +350,18 @@ class RunItems:
                 f"{what} is for sync job functions, which run in threads; "
                 f"an async job function uses {instead}"
             )
+
+    async def resumed(self) -> dict[str, dict[str, Any]]:
+        """The items done in the run this one resumes (none if it resumes none),
+        by key: the ``output`` they had and the ``reason`` they are skipped, for
+        an attempt in a child process to know what `enter` will decide."""
+        await self._resume_info()
+        assert self._done is not None
+        out = {}
+        for key, done in self._done.items():
+            item = self._skipped_item(key, None, *done)
+            out[key] = {"output": item.output, "reason": item.reason}
+        return out
 
     # -- ctx.map -------------------------------------------------------------------------
 
@@ -659,8 +677,9 @@ def _ended(
 
 
 def _error_of(exc: BaseException) -> ErrorInfo:
-    """The `ErrorInfo` of *exc*, its texts made storable (no NUL, no lone surrogate)."""
-    info = ErrorInfo.from_exception(exc)
+    """The `ErrorInfo` of *exc* (of the code elsewhere for `AttemptFailed`), its
+    texts made storable (no NUL, no lone surrogate)."""
+    info = exc.error if isinstance(exc, AttemptFailed) else ErrorInfo.from_exception(exc)
     texts = (info.type, info.message, info.traceback or "")
     if all(map(is_text, texts)):
         return info
