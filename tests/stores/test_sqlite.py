@@ -1011,14 +1011,21 @@ async def test_writers_cancelled_natively_at_any_await_never_stall_or_tear(db: P
     try:
         torn = conn.execute(
             "SELECT count(*) FROM runs r WHERE json_array_length(r.history)"
-            " != (SELECT count(*) FROM events e WHERE e.run_id = r.id)"
+            " != (SELECT count(*) FROM events e WHERE e.run_id = r.id AND kind = 'transition')"
             " OR json_array_length(r.history) = 0"
             " OR (SELECT count(*) FROM run_labels l WHERE l.run_id = r.id)"
             " != (SELECT count(*) FROM json_each(r.labels))"
         ).fetchone()
         assert torn == (0,)
         # Each append of 50 lines went in whole.
-        for (n,) in conn.execute("SELECT count(*) FROM logs GROUP BY run_id"):
+        for run_id, n in conn.execute("SELECT run_id, count(*) FROM logs GROUP BY run_id"):
             assert n % 50 == 0
+            # ... with its event: 50 lines each.
+            (told,) = conn.execute(
+                "SELECT sum(json_extract(data, '$.lines')) FROM events"
+                " WHERE run_id = ? AND kind = 'log'",
+                (run_id,),
+            ).fetchone()
+            assert told == n
     finally:
         conn.close()

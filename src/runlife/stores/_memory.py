@@ -144,6 +144,7 @@ class MemoryStore(StoreBase):
         self._events: list[Event] = []
         self._event_seqs: list[int] = []
         self._event_outputs: dict[int, str] = {}
+        self._event_lines: dict[int, tuple[str, int]] = {}
         self._next_event = 1
 
     def __repr__(self) -> str:
@@ -317,13 +318,19 @@ class MemoryStore(StoreBase):
                 insort(self._queue, key)
                 insort(self._queue_of.setdefault(new.job, []), key)
 
-    def _event(self, event: Event, output: str | None = None) -> None:
+    def _event(
+        self, event: Event, output: str | None = None, line: tuple[str, int] | None = None
+    ) -> None:
+        """Keep *event*, with its item's *output* (JSON) or the run and seq of its
+        log *line*, which it gets back when read."""
         seq = self._next_event
         self._next_event += 1
         self._events.append(_numbered(event, seq=seq))
         self._event_seqs.append(seq)
         if output is not None:
             self._event_outputs[seq] = output
+        if line is not None:
+            self._event_lines[seq] = line
 
     def _transition_events(self, run: Run, rows: Iterable[Transition]) -> None:
         for t in rows:
@@ -667,7 +674,7 @@ class MemoryStore(StoreBase):
         run = row.run
         self._event(
             Event(kind="item", run_id=run.id, job=run.job, at=self._now(), status=run.status,
-                  item=stored),
+                  item=stored, progress=row.counts),
             output,
         )  # fmt: skip
         return stored
@@ -721,8 +728,10 @@ class MemoryStore(StoreBase):
             if claim is not None:
                 self._check_claim(claim, claim.run_id)
             out: list[LogLine] = []
+            last: dict[str, tuple[LogLine, int]] = {}
+            runs = self._runs
             for line, fields in encoded:
-                logs = self._runs[line.run_id].logs
+                logs = runs[line.run_id].logs
                 logs.append(
                     (
                         line.at,
@@ -734,8 +743,24 @@ class MemoryStore(StoreBase):
                         fields,
                     )
                 )
-                out.append(_line_numbered(line, seq=len(logs), fields=_fields_copy(fields)))
+                # The caller's line with its seq: its fields are the caller's, never
+                # the copy kept here.
+                out.append(_line_numbered(line, seq=len(logs), fields=line.fields))
             if out:
+                # One event per run of the batch, naming its last line (kept, read back
+                # as the log's lines are).
+                counted: dict[str, int] = {}
+                for line in out:
+                    counted[line.run_id] = counted.get(line.run_id, 0) + 1
+                    last[line.run_id] = (line, counted[line.run_id])
+                now = self._now()
+                for run_id, (line, n) in last.items():
+                    run = runs[run_id].run
+                    self._event(
+                        Event(kind="log", run_id=run_id, job=run.job, at=now, status=run.status,
+                              lines=n),
+                        line=(run_id, line.seq),
+                    )  # fmt: skip
                 self._notify()
             return tuple(out)
 
@@ -821,6 +846,10 @@ class MemoryStore(StoreBase):
                 if event.item is not None:
                     output = self._event_outputs[event.seq]  # type: ignore[index]
                     event = attrs.evolve(event, item=_with_output(event.item, output))
+                elif event.lines is not None:
+                    of, seq = self._event_lines[event.seq]  # type: ignore[index]
+                    line = _line(of, seq, self._runs[of].logs[seq - 1])
+                    event = attrs.evolve(event, log=line)
                 out.append(event)
             return tuple(out)
 
@@ -870,6 +899,7 @@ class MemoryStore(StoreBase):
             for event in self._events:
                 if event.run_id in gone:
                     self._event_outputs.pop(event.seq, None)  # type: ignore[arg-type]
+                    self._event_lines.pop(event.seq, None)  # type: ignore[arg-type]
             self._events = kept
             self._event_seqs = [e.seq for e in kept]  # type: ignore[misc]
             self._notify()

@@ -440,11 +440,17 @@ def transition_event_values(run: Run, transitions: Sequence[Transition]) -> list
 def event_from_row(row: Sequence[Any]) -> Event:
     """An event from a row of `EVENT_COLUMNS`."""
     seq, run_id, job, kind, at, status, from_state, to_state, reason, data = row
-    transition = item = None
+    transition = item = line = progress = lines = None
     if kind == "transition":
         transition = _make_transition(_state(from_state), _state(to_state), _moment(at), reason)
+    elif kind == "item":
+        body = _loads(data)
+        item = codec.item_from_json(body)
+        counts = body.get("n")  # not in the events of files before it was written
+        progress = None if counts is None else codec.counts_from_json(counts)
     else:
-        item = codec.item_from_json(_loads(data))
+        body = _loads(data)
+        line, lines = codec.line_from_json(body["line"]), body["lines"]
     return Event(
         kind=kind,
         run_id=run_id,
@@ -453,8 +459,17 @@ def event_from_row(row: Sequence[Any]) -> Event:
         status=_STATUS[status],
         transition=transition,
         item=item,
+        log=line,
+        lines=lines,
+        progress=progress,
         seq=seq,
     )
+
+
+def log_event_text(line: LogLine, lines: int) -> str:
+    """The ``data`` of a ``log`` event: *lines* appended to a run's log in one
+    write, the last of which is *line* (stored)."""
+    return _raw({"lines": lines, "line": codec.line_to_json(line)})  # type: ignore[no-any-return]
 
 
 # -- items -------------------------------------------------------------------------

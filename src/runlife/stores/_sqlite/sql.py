@@ -250,6 +250,9 @@ INSERT_TRANSITION_EVENT: Final = (
     f"INSERT INTO events ({_names(TRANSITION_EVENT_COLUMNS)})"
     f" VALUES ({_marks(len(TRANSITION_EVENT_COLUMNS))})"
 )
+INSERT_LOG_EVENT: Final = (
+    "INSERT INTO events (run_id, job, kind, at, status, data) VALUES (?, ?, 'log', ?, ?, ?)"
+)
 INSERT_ITEM_EVENT: Final = (
     "INSERT INTO events (run_id, job, kind, at, status, data) VALUES (?, ?, 'item', ?, ?, ?)"
 )

@@ -796,11 +796,13 @@ class SQLiteStore(StoreBase):
             job, status, progress = _item_run(conn, run_id, claim)
             old = conn.execute(sql.ITEM_STATUS, (run_id, item.key)).fetchone()
             conn.execute(sql.SAVE_ITEM, values)
-            counts = rows.progress_from_text(progress).moved(
-                None if old is None else Status(old[0]), item.status
+            (step,), counts = codec.counts_after_each(
+                rows.progress_from_text(progress),
+                [(None if old is None else Status(old[0]), item.status)],
             )
             conn.execute(sql.SET_PROGRESS, (rows.progress_text(counts), run_id))
-            conn.execute(sql.INSERT_ITEM_EVENT, (run_id, job, now, status, event))
+            event_text = codec.with_counts(event, step)
+            conn.execute(sql.INSERT_ITEM_EVENT, (run_id, job, now, status, event_text))
             return rows.item_as_returned(item, output)
 
         return await self._write(None, op)
@@ -835,10 +837,14 @@ class SQLiteStore(StoreBase):
                 moves.append((stored.get(item.key), item.status))
                 stored[item.key] = item.status
             conn.executemany(sql.SAVE_ITEM, values)
-            counts = rows.progress_from_text(progress).moved_all(moves)
+            steps, counts = codec.counts_after_each(rows.progress_from_text(progress), moves)
             conn.execute(sql.SET_PROGRESS, (rows.progress_text(counts), run_id))
             conn.executemany(
-                sql.INSERT_ITEM_EVENT, [(run_id, job, now, status, event) for event in events]
+                sql.INSERT_ITEM_EVENT,
+                [
+                    (run_id, job, now, status, codec.with_counts(event, step))
+                    for event, step in zip(events, steps, strict=True)
+                ],
             )
             return tuple(map(rows.item_as_returned, checked, outputs))
 
@@ -895,21 +901,22 @@ class SQLiteStore(StoreBase):
         run_ids = list(dict.fromkeys(line.run_id for line in checked))
 
         def op(conn: sqlite3.Connection, now: int, later: Later) -> tuple[LogLine, ...]:
-            held: dict[str, tuple[str | None, int]] = {}
+            held: dict[str, tuple[Any, ...]] = {}
             for rid in run_ids:
-                hold = conn.execute(sql.RUN_HOLD, (rid,)).fetchone()
-                if hold is None:
+                found = conn.execute(sql.ITEM_RUN, (rid,)).fetchone()
+                if found is None:
                     raise RunNotFound(rid)
-                held[rid] = hold
+                held[rid] = found
             if claim is not None:
                 hold = held.get(claim.run_id)
                 if hold is None:
                     hold = conn.execute(sql.RUN_HOLD, (claim.run_id,)).fetchone()
-                if hold is None or hold != (claim.owner, claim.fence):
+                if hold is None or tuple(hold[:2]) != (claim.owner, claim.fence):
                     raise LeaseLost(claim.run_id, claim.owner, claim.fence)
             if not checked:
                 return ()
             seqs = {rid: conn.execute(sql.LAST_SEQ, (rid,)).fetchone()[0] for rid in run_ids}
+            before = dict(seqs)
             (lid,) = conn.execute(sql.LAST_LID).fetchone()
             values = []
             indexed = []
@@ -923,7 +930,18 @@ class SQLiteStore(StoreBase):
                 stored.append(rows.stored_log(line, row))
             conn.executemany(sql.INSERT_LOG, values)
             conn.executemany(sql.INDEX_LOG, indexed)
-            # No event per line (as MemoryStore): followers page the log by cursor.
+            # One event per run of the batch, not per line (followers page the log).
+            last: dict[str, LogLine] = {}
+            for line in stored:
+                last[line.run_id] = line
+            conn.executemany(
+                sql.INSERT_LOG_EVENT,
+                [
+                    (rid, held[rid][3], now, held[rid][2],
+                     rows.log_event_text(line, line.seq - before[rid]))
+                    for rid, line in last.items()
+                ],
+            )  # fmt: skip
             return tuple(stored)
 
         return await self._write(None, op)
