@@ -79,7 +79,7 @@ _numbered: Callable[..., Event] = compile_copier(Event, ("seq",))
 _Fields = dict[str, Any] | str
 # A kept line: at, stream, level, message, item, attempt, and its fields (flat
 # ones as a private dict, others as JSON text); its seq is its place in the list.
-_Kept = tuple[datetime, str, str, str, str | None, int | None, _Fields]
+_Kept = tuple[datetime, str, str, str, str | None, int | None]
 
 
 @attrs.define
@@ -94,9 +94,12 @@ class _Row:
     expires_at: datetime | None = None
     counts: ItemCounts = attrs.Factory(ItemCounts)
     items: dict[str, tuple[Item, str]] = attrs.Factory(dict)
-    # Each line as a tuple of its parts (`_Kept`): plain values the garbage
-    # collector need not trace, which a store of millions of lines notices.
+    # Each line as a tuple of its parts (`_Kept`), its fields in a list beside:
+    # a tuple of plain values is let go by the garbage collector at its first
+    # collection (one that holds a dict never is), which a store of millions of
+    # lines notices.
     logs: list[_Kept] = attrs.Factory(list)
+    log_fields: list[_Fields] = attrs.Factory(list)
     signals: dict[str, str] = attrs.Factory(dict)
     cancel: CancelRequest | None = None
 
@@ -731,21 +734,15 @@ class MemoryStore(StoreBase):
             last: dict[str, tuple[LogLine, int]] = {}
             runs = self._runs
             for line, fields in encoded:
-                logs = runs[line.run_id].logs
-                logs.append(
-                    (
-                        line.at,
-                        line.stream,
-                        line.level,
-                        line.message,
-                        line.item,
-                        line.attempt,
-                        fields,
-                    )
-                )
-                # The caller's line with its seq: its fields are the caller's, never
-                # the copy kept here.
-                out.append(_line_numbered(line, seq=len(logs), fields=line.fields))
+                row = runs[line.run_id]
+                logs = row.logs
+                logs.append((line.at, line.stream, line.level, line.message, line.item,
+                             line.attempt))  # fmt: skip
+                row.log_fields.append(fields)
+                # The caller's line with its seq: flat fields are the caller's own,
+                # never the copy kept here; others as a read gives them.
+                mine = line.fields if isinstance(fields, dict) else codec.loads(fields)
+                out.append(_line_numbered(line, seq=len(logs), fields=mine))
             if out:
                 # One event per run of the batch, naming its last line (kept, read back
                 # as the log's lines are).
@@ -788,8 +785,10 @@ class MemoryStore(StoreBase):
                     break
             page = found[: query.limit]
             cursor = codec.encode_cursor(page[-1] + 1) if len(found) > query.limit else None
+            fields = row.log_fields
             return LogPage(
-                lines=tuple(_line(query.run_id, i + 1, logs[i]) for i in page), next_cursor=cursor
+                lines=tuple(_line(query.run_id, i + 1, logs[i], fields[i]) for i in page),
+                next_cursor=cursor,
             )
 
     async def search_logs(
@@ -805,7 +804,7 @@ class MemoryStore(StoreBase):
             out: list[LogLine] = []
             for index, kept in enumerate(row.logs):
                 if needle in kept[3].lower():
-                    out.append(_line(run_id, index + 1, kept))
+                    out.append(_line(run_id, index + 1, kept, row.log_fields[index]))
                     if len(out) >= limit:
                         break
             return tuple(out)
@@ -848,7 +847,8 @@ class MemoryStore(StoreBase):
                     event = attrs.evolve(event, item=_with_output(event.item, output))
                 elif event.lines is not None:
                     of, seq = self._event_lines[event.seq]  # type: ignore[index]
-                    line = _line(of, seq, self._runs[of].logs[seq - 1])
+                    kept = self._runs[of]
+                    line = _line(of, seq, kept.logs[seq - 1], kept.log_fields[seq - 1])
                     event = attrs.evolve(event, log=line)
                 out.append(event)
             return tuple(out)
@@ -942,8 +942,8 @@ def _fields_copy(fields: _Fields) -> dict[str, Any]:
     return dict(fields) if isinstance(fields, dict) else codec.loads(fields)
 
 
-def _line(run_id: str, seq: int, kept: _Kept) -> LogLine:
-    at, stream, level, message, item, attempt, fields = kept
+def _line(run_id: str, seq: int, kept: _Kept, fields: _Fields) -> LogLine:
+    at, stream, level, message, item, attempt = kept
     return _make_line(  # type: ignore[no-any-return]
         run_id, seq, at, stream, level, message, item, attempt, _fields_copy(fields)
     )

@@ -585,12 +585,13 @@ _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
 def stored_log(line: LogLine, values: Sequence[Any]) -> LogLine:
     """The admitted *line* as a read returns it, from the *values* `log_values`
-    made of it (no decoding: flat fields are copied, others read from their JSON)."""
+    made of it (no decoding: flat fields are the caller's own, as stored; others
+    are read from their JSON, as a read would)."""
     fields = line.fields
     for value in fields.values():
         if value.__class__ not in _SCALARS:
-            return _numbered_log(line, seq=values[1], fields=_loads(values[-1]))  # type: ignore[no-any-return]
-    return _numbered_log(line, seq=values[1], fields=dict(fields))  # type: ignore[no-any-return]
+            return _numbered_log(line, seq=values[1], fields=_loads(values[-2]))  # type: ignore[no-any-return]
+    return _numbered_log(line, seq=values[1], fields=fields)  # type: ignore[no-any-return]
 
 
 def log_from_row(row: Sequence[Any]) -> LogLine:

@@ -918,18 +918,17 @@ class SQLiteStore(StoreBase):
             seqs = {rid: conn.execute(sql.LAST_SEQ, (rid,)).fetchone()[0] for rid in run_ids}
             before = dict(seqs)
             (lid,) = conn.execute(sql.LAST_LID).fetchone()
+            first_lid = lid
             values = []
-            indexed = []
             stored = []
             for line in checked:
                 seq = seqs[line.run_id] = seqs[line.run_id] + 1
                 lid += 1
-                row = rows.log_values(line, seq)
-                values.append((*row, lid))
-                indexed.append((lid, line.message))
+                row = (*rows.log_values(line, seq), lid)
+                values.append(row)
                 stored.append(rows.stored_log(line, row))
             conn.executemany(sql.INSERT_LOG, values)
-            conn.executemany(sql.INDEX_LOG, indexed)
+            conn.execute(sql.INDEX_LOGS, (first_lid, lid))
             # One event per run of the batch, not per line (followers page the log).
             last: dict[str, LogLine] = {}
             for line in stored:
