@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Coroutine, Iterable
-from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Self
@@ -45,7 +44,7 @@ from runlife._core.records import ErrorInfo, Item
 from runlife._core.run import Run
 from runlife._core.status import Status, Trigger
 from runlife._core.values import check_json, check_names, check_text, is_text
-from runlife._runtime.capture import routed_item
+from runlife._runtime.capture import route_item, routed_item, unroute
 from runlife._runtime.guard import StoreGuard
 from runlife.abc import Clock
 from runlife.exceptions import (
@@ -138,7 +137,7 @@ class ItemContext:
         self._book = book
         self._parent_log = log
         self._log: Any = None
-        self._routed: AbstractContextManager[None] | None = None
+        self._routed: Any = None  # the token of its route (`route_item`)
         self._skip: str | None = None
         self.key = key
         self.phase = phase
@@ -167,8 +166,7 @@ class ItemContext:
 
     async def __aenter__(self) -> Self:
         await self._book.enter(self)
-        self._routed = routed_item(self.key)  # its body's prints and logging are its
-        self._routed.__enter__()
+        self._routed = route_item(self.key)  # its body's prints and logging are its
         return self
 
     async def __aexit__(
@@ -183,8 +181,7 @@ class ItemContext:
     def __enter__(self) -> Self:
         self._book.check_thread("with ctx.item(...)", "async with ctx.item(...)")
         anyio.from_thread.run(self._book.enter, self)
-        self._routed = routed_item(self.key)
-        self._routed.__enter__()
+        self._routed = route_item(self.key)
         return self
 
     def __exit__(
@@ -198,8 +195,7 @@ class ItemContext:
 
     def _unroute(self) -> None:
         routed, self._routed = self._routed, None
-        if routed is not None:
-            routed.__exit__(None, None, None)
+        unroute(routed)
 
 
 class RunItems:
