@@ -470,10 +470,14 @@ def check_item_query(
     return one
 
 
-def admit_lines(lines: Sequence[LogLine], claimed: str | None = None) -> tuple[LogLine, ...]:
+def admit_lines(
+    lines: Sequence[LogLine], claimed: str | None = None, *, flat: list[bool] | None = None
+) -> tuple[LogLine, ...]:
     """Check log lines given to ``append_logs``; return them as stored (``seq`` is
     the store's to give). With *claimed* (the run of the writer's claim), every
-    line must be of that run.
+    line must be of that run. With *flat*, it gets, for each line, whether its
+    fields are a dict of scalars (str, int, float, bool, None), which a store
+    need not look at again.
 
     Raises:
         InvalidValue: a field is not storable (naming the line, the field and the value).
@@ -489,8 +493,12 @@ def admit_lines(lines: Sequence[LogLine], claimed: str | None = None) -> tuple[L
         # cheaply; any other line takes the full check, which names what is wrong.
         if line.__class__ is LogLine and _plain_line(line, claimed, good):
             append(line)
+            if flat is not None:
+                flat.append(True)
         else:
             append(_admit_line(index, line, claimed))
+            if flat is not None:
+                flat.append(False)
     return tuple(out)
 
 

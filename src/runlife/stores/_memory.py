@@ -723,8 +723,8 @@ class MemoryStore(StoreBase):
         self, lines: Sequence[LogLine], *, claim: Claim | None = None
     ) -> tuple[LogLine, ...]:
         """Append *lines*, numbering each run's lines from 1 (see the protocol)."""
-        checked = admit.admit_lines(lines, None if claim is None else claim.run_id)
-        encoded = [(line, _kept_fields(line.fields)) for line in checked]
+        flat: list[bool] = []
+        checked = admit.admit_lines(lines, None if claim is None else claim.run_id, flat=flat)
         async with await self._use():
             for run_id in dict.fromkeys(line.run_id for line in checked):
                 self._row(run_id)
@@ -733,7 +733,9 @@ class MemoryStore(StoreBase):
             out: list[LogLine] = []
             last: dict[str, tuple[LogLine, int]] = {}
             runs = self._runs
-            for line, fields in encoded:
+            for line, plain in zip(checked, flat, strict=True):
+                # Plain fields are flat (the admission saw each value): a copy keeps them.
+                fields = dict(line.fields) if plain else _kept_fields(line.fields)
                 row = runs[line.run_id]
                 logs = row.logs
                 logs.append((line.at, line.stream, line.level, line.message, line.item,
