@@ -563,8 +563,9 @@ LOG_COLUMNS: Final = (
 """A log line; ``fields`` is NULL when it has none."""
 
 
-def log_values(line: LogLine, seq: int) -> tuple[Any, ...]:
-    """The values of `LOG_COLUMNS` for the admitted *line* as line *seq* of its run."""
+def log_values(line: LogLine, seq: int, lid: int) -> tuple[Any, ...]:
+    """The values of `LOG_COLUMNS` and the ``lid`` for the admitted *line* as line
+    *seq* of its run, *lid* of the store (``sql.INSERT_LOG``'s parameters)."""
     fields = line.fields
     return (
         line.run_id,
@@ -576,22 +577,21 @@ def log_values(line: LogLine, seq: int) -> tuple[Any, ...]:
         line.item,
         line.attempt,
         _raw(fields) if fields else None,
+        lid,
     )
 
 
 _numbered_log = compile_copier(LogLine, ("seq", "fields"))
-_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
 
-def stored_log(line: LogLine, values: Sequence[Any]) -> LogLine:
+def stored_log(line: LogLine, values: Sequence[Any], flat: bool) -> LogLine:
     """The admitted *line* as a read returns it, from the *values* `log_values`
-    made of it (no decoding: flat fields are the caller's own, as stored; others
-    are read from their JSON, as a read would)."""
-    fields = line.fields
-    for value in fields.values():
-        if value.__class__ not in _SCALARS:
-            return _numbered_log(line, seq=values[1], fields=_loads(values[-2]))  # type: ignore[no-any-return]
-    return _numbered_log(line, seq=values[1], fields=fields)  # type: ignore[no-any-return]
+    made of it: *flat* fields (scalars, as the admission saw) are the caller's own,
+    as stored; others are read from their JSON, as a read would."""
+    text = values[-2]
+    if flat or text is None:  # None: no fields
+        return _numbered_log(line, seq=values[1], fields=line.fields)  # type: ignore[no-any-return]
+    return _numbered_log(line, seq=values[1], fields=_loads(text))  # type: ignore[no-any-return]
 
 
 def log_from_row(row: Sequence[Any]) -> LogLine:

@@ -895,7 +895,8 @@ class SQLiteStore(StoreBase):
         non-JSON fields.
         """
         _check_claim_type(claim)
-        checked = admit.admit_lines(lines, None if claim is None else claim.run_id)
+        flat: list[bool] = []
+        checked = admit.admit_lines(lines, None if claim is None else claim.run_id, flat=flat)
         if not checked and claim is None:
             return ()
         run_ids = list(dict.fromkeys(line.run_id for line in checked))
@@ -921,12 +922,12 @@ class SQLiteStore(StoreBase):
             first_lid = lid
             values = []
             stored = []
-            for line in checked:
+            for line, plain in zip(checked, flat, strict=True):
                 seq = seqs[line.run_id] = seqs[line.run_id] + 1
                 lid += 1
-                row = (*rows.log_values(line, seq), lid)
+                row = rows.log_values(line, seq, lid)
                 values.append(row)
-                stored.append(rows.stored_log(line, row))
+                stored.append(rows.stored_log(line, row, plain))
             conn.executemany(sql.INSERT_LOG, values)
             conn.execute(sql.INDEX_LOGS, (first_lid, lid))
             # One event per run of the batch, not per line (followers page the log).
