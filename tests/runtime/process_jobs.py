@@ -108,3 +108,37 @@ def chatty(ctx: RunContext, n: int) -> int:
     sys.stdout.write("no newline at the end")
     os.write(1, b"straight to fd 1\n")
     return n
+
+
+@runlife.job(executor="process")
+def backs_up(ctx: RunContext, devices: list[str]) -> int:
+    """One item per device; the unreachable one fails, the run goes on."""
+    for device in ctx.items(devices, phase="backup"):
+        with ctx.item(device) as item:
+            if item.skipped:
+                continue
+            item.log.info("backing up", host=device)
+            print("config of", device)
+            if device == "rtr-3":
+                raise Unreachable(f"no route to {device}")
+            item.output = {"bytes": 1000 + len(device)}
+    return len(devices)
+
+
+# The same function, failing its run when an item fails (the child finds it by name).
+backs_up_strict = runlife.job(
+    backs_up.fn, name="backs_up_strict", executor="process", items_fail_run=0
+)
+
+
+@runlife.job(executor="process")
+async def backs_up_async(ctx: RunContext, devices: list[str]) -> int:
+    for device in await ctx.items(devices):
+        async with ctx.item(device, phase="backup") as item:
+            if device == "rtr-2":
+                item.output = {"when": datetime(2026, 3, 10, tzinfo=UTC)}  # not JSON
+            elif device == "rtr-4":
+                item.skip("decommissioned")
+            else:
+                item.output = device.upper()
+    return len(devices)

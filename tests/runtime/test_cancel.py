@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
-from urllib.parse import quote
 
 import anyio
-import psycopg  # noqa: TID251 - the PostgreSQL cases make a schema of their own
 import pytest
 from structlog.testing import capture_logs
 
@@ -238,28 +233,6 @@ async def test_cancel_refuses_a_reason_or_asker_that_is_not_text(
 
 LEASE = 1.5
 """The holder renews its leases, and reads cancel requests, every 0.5 s."""
-
-
-@pytest.fixture
-def pg_url(postgres_dsn: str) -> Iterator[str]:
-    """A fresh schema on the session's PostgreSQL server, dropped afterwards."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in postgres_dsn else "?"
-    try:
-        yield f"{postgres_dsn}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'runs.db'}"
-    found: str = request.getfixturevalue("pg_url")
-    return found
 
 
 async def _running(rt: AsyncRuntime, run_id: str) -> None:

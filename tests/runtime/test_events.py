@@ -3,8 +3,10 @@ seq, and seen across processes that share a store."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from runlife import (
     AsyncRuntime,
     Event,
     InvalidValue,
+    ItemCounts,
     Retry,
     RunContext,
     Runtime,
@@ -149,6 +152,56 @@ async def test_after_now_gives_only_what_is_stored_after_the_stream_starts(
     assert [str(e.status) for e in got] == ["QUEUED", "RUNNING", "SUCCEEDED"]
 
 
+@runlife.job
+async def inventory(ctx: RunContext, devices: list[str]) -> None:
+    for device in await ctx.items(devices):
+        async with ctx.item(device) as item:
+            item.log.info("reading inventory", host=device)
+            if device == "rtr-2":
+                raise ConnectionError("no route")
+
+
+async def test_item_updates_carry_progress_and_logging_is_told_per_batch(
+    clock: VirtualClock, store: MemoryStore
+) -> None:
+    """Besides transitions, the stream carries each item update with the run's
+    counts after it, and one ``log`` event per batch of lines stored; ``kind``
+    keeps one sort. The last lines are stored before the terminal transition."""
+    devices = ["rtr-1", "rtr-2", "rtr-3"]
+    with anyio.fail_after(10):
+        async with AsyncRuntime(jobs=[inventory], store=store, clock=clock) as rt:
+            run = await rt.wait((await rt.submit(inventory, {"devices": devices})).id)
+            everything = [e async for e in _drain(rt, run.id)]
+            items = await take(rt.events(run_id=run.id, kind="item"), 4)
+            logs = await take(rt.events(run_id=run.id, kind=["log"]), 1)
+            lines = (await rt.logs(run.id)).lines
+    kinds = [e.kind for e in everything]
+    assert kinds[-1] == "transition"
+    assert kinds.index("log") < len(kinds) - 1
+    assert [e for e in everything if e.kind == "item"][:4] == items
+    assert [(e.item.key, str(e.item.status), e.progress) for e in items if e.item] == [
+        ("rtr-1", "PENDING", ItemCounts(total=1, pending=1)),
+        ("rtr-2", "PENDING", ItemCounts(total=2, pending=2)),
+        ("rtr-3", "PENDING", ItemCounts(total=3, pending=3)),
+        # Started and ended between two writes: stored (and told) once, ended.
+        ("rtr-1", "SUCCEEDED", ItemCounts(total=3, pending=2, succeeded=1)),
+    ]
+    last_item = [e for e in everything if e.kind == "item"][-1]
+    assert last_item.progress == run.progress == ItemCounts(total=3, succeeded=2, failed=1)
+    assert [(e.lines, e.log) for e in logs] == [(3, lines[-1])]
+    assert [line.item for line in lines] == devices
+
+
+async def _drain(rt: AsyncRuntime, run_id: str) -> AsyncIterator[Event]:
+    """The run's events up to its terminal transition."""
+    stream = rt.events(run_id=run_id)
+    async with aclosing(stream):
+        async for event in stream:
+            yield event
+            if event.kind == "transition" and event.status.is_terminal:
+                return
+
+
 async def test_bad_filters_and_cursors_are_refused_naming_the_field(
     clock: VirtualClock, store: MemoryStore
 ) -> None:
@@ -160,6 +213,9 @@ async def test_bad_filters_and_cursors_are_refused_naming_the_field(
             ({"after": "later"}, "after"),
             ({"job": 3}, "job"),
             ({"run_id": ""}, "run_id"),
+            ({"kind": "lines"}, "kind"),
+            ({"kind": []}, "kind"),
+            ({"kind": 3}, "kind"),
         ):
             with pytest.raises(InvalidValue) as caught:
                 await take(rt.events(**kwargs), 1)  # type: ignore[arg-type]
@@ -188,9 +244,6 @@ async def test_a_second_runtime_over_the_same_sqlite_file_sees_the_firsts_events
             AsyncRuntime(jobs=[step], store=one) as runner,
             AsyncRuntime(store=two, poll=60) as watcher,
         ):
-            # The SQLite store's hint tells of commits after its first look at the
-            # file: let it take that look before the runner writes.
-            await two.wait_changed(0.1)
             run = await runner.submit(step)
             stream = watcher.events(run_id=run.id)
             async with aclosing(stream):
@@ -220,3 +273,75 @@ def test_the_blocking_twin_is_a_plain_iterator() -> None:
             if event.status is Status.SUCCEEDED:
                 break
     assert got == ["QUEUED", "RUNNING", "SUCCEEDED"]
+
+
+# -- across processes ----------------------------------------------------------------
+
+WRITER = Path(__file__).with_name("events_writer.py")
+
+
+async def _events_until(url: str, after: int | None, last: Callable[[Event], bool]) -> list[Event]:
+    """The events of ``inventory`` runs, from after *after*, up to the first for
+    which *last* is true, through a runtime over *url* that is closed afterwards
+    (the monitor's connection ends)."""
+    got: list[Event] = []
+    async with AsyncRuntime(store=url, poll=60) as monitor:
+        stream = monitor.events(job="inventory", after=after)
+        async with aclosing(stream):
+            async for event in stream:
+                got.append(event)
+                if last(event):
+                    break
+    return got
+
+
+def _ended(key: str) -> Callable[[Event], bool]:
+    return lambda e: e.item is not None and e.item.key == key and e.item.status.is_terminal
+
+
+@pytest.mark.parametrize("anyio_backend", [pytest.param(("asyncio", {}), id="asyncio")])
+async def test_a_monitor_that_reconnects_with_its_cursor_misses_nothing_of_another_process(
+    url: str, tmp_path: Path
+) -> None:
+    """Another process runs a job of four items that log; a monitor here follows
+    its events (transitions, item updates with the run's progress, log appends),
+    disconnects mid-run, and reconnects with the seq of the last event it handled:
+    the two parts are exactly the store's events, none missed, none twice."""
+    gate = tmp_path / "gate"
+    with anyio.fail_after(60):
+        async with await anyio.open_process(
+            [sys.executable, str(WRITER), url, str(gate)],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        ) as writer:
+            before = await _events_until(url, None, _ended("rtr-2"))
+            # Disconnected: the writer goes on while nobody watches.
+            gate.touch()
+            terminal = lambda e: e.kind == "transition" and e.status.is_terminal  # noqa: E731
+            after = await _events_until(url, before[-1].seq, terminal)
+            assert await writer.wait() == 0
+        async with runlife.open_store(url) as store:
+            everything = await store.events()
+            run = await store.get_run(before[0].run_id)
+            lines = (await store.logs(runlife.LogQuery(run_id=run.id))).lines
+    assert before + after == [e for e in everything if e.job == "inventory"]
+    assert run.status is Status.SUCCEEDED
+    assert run.warnings == ("1 of 4 items failed: rtr-3",)
+    got = before + after
+    kinds = {e.kind for e in got}
+    assert kinds == {"transition", "item", "log"}
+    assert [str(e.status) for e in got if e.kind == "transition"] == [
+        "QUEUED",
+        "RUNNING",
+        "SUCCEEDED",
+    ]
+    items = [e for e in got if e.kind == "item"]
+    assert items[-1].progress == run.progress
+    assert run.progress == runlife.ItemCounts(total=4, succeeded=3, failed=1)
+    assert all(e.progress is not None for e in items)
+    logged = [e for e in got if e.kind == "log"]
+    # The log events tell of every line, in order, each batch once.
+    assert sum(e.lines or 0 for e in logged) == len(lines) == 12
+    assert [e.log.seq for e in logged if e.log] == sorted({e.log.seq for e in logged if e.log})
+    assert logged[-1].log == lines[-1]
+    # The last lines were stored before the terminal transition.
+    assert got.index(logged[-1]) < len(got) - 1

@@ -395,3 +395,76 @@ async def test_an_executor_error_carries_the_childs_error_info() -> None:
         "denied on core-rtr-01",
     )
     assert str(raised.value) == "PermissionError: denied on core-rtr-01"
+
+
+# -- items in children ---------------------------------------------------------------
+
+
+async def test_a_childs_items_are_the_runs_items(clock: VirtualClock, store: MemoryStore) -> None:
+    """Four items in a child, one raising: the run SUCCEEDED with a warning, 3 of
+    4 succeeded, the failure recorded with the child's error; each item's log
+    lines and prints carry its key."""
+    devices = ["rtr-1", "rtr-2", "rtr-3", "rtr-4"]
+    async with AsyncRuntime(jobs=[jobs.backs_up], store=store, clock=clock) as rt:
+        run = await rt.wait((await rt.submit(jobs.backs_up, params={"devices": devices})).id)
+        items = await rt.items(run.id)
+        logs = (await rt.logs(run.id)).lines
+    assert (run.status, run.result) == (Status.SUCCEEDED, 4)
+    assert run.has_warnings
+    assert run.warnings == ("1 of 4 items failed: rtr-3",)
+    assert (run.progress.total, run.progress.succeeded, run.progress.failed) == (4, 3, 1)
+    assert [(i.key, i.phase, i.status, i.output) for i in items] == [
+        ("rtr-1", "backup", Status.SUCCEEDED, {"bytes": 1005}),
+        ("rtr-2", "backup", Status.SUCCEEDED, {"bytes": 1005}),
+        ("rtr-3", "backup", Status.FAILED, None),
+        ("rtr-4", "backup", Status.SUCCEEDED, {"bytes": 1005}),
+    ]
+    failed = items[2]
+    assert failed.error is not None
+    assert (failed.error.type, failed.error.message) == ("Unreachable", "no route to rtr-3")
+    assert failed.error.traceback is not None
+    assert "backs_up" in failed.error.traceback
+    assert all(i.started_at == i.ended_at == at(0) and i.attempts == 1 for i in items)
+    assert [(line.item, line.stream, line.message) for line in logs] == [
+        (d, stream, text)
+        for d in devices
+        for stream, text in (("log", "backing up"), ("stdout", f"config of {d}"))
+    ]
+    assert all(line.fields == {"host": line.item} for line in logs if line.stream == "log")
+
+
+async def test_an_async_childs_items_skip_and_refuse_output_that_is_not_json(
+    clock: VirtualClock, store: MemoryStore
+) -> None:
+    devices = ["rtr-1", "rtr-2", "rtr-4"]
+    async with AsyncRuntime(jobs=[jobs.backs_up_async], store=store, clock=clock) as rt:
+        run = await rt.wait((await rt.submit(jobs.backs_up_async, params={"devices": devices})).id)
+        items = await rt.items(run.id)
+    assert run.status is Status.SUCCEEDED
+    assert [(i.key, i.status, i.output) for i in items] == [
+        ("rtr-1", Status.SUCCEEDED, "RTR-1"),
+        ("rtr-2", Status.FAILED, None),
+        ("rtr-4", Status.SKIPPED, None),
+    ]
+    assert items[1].error is not None
+    assert items[1].error.type == "NotSerializable"
+    assert items[2].reason == "decommissioned"
+
+
+async def test_a_resumed_childs_items_that_succeeded_before_are_skipped(
+    clock: VirtualClock, store: MemoryStore
+) -> None:
+    devices = ["rtr-1", "rtr-3", "rtr-5"]
+    async with AsyncRuntime(jobs=[jobs.backs_up_strict], store=store, clock=clock) as rt:
+        submitted = await rt.submit(jobs.backs_up_strict, params={"devices": devices})
+        first = await rt.wait(submitted.id)
+        again = await rt.wait((await rt.resume(first.id)).id)
+        items = await rt.items(again.id)
+    assert first.status is Status.FAILED
+    assert again.status is Status.FAILED  # rtr-3 is still unreachable
+    assert [(i.key, i.status, i.output) for i in items] == [
+        ("rtr-1", Status.SKIPPED, {"bytes": 1005}),
+        ("rtr-3", Status.FAILED, None),
+        ("rtr-5", Status.SKIPPED, {"bytes": 1005}),
+    ]
+    assert items[0].reason == f"succeeded in run {first.id}, which this run resumes"

@@ -280,6 +280,21 @@ async def test_wait_changed_is_woken_by_another_process(pg_schema_url: str) -> N
 
 
 @pytest.mark.anyio
+async def test_a_write_of_another_process_before_the_first_wait_wakes_it(
+    pg_schema_url: str,
+) -> None:
+    """A write that another process makes after this store last read, but before
+    its first wait_changed, is a change: the store listens from its opening (it
+    used to LISTEN at its first wait, and missed what came before)."""
+    async with PostgresStore(pg_schema_url) as waiter, PostgresStore(pg_schema_url) as writer:
+        assert (await waiter.count_runs(RunQuery())) == {}
+        await writer.create_run(queued())
+        start = time.monotonic()
+        await waiter.wait_changed(10)
+        assert time.monotonic() - start < 5
+
+
+@pytest.mark.anyio
 async def test_event_followers_never_miss_an_event(pg_schema_url: str) -> None:
     """Events commit in seq order: a follower that keeps reading after the last seq
     it saw, while many writers commit, ends with every event exactly once."""
@@ -796,5 +811,5 @@ async def test_stored_json_is_the_codecs(pg_schema_url: str) -> None:
     kinds = [kind for kind, _ in bodies]
     assert kinds == ["transition", "item", "transition"]
     assert json.loads(bodies[0][1]) == codec.transition_to_json(stored.history[0])
-    assert json.loads(bodies[1][1]) == codec.item_to_json(item)
+    assert json.loads(bodies[1][1]) == {**codec.item_to_json(item), "n": [1, 0, 0, 0, 1, 0]}
     assert json.loads(bodies[2][1]) == codec.transition_to_json(stored.history[1])

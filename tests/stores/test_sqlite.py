@@ -469,6 +469,7 @@ async def test_a_write_that_changed_nothing_wakes_no_waiter(db: Path) -> None:
     claims again, at once, for ever). A write that changes a run still wakes."""
     async with SQLiteStore(db) as store:
         await store.save_job(JobRecord(name="backup"))
+        await store.wait_changed(10)  # the job's write is a change: seen, done with
         waited: list[float] = []
 
         async def wait(timeout: float) -> None:
@@ -487,6 +488,25 @@ async def test_a_write_that_changed_nothing_wakes_no_waiter(db: Path) -> None:
             await anyio.sleep(0.05)
             await store.create_run(queued())
         assert waited[1] < 5
+
+
+async def test_a_commit_of_another_process_before_the_first_wait_wakes_it(db: Path) -> None:
+    """A commit that another process makes after this store last read, but before
+    its first wait_changed, is a change: the wait returns at once (its first look
+    at the file used to be taken as where changes start, and the commit was missed
+    until the next one)."""
+    async with SQLiteStore(db) as store:
+        await store.save_job(JobRecord(name="backup"))
+        assert not (await store.get_job("backup")).paused
+        writer = (
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+            " c.execute('UPDATE jobs SET paused = 1'); c.commit()"
+        )
+        subprocess.run([sys.executable, "-c", writer, str(db)], check=True, timeout=30)
+        start = anyio.current_time()
+        await store.wait_changed(10)
+        assert anyio.current_time() - start < 5
+        assert (await store.get_job("backup")).paused
 
 
 # -- time, input, failpoints ---------------------------------------------------------
@@ -991,15 +1011,22 @@ async def test_writers_cancelled_natively_at_any_await_never_stall_or_tear(db: P
     try:
         torn = conn.execute(
             "SELECT count(*) FROM runs r WHERE json_array_length(r.history)"
-            " != (SELECT count(*) FROM events e WHERE e.run_id = r.id)"
+            " != (SELECT count(*) FROM events e WHERE e.run_id = r.id AND kind = 'transition')"
             " OR json_array_length(r.history) = 0"
             " OR (SELECT count(*) FROM run_labels l WHERE l.run_id = r.id)"
             " != (SELECT count(*) FROM json_each(r.labels))"
         ).fetchone()
         assert torn == (0,)
         # Each append of 50 lines went in whole.
-        for (n,) in conn.execute("SELECT count(*) FROM logs GROUP BY run_id"):
+        for run_id, n in conn.execute("SELECT run_id, count(*) FROM logs GROUP BY run_id"):
             assert n % 50 == 0
+            # ... with its event: 50 lines each.
+            (told,) = conn.execute(
+                "SELECT sum(json_extract(data, '$.lines')) FROM events"
+                " WHERE run_id = ? AND kind = 'log'",
+                (run_id,),
+            ).fetchone()
+            assert told == n
     finally:
         conn.close()
 

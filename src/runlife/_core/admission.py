@@ -470,10 +470,14 @@ def check_item_query(
     return one
 
 
-def admit_lines(lines: Sequence[LogLine], claimed: str | None = None) -> tuple[LogLine, ...]:
+def admit_lines(
+    lines: Sequence[LogLine], claimed: str | None = None, *, flat: list[bool] | None = None
+) -> tuple[LogLine, ...]:
     """Check log lines given to ``append_logs``; return them as stored (``seq`` is
     the store's to give). With *claimed* (the run of the writer's claim), every
-    line must be of that run.
+    line must be of that run. With *flat*, it gets, for each line, whether its
+    fields are a dict of scalars (str, int, float, bool, None), which a store
+    need not look at again.
 
     Raises:
         InvalidValue: a field is not storable (naming the line, the field and the value).
@@ -481,34 +485,55 @@ def admit_lines(lines: Sequence[LogLine], claimed: str | None = None) -> tuple[L
     """
     out: list[LogLine] = []
     append = out.append
+    # The texts of a batch repeat (its run, levels, field names, hosts): each
+    # is checked once (a str never changes).
+    good: set[str] = set()
     for index, line in enumerate(lines):
         # Most lines are plain (ASCII text, flat fields, a UTC time): checked
         # cheaply; any other line takes the full check, which names what is wrong.
-        if line.__class__ is LogLine and _plain_line(line, claimed):
+        if line.__class__ is LogLine and _plain_line(line, claimed, good):
             append(line)
+            if flat is not None:
+                flat.append(True)
         else:
             append(_admit_line(index, line, claimed))
+            if flat is not None:
+                flat.append(False)
     return tuple(out)
 
 
 _PLAIN_VALUES: Final = frozenset({bool, type(None)})
 
 
-def _plain_line(line: LogLine, claimed: str | None) -> bool:
-    # Written out, not factored: this runs once per line of every log.
+def _plain_line(line: LogLine, claimed: str | None, good: set[str]) -> bool:
+    # Written out, not factored: this runs once per line of every log. A text in
+    # *good* is a str found ASCII without NUL already.
     run_id, level, message, item = line.run_id, line.level, line.message, line.item
-    if not (run_id.__class__ is str and run_id and run_id.isascii() and "\x00" not in run_id):
+    if run_id.__class__ is not str or level.__class__ is not str or message.__class__ is not str:
         return False
+    if not run_id:
+        return False
+    if run_id not in good:
+        if not (run_id.isascii() and "\x00" not in run_id):
+            return False
+        good.add(run_id)
     if claimed is not None and run_id != claimed:
         return False
     if line.stream not in _STREAMS:
         return False
-    if not (level.__class__ is str and level.isascii() and level.islower() and "\x00" not in level):
+    if not (level.isascii() and level.islower() and "\x00" not in level):
         return False
-    if not (message.__class__ is str and message.isascii() and "\x00" not in message):
-        return False
-    if item is not None and not (item.__class__ is str and item.isascii() and "\x00" not in item):
-        return False
+    if message not in good:
+        if not (message.isascii() and "\x00" not in message):
+            return False
+        good.add(message)
+    if item is not None:
+        if item.__class__ is not str:
+            return False
+        if item not in good:
+            if not (item.isascii() and "\x00" not in item):
+                return False
+            good.add(item)
     attempt = line.attempt
     if attempt is not None and not (attempt.__class__ is int and 1 <= attempt <= INT32[1]):
         return False
@@ -519,12 +544,18 @@ def _plain_line(line: LogLine, claimed: str | None) -> bool:
     if fields.__class__ is not dict:
         return False
     for key, value in fields.items():
-        if not (key.__class__ is str and key.isascii() and "\x00" not in key):
+        if key.__class__ is not str:
             return False
+        if key not in good:
+            if not (key.isascii() and "\x00" not in key):
+                return False
+            good.add(key)
         kind = value.__class__
         if kind is str:
-            if not value.isascii() or "\x00" in value:
-                return False
+            if value not in good:
+                if not value.isascii() or "\x00" in value:
+                    return False
+                good.add(value)
         elif kind is int:
             if not INT64[0] <= value <= INT64[1]:
                 return False

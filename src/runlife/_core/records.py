@@ -232,9 +232,16 @@ class LogLine:
 class Event:
     """Something that happened to a run, for live subscribers and hooks.
 
-    ``kind`` says what: a ``"transition"`` (``transition`` is set, ``status`` is the
-    status after it), an ``"item"`` update (``item`` is set) or a ``"log"`` append
-    (``log`` is set). ``seq`` orders a store's events.
+    ``kind`` says what, and ``status`` is the run's status after it:
+
+    * ``"transition"``: ``transition`` is set;
+    * ``"item"``: an item was saved; ``item`` is it, as saved, and ``progress``
+      the run's item counts right after it;
+    * ``"log"``: lines were appended to the run's log, in one write (a batch):
+      ``lines`` says how many, and ``log`` is the last of them (so the batch is
+      the lines ``log.seq - lines + 1`` to ``log.seq``).
+
+    ``seq`` orders a store's events.
     """
 
     kind: EventKind
@@ -246,3 +253,5 @@ class Event:
     item: Item | None = None
     log: LogLine | None = None
     seq: int | None = None
+    progress: ItemCounts | None = None
+    lines: int | None = None

@@ -498,9 +498,12 @@ class Runtime:
         status: Status | str | Iterable[Status | str] | None = None,
         run_id: str | None = None,
         after: int | str | None = None,
+        kind: str | Iterable[str] | None = None,
     ) -> Iterator[Event]:
         return self._iterate(
-            partial(self._runtime.events, job=job, status=status, run_id=run_id, after=after)
+            partial(
+                self._runtime.events, job=job, status=status, run_id=run_id, after=after, kind=kind
+            )
         )
 
     @_twin(AsyncRuntime.export_logs)

@@ -47,11 +47,20 @@ import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from types import CodeType
 from typing import IO, Any, Literal, Protocol
 
-__all__ = ("Sink", "StreamProxy", "current", "installed", "routed", "routed_item")
+__all__ = (
+    "Sink",
+    "StreamProxy",
+    "current",
+    "installed",
+    "route_item",
+    "routed",
+    "routed_item",
+    "unroute",
+)
 
 Stream = Literal["stdout", "stderr"]
 
@@ -100,14 +109,26 @@ def routed(sink: Sink, item: str | None = None) -> Iterator[None]:
 def routed_item(item: str | None) -> Iterator[None]:
     """Inside a run, mark what the code inside writes and logs as item *item*'s
     (``ctx.item(key)`` wraps its body in it); outside a run, nothing."""
-    route = _route.get()
-    if route is None:
-        yield
-        return
-    token = _route.set(_Route(route.sink, item))
+    token = route_item(item)
     try:
         yield
     finally:
+        unroute(token)
+
+
+def route_item(item: str | None) -> Token[_Route | None] | None:
+    """`routed_item` as two calls, for a block that is not a ``with`` (an item's
+    context, on the hot path of a loop of items): mark what the calling code
+    writes and logs from now on as item *item*'s; the token for `unroute`."""
+    route = _route.get()
+    if route is None:
+        return None
+    return _route.set(_Route(route.sink, item))
+
+
+def unroute(token: Token[_Route | None] | None) -> None:
+    """End what `route_item` began."""
+    if token is not None:
         _route.reset(token)
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Coroutine, Iterable
-from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Self
@@ -45,10 +44,16 @@ from runlife._core.records import ErrorInfo, Item
 from runlife._core.run import Run
 from runlife._core.status import Status, Trigger
 from runlife._core.values import check_json, check_names, check_text, is_text
-from runlife._runtime.capture import routed_item
+from runlife._runtime.capture import route_item, routed_item, unroute
 from runlife._runtime.guard import StoreGuard
 from runlife.abc import Clock
-from runlife.exceptions import InvalidValue, LeaseLost, RunlifeError, RunNotFound
+from runlife.exceptions import (
+    AttemptFailed,
+    InvalidValue,
+    LeaseLost,
+    RunlifeError,
+    RunNotFound,
+)
 from runlife.executors import AsyncExecutor
 
 __all__ = ("MAX_WAITING", "ItemContext", "RunItems", "items_verdict")
@@ -132,7 +137,7 @@ class ItemContext:
         self._book = book
         self._parent_log = log
         self._log: Any = None
-        self._routed: AbstractContextManager[None] | None = None
+        self._routed: Any = None  # the token of its route (`route_item`)
         self._skip: str | None = None
         self.key = key
         self.phase = phase
@@ -161,8 +166,7 @@ class ItemContext:
 
     async def __aenter__(self) -> Self:
         await self._book.enter(self)
-        self._routed = routed_item(self.key)  # its body's prints and logging are its
-        self._routed.__enter__()
+        self._routed = route_item(self.key)  # its body's prints and logging are its
         return self
 
     async def __aexit__(
@@ -177,8 +181,7 @@ class ItemContext:
     def __enter__(self) -> Self:
         self._book.check_thread("with ctx.item(...)", "async with ctx.item(...)")
         anyio.from_thread.run(self._book.enter, self)
-        self._routed = routed_item(self.key)
-        self._routed.__enter__()
+        self._routed = route_item(self.key)
         return self
 
     def __exit__(
@@ -192,8 +195,7 @@ class ItemContext:
 
     def _unroute(self) -> None:
         routed, self._routed = self._routed, None
-        if routed is not None:
-            routed.__exit__(None, None, None)
+        unroute(routed)
 
 
 class RunItems:
@@ -344,6 +346,18 @@ class RunItems:
                 f"{what} is for sync job functions, which run in threads; "
                 f"an async job function uses {instead}"
             )
+
+    async def resumed(self) -> dict[str, dict[str, Any]]:
+        """The items done in the run this one resumes (none if it resumes none),
+        by key: the ``output`` they had and the ``reason`` they are skipped, for
+        an attempt in a child process to know what `enter` will decide."""
+        await self._resume_info()
+        assert self._done is not None
+        out = {}
+        for key, done in self._done.items():
+            item = self._skipped_item(key, None, *done)
+            out[key] = {"output": item.output, "reason": item.reason}
+        return out
 
     # -- ctx.map -------------------------------------------------------------------------
 
@@ -659,8 +673,9 @@ def _ended(
 
 
 def _error_of(exc: BaseException) -> ErrorInfo:
-    """The `ErrorInfo` of *exc*, its texts made storable (no NUL, no lone surrogate)."""
-    info = ErrorInfo.from_exception(exc)
+    """The `ErrorInfo` of *exc* (of the code elsewhere for `AttemptFailed`), its
+    texts made storable (no NUL, no lone surrogate)."""
+    info = exc.error if isinstance(exc, AttemptFailed) else ErrorInfo.from_exception(exc)
     texts = (info.type, info.message, info.traceback or "")
     if all(map(is_text, texts)):
         return info

@@ -59,8 +59,8 @@ from runlife.exceptions import InvalidPolicy, InvalidValue, LeaseLost, RunlifeEr
 __all__ = ("LogSettings", "RunLog", "RunLogger", "export", "follow", "read_page", "search")
 
 _make_line = compile_maker(LogLine)
-# A buffered line: at, stream, level, message, item, fields.
-_Part = tuple[datetime, str, str, str, str | None, dict[str, Any]]
+# A buffered line but its fields: at, stream, level, message, item.
+_Part = tuple[datetime, str, str, str, str | None]
 _log = structlog.get_logger("runlife.logs")
 
 # The keys of ctx.log's bound context that are columns of a line, not fields.
@@ -71,7 +71,7 @@ _LEVEL_OF_STREAM: Final[Mapping[str, str]] = {"stdout": "info", "stderr": "warni
 # A line written without a newline is cut at this length (a progress bar).
 _LONGEST_PARTIAL: Final = 64 * 1024
 # Lines per store call when a buffer is flushed.
-_CHUNK: Final = 10_000
+_CHUNK: Final = 1000
 # The attributes every LogRecord has; the others came from ``extra=``.
 _RECORD_KEYS: Final = frozenset(
     {*logging.LogRecord("", 0, "", 0, "", (), None).__dict__, "message", "asctime", "taskName"}
@@ -143,8 +143,11 @@ class RunLog:
         self._lock = threading.Lock()
         self._text_lock = threading.Lock()
         # Lines wait as tuples of their parts (`_Part`), made into LogLines when
-        # stored: long buffers of plain tuples cost the garbage collector little.
+        # stored, their fields in a list beside them: a tuple that holds a dict is
+        # tracked by the garbage collector for good, one of plain values is let go
+        # at its first collection, so a long buffer costs the collector little.
         self._pending: list[_Part] = []
+        self._fields: list[dict[str, Any]] = []
         self._partial: dict[tuple[Stream, str | None], str] = {}
         self._closed = False
         self._flush_lock = anyio.Lock()
@@ -200,7 +203,8 @@ class RunLog:
             self.lines += 1
             self.bytes += size
             pending = self._pending
-            pending.append((self._now(), stream, level, message, item, fields))
+            pending.append((self._now(), stream, level, message, item))
+            self._fields.append(fields)
             n = len(pending)
         if n == 1 or n == self._batch:
             self._wake()
@@ -215,7 +219,8 @@ class RunLog:
             f"{self._max_bytes:,} characters, and its later lines are dropped"
         )
         fields = {"max_lines": self._max_lines, "max_bytes": self._max_bytes}
-        self._pending.append((self._now(), "log", "warning", message, None, fields))
+        self._pending.append((self._now(), "log", "warning", message, None))
+        self._fields.append(fields)
         if len(self._pending) == 1:
             self._wake()
 
@@ -341,11 +346,15 @@ class RunLog:
         async with self._flush_lock:
             with self._lock:
                 lines, self._pending = self._pending, []
+                fields, self._fields = self._fields, []
             run_id, attempt, make = self.run_id, self.attempt, _make_line
             for start in range(0, len(lines), _CHUNK):
+                end = start + _CHUNK
                 chunk = [
-                    make(run_id, 0, at, stream, level, message, item, attempt, fields)
-                    for at, stream, level, message, item, fields in lines[start : start + _CHUNK]
+                    make(run_id, 0, at, stream, level, message, item, attempt, more)
+                    for (at, stream, level, message, item), more in zip(
+                        lines[start:end], fields[start:end], strict=True
+                    )
                 ]
                 if not await self._store(chunk):
                     return
@@ -385,7 +394,7 @@ class RunLog:
         """Drop what is buffered and take nothing more (the lease is lost)."""
         with self._lock:
             self._closed = True
-            self._pending = []
+            self._pending, self._fields = [], []
         self._scope.cancel()
 
     def summary(self) -> tuple[str, ...]:

@@ -874,19 +874,24 @@ class AsyncRuntime:
         status: Status | str | Iterable[Status | str] | None = None,
         run_id: str | None = None,
         after: int | str | None = None,
+        kind: str | Iterable[str] | None = None,
     ) -> AsyncIterator[Event]:
         """The store's events as they are stored, live, from every process: each
-        run's transitions, in order, and its item updates.
+        run's transitions, in order, its item updates (``event.item``, with the
+        run's counts after it in ``event.progress``) and its log activity (one
+        ``"log"`` event per batch of lines stored: ``event.lines`` lines, the
+        last of them ``event.log``).
 
         It never ends by itself: break out of the loop (or cancel it) when done.
         Events written in this process are seen at once; those of other processes
-        when the store says it changed, or within ``poll`` seconds.
+        when the store says it changed (SQLite and PostgreSQL tell within
+        moments), or within ``poll`` seconds.
 
         Args:
             job: only the events of this job's runs.
             status: only events whose ``status`` (the run's status after a
-                transition; its status when an item was updated) is this one, or
-                one of these.
+                transition; its status when an item was updated or lines were
+                logged) is this one, or one of these.
             run_id: only the events of this run.
             after: the ``seq`` of the last event already handled: the stream gives
                 the events stored after it, so a monitor that reconnects with the
@@ -894,6 +899,8 @@ class AsyncRuntime:
                 the store keeps, from the first; ``"now"``: only those stored
                 after the iteration's first step (the stream reads nothing
                 before it is first iterated).
+            kind: only events of this kind (``"transition"``, ``"item"``,
+                ``"log"``), or of these.
 
         Raises:
             InvalidValue: a bad filter or cursor, named (when iteration starts).
@@ -906,7 +913,7 @@ class AsyncRuntime:
         ...     async with runlife.AsyncRuntime(jobs=[backup], store="memory://") as rt:
         ...         run = await rt.submit(backup)
         ...         moves = []
-        ...         async for event in rt.events(run_id=run.id):
+        ...         async for event in rt.events(run_id=run.id, kind="transition"):
         ...             moves.append(f"{event.transition.from_}->{event.status}")
         ...             if event.status is runlife.Status.SUCCEEDED:
         ...                 return moves
@@ -915,7 +922,7 @@ class AsyncRuntime:
         """
         self._check_running()
         name = job.name if isinstance(job, Job) else job
-        wanted = _events.event_filter(name, status, run_id)
+        wanted = _events.event_filter(name, status, run_id, kind)
         cursor = _events.check_after(after)
         stream = _events.follow(
             self.guard,

@@ -12,9 +12,18 @@ answers on its original stdout, one JSON object a line:
 ``{"out": "..."}``            text the function wrote to ``sys.stdout``
 ``{"warn": "..."}``           ``ctx.warn(message)``
 ``{"beat": true}``            ``ctx.heartbeat()``
+``{"items": {...}}``          ``ctx.items(keys, phase=)``: keys, phase
+``{"enter": {...}}``          an item's block started: key, phase
+``{"leave": {...}}``          it ended: key, output, skip reason, error
+                              (type, message, traceback) if it raised
 ``{"result": value}``         the function returned *value* (the last line)
 ``{"error": {...}}``          it raised: type, message, traceback (the last line)
 ============================  ===========================================
+
+The ``out`` messages and the `logging` records of code inside an item's block
+carry its key (``item``). Which items of a resumed run succeeded before comes
+with the attempt (``done``: key -> output and reason), so a block knows at once
+whether it is skipped; the parent decides the same from the same facts.
 
 Nothing the function writes can be taken for a message: file descriptor 1 is
 moved to 2 before it is imported, and ``sys.stdout`` relays its text as ``out``
@@ -46,15 +55,17 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Mapping
-from types import FrameType, ModuleType
-from typing import IO, Any
+from collections.abc import Callable, Generator, Iterable, Mapping
+from contextvars import ContextVar
+from types import FrameType, ModuleType, TracebackType
+from typing import IO, Any, Self
 
 import structlog
 
-from runlife._core.values import check_json, check_text
+from runlife._core.values import check_json, check_names, check_text
+from runlife.exceptions import InvalidValue, RunlifeError
 
-__all__ = ("BOOT", "ProcessContext", "main")
+__all__ = ("BOOT", "ProcessContext", "ProcessItem", "main")
 
 BOOT = (
     "import json, sys\n"
@@ -69,6 +80,8 @@ imports runlife, so that the child imports what the parent would."""
 # The exit code of a child that ended on SIGTERM (the shell's convention).
 _TERMINATED = 128 + signal.SIGTERM
 _MAIN = "__mp_main__"
+# The key of the item whose block the code runs in (None: none).
+_item: ContextVar[str | None] = ContextVar("runlife_child_item", default=None)
 
 
 class _Channel:
@@ -108,14 +121,18 @@ class _Out(io.TextIOBase):
             end = whole.rfind("\n") + 1
             self._held = whole[end:]
             if end:
-                self._channel.send({"out": whole[:end]})
+                self._send(whole[:end])
         return len(text)
 
     def flush(self) -> None:
         with self._lock:
             held, self._held = self._held, ""
         if held:
-            self._channel.send({"out": held})
+            self._send(held)
+
+    def _send(self, text: str) -> None:
+        item = _item.get()
+        self._channel.send({"out": text} if item is None else {"out": text, "item": item})
 
 
 def _relay_records(channel: _Channel) -> None:
@@ -133,6 +150,9 @@ def _relay_records(channel: _Channel) -> None:
             for key, value in record.__dict__.items():
                 if key not in plain:
                     event[key] = value
+            item = _item.get()
+            if item is not None:
+                event.setdefault("item", item)
             if record.exc_info and record.exc_info[0] is not None:
                 event["exception"] = "".join(traceback.format_exception(*record.exc_info))
             channel.send({"log": event})
@@ -149,11 +169,22 @@ class ProcessContext:
 
     It offers what works across the pipe: ``run_id``, ``job``, ``attempt``,
     ``params``, ``log`` (a structlog logger whose lines are handed to the
-    parent's ``ctx.log``), `warn`, `heartbeat` and `cancelled`. ``set_state``
-    and ``state`` are not offered in a child process.
+    parent's ``ctx.log``), `warn`, `heartbeat`, `cancelled`, `item` and
+    `items`. ``set_state``, ``state``, ``wait_for`` and ``map`` are not offered
+    in a child process.
     """
 
-    __slots__ = ("_cancelled", "_channel", "attempt", "job", "log", "params", "run_id")
+    __slots__ = (
+        "_cancelled",
+        "_channel",
+        "_done",
+        "_open",
+        "attempt",
+        "job",
+        "log",
+        "params",
+        "run_id",
+    )
 
     def __init__(
         self,
@@ -163,6 +194,7 @@ class ProcessContext:
         attempt: int,
         params: Mapping[str, Any],
         channel: _Channel,
+        done: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.run_id = run_id
         self.job = job
@@ -170,6 +202,8 @@ class ProcessContext:
         self.params = dict(params)
         self._channel = channel
         self._cancelled = False
+        self._done = dict(done or {})
+        self._open: set[str] = set()
         self.log = structlog.wrap_logger(
             _Nowhere(),
             processors=[
@@ -201,9 +235,144 @@ class ProcessContext:
         """Say the job is alive (for ``Timeout(heartbeat=...)``; sent to the parent)."""
         self._channel.send({"beat": True})
 
+    def item(self, key: str, phase: str | None = None) -> ProcessItem:
+        """Item *key* of the run, as a block (``with``, or ``async with`` in an
+        async function): recorded in the parent as ``ctx.item`` records it (see
+        `ProcessItem`).
+
+        Raises:
+            InvalidValue: *key* is empty or not text, *phase* is not text, or
+                (on entering) another block of the same key is open.
+        """
+        check_text("key", key, empty=False)
+        check_text("phase", phase, optional=True)
+        return ProcessItem(self, key, phase)
+
+    def items(self, keys: Iterable[str], *, phase: str | None = None) -> _Keys:
+        """Declare the run's items up front (recorded PENDING in the parent, in
+        one write) and return the keys to do: all but those that succeeded in
+        the run this one resumes. The keys come back at once: ``ctx.items(keys)``
+        in a sync function, ``await ctx.items(keys)`` in an async one.
+
+        Raises:
+            InvalidValue: a key is empty, not text or given twice (naming it).
+        """
+        check_text("phase", phase, optional=True)
+        checked = check_names("keys", keys, each="keys")
+        self._channel.send({"items": {"keys": checked, "phase": phase}})
+        return _Keys(key for key in checked if key not in self._done)
+
     def _relay_log(self, _logger: object, _method: str, event: Any) -> Any:
         self._channel.send({"log": event})
         raise structlog.DropEvent
+
+
+class _Keys(tuple[str, ...]):
+    """The keys `ProcessContext.items` returns: a tuple, and its own awaitable."""
+
+    def __await__(self) -> Generator[Any, None, tuple[str, ...]]:
+        yield from ()  # a generator that returns at once
+        return tuple(self)
+
+
+class ProcessItem:
+    """One item of a run in a child process: what ``ctx.item(key)`` gives there.
+
+    Entering the block records the item RUNNING in the parent; leaving it
+    records SUCCEEDED with `output` (which must be JSON), SKIPPED after `skip`,
+    or FAILED with the error of an `Exception` raised inside (its type's name,
+    message and traceback), which is suppressed so the function goes on. What
+    the block prints and logs through `logging` is the item's. A
+    `BaseException` (the attempt is being stopped) passes through: the parent
+    records the item CANCELLED when the attempt ends.
+
+    Attributes:
+        key: the item's key.
+        phase: its phase, if any.
+        output: what to record as its output (JSON); set it in the block.
+        skipped: whether it succeeded in the run this one resumes (the block
+            should do nothing).
+        reason: why it is skipped (None if it is not).
+        log: ``ctx.log`` bound to the item.
+    """
+
+    __slots__ = ("_ctx", "_skip", "_token", "key", "log", "output", "phase", "reason", "skipped")
+
+    def __init__(self, ctx: ProcessContext, key: str, phase: str | None) -> None:
+        self._ctx = ctx
+        self._skip: str | None = None
+        self._token: Any = None
+        self.key = key
+        self.phase = phase
+        done = ctx._done.get(key)
+        self.skipped = done is not None
+        self.output: Any = None if done is None else done.get("output")
+        self.reason: str | None = None if done is None else done.get("reason")
+        self.log = ctx.log.bind(item=key)
+
+    def __repr__(self) -> str:
+        return f"<ProcessItem {self.key!r} of run {self._ctx.run_id}>"
+
+    def skip(self, reason: str) -> None:
+        """Record the item SKIPPED, for *reason*, when the block ends (unless it raises).
+
+        Raises:
+            InvalidValue: *reason* is not text.
+        """
+        check_text("reason", reason)
+        self._skip = reason
+
+    def __enter__(self) -> Self:
+        ctx = self._ctx
+        if self.key in ctx._open:
+            raise InvalidValue("key", self.key, "a key that no other open item of this run has")
+        _flush_output()  # what was printed before is not the item's
+        ctx._open.add(self.key)
+        ctx._channel.send({"enter": {"key": self.key, "phase": self.phase}})
+        self._token = _item.set(self.key)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        _flush_output()
+        _item.reset(self._token)
+        if exc is not None and not isinstance(exc, Exception):
+            return False  # stopping: the parent ends the item with the attempt
+        self._ctx._open.discard(self.key)
+        output, error = self.output, exc
+        if error is None and not self.skipped:
+            try:
+                check_json(output, f"item {self.key!r} output")
+            except RunlifeError as bad:
+                output, error = None, bad
+        if self.skipped and error is None:
+            output = None  # the parent keeps the output of the run that did it
+        self._ctx._channel.send(
+            {
+                "leave": {
+                    "key": self.key,
+                    "output": output,
+                    "skip": self._skip,
+                    "error": None if error is None else _describe(error),
+                }
+            }
+        )
+        return True
+
+    async def __aenter__(self) -> Self:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        return self.__exit__(exc_type, exc, tb)
 
 
 class _Nowhere:
@@ -225,6 +394,7 @@ def main(init: Mapping[str, Any]) -> None:
         attempt=init["attempt"],
         params=init["params"],
         channel=channel,
+        done=init.get("done"),
     )
 
     def terminate(_signum: int, _frame: FrameType | None) -> None:

@@ -17,7 +17,9 @@ import anyio.abc
 import attrs
 
 from runlife._core.records import ErrorInfo
+from runlife._runtime.capture import routed_item
 from runlife._runtime.context import RunContext
+from runlife._runtime.items import ItemContext, RunItems
 from runlife.abc import Call, Clock
 from runlife.exceptions import AttemptFailed, InvalidPolicy
 from runlife.executors._child import BOOT
@@ -50,9 +52,12 @@ class ProcessExecutor:
 
     In the child, ``ctx`` offers ``run_id``, ``job``, ``attempt``, ``params``,
     ``log`` (its lines go to the parent's ``ctx.log``), ``warn()``,
-    ``heartbeat()`` and ``cancelled``, each relayed to the parent over a pipe;
-    ``set_state`` is not offered. What the function writes to its stdout and
-    stderr is written to this process's ``sys.stdout`` and ``sys.stderr`` (in a
+    ``heartbeat()``, ``cancelled``, ``item(key, phase=)`` and ``items(keys)``,
+    each relayed to the parent over a pipe, where the items are recorded as
+    ``ctx.item`` records them (a block, ``with`` or ``async with``; an
+    `Exception` inside fails the item and is suppressed); ``set_state``,
+    ``wait_for`` and ``map`` are not offered. What the function writes to its
+    stdout and stderr is written to this process's ``sys.stdout`` and ``sys.stderr`` (in a
     runtime: the run's log, as ``stdout`` and ``stderr`` lines), and its
     `logging` records that pass their levels go to ``ctx.log``; a write to file
     descriptor 1 in the child (C code, a subprocess) lands in its stderr.
@@ -119,6 +124,9 @@ class ProcessExecutor:
             "params": dict(call.params),
             "backend": _backend(),
         }
+        book = _book_of(ctx)
+        if book is not None:
+            init["done"] = await book.resumed()
         line = (json.dumps(init, allow_nan=False) + "\n").encode()
         async with self._limiter.here():
             with clock.busy():
@@ -200,17 +208,14 @@ async def _talk(process: anyio.abc.Process, init: bytes, ctx: RunContext) -> _Ou
     with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
         await process.stdin.send(init)
     lines = _Lines(process.stdout)
+    items = _Items(ctx)
     while (message := await lines.next()) is not None:
         if "result" in message:
             return _Outcome(returned=True, result=message["result"])
         if "error" in message:
-            raised = message["error"]
-            return _Outcome(
-                error=ErrorInfo(
-                    type=raised["type"], message=raised["message"], traceback=raised["traceback"]
-                )
-            )
-        _relay(message, ctx)
+            return _Outcome(error=_error_info(message["error"]))
+        if not await items.take(message):
+            _relay(message, ctx)
     await process.wait()
     return _Outcome()
 
@@ -239,7 +244,12 @@ def _write(stream: Any, text: str) -> None:
 
 def _relay(message: dict[str, Any], ctx: RunContext) -> None:
     if "out" in message:
-        _write(sys.stdout, message["out"])
+        item = message.get("item")
+        if item is None:
+            _write(sys.stdout, message["out"])
+        else:
+            with routed_item(str(item)):
+                _write(sys.stdout, message["out"])
     elif "log" in message:
         fields = dict(message["log"])
         level, event = fields.pop("level", "info"), fields.pop("event", "")
@@ -248,6 +258,52 @@ def _relay(message: dict[str, Any], ctx: RunContext) -> None:
         ctx.warn(message["warn"])
     elif "beat" in message:
         ctx.heartbeat()
+
+
+def _book_of(ctx: Any) -> RunItems | None:
+    """The items of *ctx*'s attempt (None for a context a worker did not make)."""
+    book = getattr(ctx, "_items", None)
+    return book if isinstance(book, RunItems) else None
+
+
+class _Items:
+    """The child's items, recorded in the parent's `RunItems` as ``ctx.item``
+    records them (the child's messages ``items``, ``enter`` and ``leave``)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self._ctx = ctx
+        self._book = _book_of(ctx)
+        self._open: dict[str, ItemContext] = {}
+
+    async def take(self, message: dict[str, Any]) -> bool:
+        """Record *message* if it is about items; whether it was."""
+        if "enter" in message:
+            said = message["enter"]
+            if self._book is not None:
+                scope = self._book.item(said["key"], said["phase"], self._ctx.log)
+                await self._book.enter(scope)
+                self._open[scope.key] = scope
+        elif "leave" in message:
+            said = message["leave"]
+            left = self._open.pop(said["key"], None)
+            if left is not None and self._book is not None:
+                left.output = said["output"]
+                if said["skip"] is not None:
+                    left.skip(said["skip"])
+                raised = said["error"]
+                error = None if raised is None else AttemptFailed(_error_info(raised))
+                self._book.leave(left, error)
+        elif "items" in message:
+            said = message["items"]
+            if self._book is not None:
+                await self._book.declare(said["keys"], said["phase"])
+        else:
+            return False
+        return True
+
+
+def _error_info(raised: dict[str, Any]) -> ErrorInfo:
+    return ErrorInfo(type=raised["type"], message=raised["message"], traceback=raised["traceback"])
 
 
 class _Lines:

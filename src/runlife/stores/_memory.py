@@ -79,7 +79,7 @@ _numbered: Callable[..., Event] = compile_copier(Event, ("seq",))
 _Fields = dict[str, Any] | str
 # A kept line: at, stream, level, message, item, attempt, and its fields (flat
 # ones as a private dict, others as JSON text); its seq is its place in the list.
-_Kept = tuple[datetime, str, str, str, str | None, int | None, _Fields]
+_Kept = tuple[datetime, str, str, str, str | None, int | None]
 
 
 @attrs.define
@@ -94,9 +94,12 @@ class _Row:
     expires_at: datetime | None = None
     counts: ItemCounts = attrs.Factory(ItemCounts)
     items: dict[str, tuple[Item, str]] = attrs.Factory(dict)
-    # Each line as a tuple of its parts (`_Kept`): plain values the garbage
-    # collector need not trace, which a store of millions of lines notices.
+    # Each line as a tuple of its parts (`_Kept`), its fields in a list beside:
+    # a tuple of plain values is let go by the garbage collector at its first
+    # collection (one that holds a dict never is), which a store of millions of
+    # lines notices.
     logs: list[_Kept] = attrs.Factory(list)
+    log_fields: list[_Fields] = attrs.Factory(list)
     signals: dict[str, str] = attrs.Factory(dict)
     cancel: CancelRequest | None = None
 
@@ -144,6 +147,7 @@ class MemoryStore(StoreBase):
         self._events: list[Event] = []
         self._event_seqs: list[int] = []
         self._event_outputs: dict[int, str] = {}
+        self._event_lines: dict[int, tuple[str, int]] = {}
         self._next_event = 1
 
     def __repr__(self) -> str:
@@ -317,13 +321,19 @@ class MemoryStore(StoreBase):
                 insort(self._queue, key)
                 insort(self._queue_of.setdefault(new.job, []), key)
 
-    def _event(self, event: Event, output: str | None = None) -> None:
+    def _event(
+        self, event: Event, output: str | None = None, line: tuple[str, int] | None = None
+    ) -> None:
+        """Keep *event*, with its item's *output* (JSON) or the run and seq of its
+        log *line*, which it gets back when read."""
         seq = self._next_event
         self._next_event += 1
         self._events.append(_numbered(event, seq=seq))
         self._event_seqs.append(seq)
         if output is not None:
             self._event_outputs[seq] = output
+        if line is not None:
+            self._event_lines[seq] = line
 
     def _transition_events(self, run: Run, rows: Iterable[Transition]) -> None:
         for t in rows:
@@ -667,7 +677,7 @@ class MemoryStore(StoreBase):
         run = row.run
         self._event(
             Event(kind="item", run_id=run.id, job=run.job, at=self._now(), status=run.status,
-                  item=stored),
+                  item=stored, progress=row.counts),
             output,
         )  # fmt: skip
         return stored
@@ -713,29 +723,43 @@ class MemoryStore(StoreBase):
         self, lines: Sequence[LogLine], *, claim: Claim | None = None
     ) -> tuple[LogLine, ...]:
         """Append *lines*, numbering each run's lines from 1 (see the protocol)."""
-        checked = admit.admit_lines(lines, None if claim is None else claim.run_id)
-        encoded = [(line, _kept_fields(line.fields)) for line in checked]
+        flat: list[bool] = []
+        checked = admit.admit_lines(lines, None if claim is None else claim.run_id, flat=flat)
         async with await self._use():
             for run_id in dict.fromkeys(line.run_id for line in checked):
                 self._row(run_id)
             if claim is not None:
                 self._check_claim(claim, claim.run_id)
             out: list[LogLine] = []
-            for line, fields in encoded:
-                logs = self._runs[line.run_id].logs
-                logs.append(
-                    (
-                        line.at,
-                        line.stream,
-                        line.level,
-                        line.message,
-                        line.item,
-                        line.attempt,
-                        fields,
-                    )
-                )
-                out.append(_line_numbered(line, seq=len(logs), fields=_fields_copy(fields)))
+            last: dict[str, tuple[LogLine, int]] = {}
+            runs = self._runs
+            for line, plain in zip(checked, flat, strict=True):
+                # Plain fields are flat (the admission saw each value): a copy keeps them.
+                fields = dict(line.fields) if plain else _kept_fields(line.fields)
+                row = runs[line.run_id]
+                logs = row.logs
+                logs.append((line.at, line.stream, line.level, line.message, line.item,
+                             line.attempt))  # fmt: skip
+                row.log_fields.append(fields)
+                # The caller's line with its seq: flat fields are the caller's own,
+                # never the copy kept here; others as a read gives them.
+                mine = line.fields if isinstance(fields, dict) else codec.loads(fields)
+                out.append(_line_numbered(line, seq=len(logs), fields=mine))
             if out:
+                # One event per run of the batch, naming its last line (kept, read back
+                # as the log's lines are).
+                counted: dict[str, int] = {}
+                for line in out:
+                    counted[line.run_id] = counted.get(line.run_id, 0) + 1
+                    last[line.run_id] = (line, counted[line.run_id])
+                now = self._now()
+                for run_id, (line, n) in last.items():
+                    run = runs[run_id].run
+                    self._event(
+                        Event(kind="log", run_id=run_id, job=run.job, at=now, status=run.status,
+                              lines=n),
+                        line=(run_id, line.seq),
+                    )  # fmt: skip
                 self._notify()
             return tuple(out)
 
@@ -763,8 +787,10 @@ class MemoryStore(StoreBase):
                     break
             page = found[: query.limit]
             cursor = codec.encode_cursor(page[-1] + 1) if len(found) > query.limit else None
+            fields = row.log_fields
             return LogPage(
-                lines=tuple(_line(query.run_id, i + 1, logs[i]) for i in page), next_cursor=cursor
+                lines=tuple(_line(query.run_id, i + 1, logs[i], fields[i]) for i in page),
+                next_cursor=cursor,
             )
 
     async def search_logs(
@@ -780,7 +806,7 @@ class MemoryStore(StoreBase):
             out: list[LogLine] = []
             for index, kept in enumerate(row.logs):
                 if needle in kept[3].lower():
-                    out.append(_line(run_id, index + 1, kept))
+                    out.append(_line(run_id, index + 1, kept, row.log_fields[index]))
                     if len(out) >= limit:
                         break
             return tuple(out)
@@ -821,6 +847,11 @@ class MemoryStore(StoreBase):
                 if event.item is not None:
                     output = self._event_outputs[event.seq]  # type: ignore[index]
                     event = attrs.evolve(event, item=_with_output(event.item, output))
+                elif event.lines is not None:
+                    of, seq = self._event_lines[event.seq]  # type: ignore[index]
+                    kept = self._runs[of]
+                    line = _line(of, seq, kept.logs[seq - 1], kept.log_fields[seq - 1])
+                    event = attrs.evolve(event, log=line)
                 out.append(event)
             return tuple(out)
 
@@ -870,6 +901,7 @@ class MemoryStore(StoreBase):
             for event in self._events:
                 if event.run_id in gone:
                     self._event_outputs.pop(event.seq, None)  # type: ignore[arg-type]
+                    self._event_lines.pop(event.seq, None)  # type: ignore[arg-type]
             self._events = kept
             self._event_seqs = [e.seq for e in kept]  # type: ignore[misc]
             self._notify()
@@ -912,8 +944,8 @@ def _fields_copy(fields: _Fields) -> dict[str, Any]:
     return dict(fields) if isinstance(fields, dict) else codec.loads(fields)
 
 
-def _line(run_id: str, seq: int, kept: _Kept) -> LogLine:
-    at, stream, level, message, item, attempt, fields = kept
+def _line(run_id: str, seq: int, kept: _Kept, fields: _Fields) -> LogLine:
+    at, stream, level, message, item, attempt = kept
     return _make_line(  # type: ignore[no-any-return]
         run_id, seq, at, stream, level, message, item, attempt, _fields_copy(fields)
     )

@@ -898,6 +898,60 @@ class StoreContract(HostileCallers):
         assert utc(page.lines[0].at)
         assert page.next_cursor is None
 
+    async def test_an_append_writes_one_log_event_per_run(self, store: Store) -> None:
+        """Each append_logs writes one ``log`` event for each run it appended to
+        (not one per line): how many lines, and the last of them, as stored; a
+        follower of events learns of log activity without reading the log."""
+        a = await self.put(store, new_run())
+        b = await self.put(store, new_run())
+        t = await store.now()
+        before = await store.events()
+        out = await store.append_logs(
+            [LogLine(run_id=a.id, seq=0, at=t, message=f"a{n}", fields={"n": n}) for n in range(3)]
+            + [LogLine(run_id=b.id, seq=0, at=t, message="b0", item="r1", attempt=1)]
+        )
+        await store.append_logs([LogLine(run_id=a.id, seq=0, at=t, message="a3", level="error")])
+        events = await store.events(after=before[-1].seq if before else None)
+        assert [(e.kind, e.run_id, e.lines) for e in events] == [
+            ("log", a.id, 3),
+            ("log", b.id, 1),
+            ("log", a.id, 1),
+        ]
+        assert events[0].log == out[2]
+        assert events[0].log.fields == {"n": 2}
+        assert events[1].log == out[3]
+        assert events[2].log is not None
+        assert (events[2].log.seq, events[2].log.message, events[2].log.level) == (4, "a3", "error")
+        assert all(e.job == "backup" and e.status is S.PENDING for e in events)
+        assert all(e.transition is None and e.item is None and e.progress is None for e in events)
+        assert all(utc(e.at) for e in events)
+        await store.append_logs([])
+        assert len(await store.events(after=events[-1].seq)) == 0
+
+    async def test_item_events_carry_the_runs_progress_after_each(self, store: Store) -> None:
+        """Each item event carries the run's item counts right after that item was
+        saved, through save_item and within one save_items batch alike."""
+        run = await self.put(store, new_run())
+        await store.save_item(Item(run_id=run.id, key="d1", status=S.RUNNING))
+        await store.save_items(
+            [
+                Item(run_id=run.id, key="d2"),
+                Item(run_id=run.id, key="d1", status=S.SUCCEEDED),
+                Item(run_id=run.id, key="d2", status=S.FAILED),
+                Item(run_id=run.id, key="d3", status=S.SKIPPED),
+            ]
+        )
+        events = [e for e in await store.events(run_id=run.id) if e.kind == "item"]
+        assert [e.progress for e in events] == [
+            ItemCounts(total=1, running=1),
+            ItemCounts(total=2, pending=1, running=1),
+            ItemCounts(total=2, pending=1, succeeded=1),
+            ItemCounts(total=2, succeeded=1, failed=1),
+            ItemCounts(total=3, succeeded=1, failed=1, skipped=1),
+        ]
+        assert events[-1].progress == (await store.get_run(run.id)).progress
+        assert all(e.lines is None and e.log is None for e in events)
+
     async def test_a_claim_appends_nothing_once_its_run_ended(self, store: Store) -> None:
         """A run's log is frozen once the run is terminal: its holder's claim ends
         with the terminal write, and lines appended with it are refused with

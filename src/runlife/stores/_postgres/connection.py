@@ -434,6 +434,11 @@ class Listener:
     `listen` blocks (in a worker thread) for at most its timeout; waiters take
     turns on the connection, and whoever hears a notification counts it in
     `wakeups`, which every waiter watches.
+
+    It listens from `start` (the store's opening) on, so that a write of another
+    process between the store's first read and its first wait is heard. A
+    connection made again after one broke counts as a wakeup: what was sent
+    while none listened is not known.
     """
 
     def __init__(self, connections: Connections, channel: str) -> None:
@@ -441,8 +446,28 @@ class Listener:
         self._channel = channel
         self._lock = threading.Lock()
         self._conn: Conn | None = None
+        self._started = False
         self._closed = False
         self.wakeups = 0
+
+    def start(self) -> None:
+        """Listen from now on (blocking)."""
+        with self._lock:
+            if self._conn is None and not self._closed:
+                self._connect()
+
+    def _connect(self) -> None:
+        try:
+            conn = self._db.connect()
+            conn.execute(f"LISTEN {self._channel}")
+        except RunlifeError:
+            raise
+        except DRIVER_ERRORS as exc:
+            raise store_error(exc, self._db.target) from exc
+        self._conn = conn
+        if self._started:
+            self.wakeups += 1
+        self._started = True
 
     def listen(self, timeout: float, seen: int) -> None:
         """Wait up to *timeout* seconds for a notification, unless `wakeups` is no
@@ -450,11 +475,12 @@ class Listener:
         with self._lock:
             if self.wakeups != seen or self._closed:
                 return
+            if self._conn is None:
+                self._connect()
+                if self.wakeups != seen:
+                    return
+            assert self._conn is not None
             try:
-                if self._conn is None:
-                    conn = self._db.connect()
-                    conn.execute(f"LISTEN {self._channel}")
-                    self._conn = conn
                 # Notifications that arrive between two waits wait in the socket.
                 for _ in self._conn.notifies(timeout=timeout, stop_after=1):
                     self.wakeups += 1

@@ -396,6 +396,13 @@ def event_from_row(row: Sequence[Any]) -> Event:
     """An `Event` from a row of `EVENT_COLUMNS`."""
     seq, run_id, job, kind, at, status, body = row
     data = _loads(body)
+    item = line = progress = lines = None
+    if kind == "item":
+        item = codec.item_from_json(data)
+        counts = data.get("n")  # not in the events of schemas before it was written
+        progress = None if counts is None else codec.counts_from_json(counts)
+    elif kind == "log":
+        line, lines = codec.line_from_json(data["line"]), data["lines"]
     return Event(
         kind=kind,
         run_id=run_id,
@@ -403,7 +410,10 @@ def event_from_row(row: Sequence[Any]) -> Event:
         at=_utc(at),
         status=_STATUS[status],
         transition=codec.transition_from_json(data) if kind == "transition" else None,
-        item=codec.item_from_json(data) if kind == "item" else None,
+        item=item,
+        log=line,
+        lines=lines,
+        progress=progress,
         seq=seq,
     )
 

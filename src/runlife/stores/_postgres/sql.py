@@ -342,7 +342,9 @@ SAVE_ITEM: Final = """INSERT INTO runlife_items (run_id, key, phase, status, sta
 ADD_PROGRESS: Final = """UPDATE runlife_runs SET p_pending = p_pending + %s,
         p_running = p_running + %s, p_succeeded = p_succeeded + %s,
         p_failed = p_failed + %s, p_skipped = p_skipped + %s
-    WHERE id = %s"""
+    WHERE id = %s
+    RETURNING p_pending, p_running, p_succeeded, p_failed, p_skipped"""
+"""Move a run's item counts; the counts after."""
 ITEM_STATUSES: Final = (
     "SELECT key, status FROM runlife_items WHERE run_id = %s AND key = ANY(%s::text[])"
 )
@@ -367,7 +369,9 @@ ITEMS: Final = f"""SELECT {_names(ITEM_COLUMNS)} FROM runlife_items WHERE run_id
 
 # -- logs ------------------------------------------------------------------------------
 
-RESERVE_LOGS: Final = "UPDATE runlife_runs SET n_logs = n_logs + %s WHERE id = %s RETURNING n_logs"
+RESERVE_LOGS: Final = (
+    "UPDATE runlife_runs SET n_logs = n_logs + %s WHERE id = %s RETURNING n_logs, job, status"
+)
 INSERT_LOGS: Final = f"""
 INSERT INTO runlife_logs (run_id, seq, at, stream, level, message, lowered, item, attempt,
     fields)
@@ -412,6 +416,13 @@ SELECT %s, %s, 'item', statement_timestamp(), %s, e.v
 FROM ordered, woken, json_array_elements(%s::json) WITH ORDINALITY AS e(v, n) ORDER BY e.n"""
 """The events of items of one run (a JSON array of their bodies), after the event
 lock, as `INSERT_EVENT`."""
+INSERT_LOG_EVENTS: Final = f"""
+WITH ordered AS MATERIALIZED (SELECT pg_advisory_xact_lock({EVENT_LOCK}))
+INSERT INTO runlife_events (run_id, job, kind, at, status, body)
+SELECT e->>0, e->>1, 'log', statement_timestamp(), e->>2, e->3
+FROM ordered, json_array_elements(%s::json) WITH ORDINALITY AS r(e, n) ORDER BY r.n"""
+"""The ``log`` events of one append (a JSON array of [run id, job, status, body]),
+after the event lock, as `INSERT_EVENT` (the NOTIFY is the append's own)."""
 EVENTS: Final = f"""SELECT {_names(EVENT_COLUMNS)} FROM runlife_events
     WHERE seq > %s AND (%s::text IS NULL OR run_id = %s) ORDER BY seq LIMIT %s"""
 

@@ -136,6 +136,8 @@ class PostgresStore(StoreBase):
     async def _open(self) -> None:
         await run_sync(self._migrate)
         await self._db.open()
+        # Changes count from the opening (see `Listener`).
+        await run_sync(self._listener.start)
 
     def _migrate(self) -> None:
         conn = self._db.connect()
@@ -574,7 +576,8 @@ class PostgresStore(StoreBase):
         return found
 
     async def wait_changed(self, timeout: float) -> None:
-        """Return soon after another write to the store (LISTEN/NOTIFY), or after *timeout*.
+        """Return soon after another write to the store (LISTEN/NOTIFY, listening
+        from the store's opening on), or after *timeout*.
 
         Waits in slices of at most a tenth of a second, so that several waiters
         share the one listening connection and a cancelled wait ends promptly.

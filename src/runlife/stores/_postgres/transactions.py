@@ -433,10 +433,21 @@ def save_item(item: Item, output: str, error: str | None, claim: Claim | None) -
         (item.run_id, item.key, item.phase, item.status.value, item.started_at,
          item.ended_at, item.attempts, error, output),
     )  # fmt: skip
-    yield (sql.ADD_PROGRESS, (*delta, item.run_id))
-    body = rows.item_event_body(item, output)
+    after = yield (sql.ADD_PROGRESS, (*delta, item.run_id))
+    (step,), _ = codec.counts_after_each(
+        _counts_before(after, delta), [(None if not found else Status(_value(found)), item.status)]
+    )
+    body = codec.with_counts(rows.item_event_body(item, output), step)
     yield (sql.INSERT_EVENT, (item.run_id, job, "item", run_status, body))
     yield COMMIT
+
+
+def _counts_before(after: list[tuple[Any, ...]], delta: Sequence[int]) -> ItemCounts:
+    """A run's item counts before it moved by *delta*, from those *after* it
+    (the row `sql.ADD_PROGRESS` returns)."""
+    [moved] = after
+    buckets = [int(n) - d for n, d in zip(moved, delta, strict=True)]
+    return ItemCounts(total=sum(buckets), **dict(zip(_BUCKETS, buckets, strict=True)))
 
 
 def save_items(
@@ -455,16 +466,20 @@ def save_items(
     # at the place of its first, which gives it its first-saved order.
     last: dict[str, str] = {}
     bodies: list[str] = []
+    moves: list[tuple[Status | None, Status]] = []
     for item, output in zip(items, outputs, strict=True):
         old = stored.get(item.key)
         if old is not None:
             delta[_BUCKETS.index(ItemCounts.bucket(old))] -= 1
         delta[_BUCKETS.index(ItemCounts.bucket(item.status))] += 1
+        moves.append((old, item.status))
         stored[item.key] = item.status
         last[item.key] = rows.item_row(item, output)
         bodies.append(rows.item_event_body(item, output))
     yield (sql.SAVE_ITEMS, (run_id, "[" + ",".join(last.values()) + "]"))
-    yield (sql.ADD_PROGRESS, (*delta, run_id))
+    after = yield (sql.ADD_PROGRESS, (*delta, run_id))
+    steps, _ = codec.counts_after_each(_counts_before(after, delta), moves)
+    bodies = list(map(codec.with_counts, bodies, steps))
     yield (sql.INSERT_ITEM_EVENTS, (run_id, job, run_status, "[" + ",".join(bodies) + "]"))
     yield COMMIT
 
@@ -495,11 +510,14 @@ def append_logs(
         yield from _check_claim(claim, claim.run_id)
     # Reserve each run's next numbers; runs in id order so appenders never deadlock.
     next_seq: dict[str, int] = {}
+    runs: dict[str, tuple[str, str]] = {}
     for run_id in sorted(per_run):
         found = yield (sql.RESERVE_LOGS, (per_run[run_id], run_id))
         if not found:
             raise RunNotFound(run_id)
-        next_seq[run_id] = _value(found) - per_run[run_id] + 1
+        [(n_logs, job, status)] = found
+        next_seq[run_id] = n_logs - per_run[run_id] + 1
+        runs[run_id] = (job, status)
     stored: list[LogLine] = []
     encoded: list[str] = []
     for line, text in zip(lines, fields, strict=True):
@@ -522,6 +540,15 @@ def append_logs(
     if encoded:
         yield (sql.INSERT_LOGS, ("[" + ",".join(encoded) + "]",))
         yield (sql.NOTIFY, None)
+        # One event per run of the append, naming its last line: the last statement.
+        final: dict[str, LogLine] = {}
+        for line in stored:
+            final[line.run_id] = line
+        told = [
+            [run_id, *runs[run_id], {"lines": per_run[run_id], "line": codec.line_to_json(line)}]
+            for run_id, line in final.items()
+        ]
+        yield (sql.INSERT_LOG_EVENTS, (codec.raw_dumps(told),))
     yield COMMIT
     return tuple(stored)
 

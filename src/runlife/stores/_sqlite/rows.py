@@ -440,11 +440,17 @@ def transition_event_values(run: Run, transitions: Sequence[Transition]) -> list
 def event_from_row(row: Sequence[Any]) -> Event:
     """An event from a row of `EVENT_COLUMNS`."""
     seq, run_id, job, kind, at, status, from_state, to_state, reason, data = row
-    transition = item = None
+    transition = item = line = progress = lines = None
     if kind == "transition":
         transition = _make_transition(_state(from_state), _state(to_state), _moment(at), reason)
+    elif kind == "item":
+        body = _loads(data)
+        item = codec.item_from_json(body)
+        counts = body.get("n")  # not in the events of files before it was written
+        progress = None if counts is None else codec.counts_from_json(counts)
     else:
-        item = codec.item_from_json(_loads(data))
+        body = _loads(data)
+        line, lines = codec.line_from_json(body["line"]), body["lines"]
     return Event(
         kind=kind,
         run_id=run_id,
@@ -453,8 +459,17 @@ def event_from_row(row: Sequence[Any]) -> Event:
         status=_STATUS[status],
         transition=transition,
         item=item,
+        log=line,
+        lines=lines,
+        progress=progress,
         seq=seq,
     )
+
+
+def log_event_text(line: LogLine, lines: int) -> str:
+    """The ``data`` of a ``log`` event: *lines* appended to a run's log in one
+    write, the last of which is *line* (stored)."""
+    return _raw({"lines": lines, "line": codec.line_to_json(line)})  # type: ignore[no-any-return]
 
 
 # -- items -------------------------------------------------------------------------
@@ -548,8 +563,9 @@ LOG_COLUMNS: Final = (
 """A log line; ``fields`` is NULL when it has none."""
 
 
-def log_values(line: LogLine, seq: int) -> tuple[Any, ...]:
-    """The values of `LOG_COLUMNS` for the admitted *line* as line *seq* of its run."""
+def log_values(line: LogLine, seq: int, lid: int) -> tuple[Any, ...]:
+    """The values of `LOG_COLUMNS` and the ``lid`` for the admitted *line* as line
+    *seq* of its run, *lid* of the store (``sql.INSERT_LOG``'s parameters)."""
     fields = line.fields
     return (
         line.run_id,
@@ -561,21 +577,21 @@ def log_values(line: LogLine, seq: int) -> tuple[Any, ...]:
         line.item,
         line.attempt,
         _raw(fields) if fields else None,
+        lid,
     )
 
 
 _numbered_log = compile_copier(LogLine, ("seq", "fields"))
-_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
 
-def stored_log(line: LogLine, values: Sequence[Any]) -> LogLine:
+def stored_log(line: LogLine, values: Sequence[Any], flat: bool) -> LogLine:
     """The admitted *line* as a read returns it, from the *values* `log_values`
-    made of it (no decoding: flat fields are copied, others read from their JSON)."""
-    fields = line.fields
-    for value in fields.values():
-        if value.__class__ not in _SCALARS:
-            return _numbered_log(line, seq=values[1], fields=_loads(values[-1]))  # type: ignore[no-any-return]
-    return _numbered_log(line, seq=values[1], fields=dict(fields))  # type: ignore[no-any-return]
+    made of it: *flat* fields (scalars, as the admission saw) are the caller's own,
+    as stored; others are read from their JSON, as a read would."""
+    text = values[-2]
+    if flat or text is None:  # None: no fields
+        return _numbered_log(line, seq=values[1], fields=line.fields)  # type: ignore[no-any-return]
+    return _numbered_log(line, seq=values[1], fields=_loads(text))  # type: ignore[no-any-return]
 
 
 def log_from_row(row: Sequence[Any]) -> LogLine:

@@ -194,8 +194,11 @@ def select_items(*, status: bool, phase: bool, after: bool, limit: bool) -> str:
 LAST_SEQ: Final = "SELECT coalesce(max(seq), 0) FROM logs WHERE run_id = ?"
 LAST_LID: Final = "SELECT coalesce(max(lid), 0) FROM logs"
 INSERT_LOG: Final = f"INSERT INTO logs ({LOGS}, lid) VALUES ({_marks(len(LOG_COLUMNS) + 1)})"
-INDEX_LOG: Final = "INSERT INTO logs_fts (rowid, message) VALUES (?, ?)"
-"""A line into the full-text index (its lid and message), beside `INSERT_LOG`."""
+INDEX_LOGS: Final = (
+    "INSERT INTO logs_fts (rowid, message) SELECT lid, message FROM logs WHERE lid > ? AND lid <= ?"
+)
+"""The lines of lids in a range (those one append wrote) into the full-text index, in
+one statement: no value goes through Python again."""
 LOGS_OF: Final = f"SELECT {LOGS} FROM logs WHERE run_id = ? ORDER BY seq LIMIT ?"
 FIRST_LID: Final = "SELECT lid FROM logs WHERE run_id = ? ORDER BY seq LIMIT 1"
 LAST_LID_OF: Final = "SELECT lid FROM logs WHERE run_id = ? ORDER BY seq DESC LIMIT 1"
@@ -249,6 +252,9 @@ EVENTS_OF_RUN: Final = f"{EVENTS} WHERE run_id = ? AND seq > ? ORDER BY seq LIMI
 INSERT_TRANSITION_EVENT: Final = (
     f"INSERT INTO events ({_names(TRANSITION_EVENT_COLUMNS)})"
     f" VALUES ({_marks(len(TRANSITION_EVENT_COLUMNS))})"
+)
+INSERT_LOG_EVENT: Final = (
+    "INSERT INTO events (run_id, job, kind, at, status, data) VALUES (?, ?, 'log', ?, ?, ?)"
 )
 INSERT_ITEM_EVENT: Final = (
     "INSERT INTO events (run_id, job, kind, at, status, data) VALUES (?, ?, 'item', ?, ?, ?)"

@@ -177,6 +177,9 @@ class SQLiteStore(StoreBase):
             await run_sync(self._open_writer)
         assert self._writer is not None
         self._changed = anyio.Event()
+        # Changes count from the opening: a commit of another process between the
+        # store's first read and its first wait_changed is one.
+        await run_sync(self._poll_data_version)
         self._commits = GroupCommit(
             self._writer, self.path, self._lock_timeout, self._on_commit, self._on_flush
         )
@@ -802,11 +805,13 @@ class SQLiteStore(StoreBase):
             job, status, progress = _item_run(conn, run_id, claim)
             old = conn.execute(sql.ITEM_STATUS, (run_id, item.key)).fetchone()
             conn.execute(sql.SAVE_ITEM, values)
-            counts = rows.progress_from_text(progress).moved(
-                None if old is None else Status(old[0]), item.status
+            (step,), counts = codec.counts_after_each(
+                rows.progress_from_text(progress),
+                [(None if old is None else Status(old[0]), item.status)],
             )
             conn.execute(sql.SET_PROGRESS, (rows.progress_text(counts), run_id))
-            conn.execute(sql.INSERT_ITEM_EVENT, (run_id, job, now, status, event))
+            event_text = codec.with_counts(event, step)
+            conn.execute(sql.INSERT_ITEM_EVENT, (run_id, job, now, status, event_text))
             return rows.item_as_returned(item, output)
 
         return await self._write(None, op)
@@ -841,10 +846,14 @@ class SQLiteStore(StoreBase):
                 moves.append((stored.get(item.key), item.status))
                 stored[item.key] = item.status
             conn.executemany(sql.SAVE_ITEM, values)
-            counts = rows.progress_from_text(progress).moved_all(moves)
+            steps, counts = codec.counts_after_each(rows.progress_from_text(progress), moves)
             conn.execute(sql.SET_PROGRESS, (rows.progress_text(counts), run_id))
             conn.executemany(
-                sql.INSERT_ITEM_EVENT, [(run_id, job, now, status, event) for event in events]
+                sql.INSERT_ITEM_EVENT,
+                [
+                    (run_id, job, now, status, codec.with_counts(event, step))
+                    for event, step in zip(events, steps, strict=True)
+                ],
             )
             return tuple(map(rows.item_as_returned, checked, outputs))
 
@@ -895,41 +904,53 @@ class SQLiteStore(StoreBase):
         non-JSON fields.
         """
         _check_claim_type(claim)
-        checked = admit.admit_lines(lines, None if claim is None else claim.run_id)
+        flat: list[bool] = []
+        checked = admit.admit_lines(lines, None if claim is None else claim.run_id, flat=flat)
         if not checked and claim is None:
             return ()
         run_ids = list(dict.fromkeys(line.run_id for line in checked))
 
         def op(conn: sqlite3.Connection, now: int, later: Later) -> tuple[LogLine, ...]:
-            held: dict[str, tuple[str | None, int]] = {}
+            held: dict[str, tuple[Any, ...]] = {}
             for rid in run_ids:
-                hold = conn.execute(sql.RUN_HOLD, (rid,)).fetchone()
-                if hold is None:
+                found = conn.execute(sql.ITEM_RUN, (rid,)).fetchone()
+                if found is None:
                     raise RunNotFound(rid)
-                held[rid] = hold
+                held[rid] = found
             if claim is not None:
                 hold = held.get(claim.run_id)
                 if hold is None:
                     hold = conn.execute(sql.RUN_HOLD, (claim.run_id,)).fetchone()
-                if hold is None or hold != (claim.owner, claim.fence):
+                if hold is None or tuple(hold[:2]) != (claim.owner, claim.fence):
                     raise LeaseLost(claim.run_id, claim.owner, claim.fence)
             if not checked:
                 return ()
             seqs = {rid: conn.execute(sql.LAST_SEQ, (rid,)).fetchone()[0] for rid in run_ids}
+            before = dict(seqs)
             (lid,) = conn.execute(sql.LAST_LID).fetchone()
+            first_lid = lid
             values = []
-            indexed = []
             stored = []
-            for line in checked:
+            for line, plain in zip(checked, flat, strict=True):
                 seq = seqs[line.run_id] = seqs[line.run_id] + 1
                 lid += 1
-                row = rows.log_values(line, seq)
-                values.append((*row, lid))
-                indexed.append((lid, line.message))
-                stored.append(rows.stored_log(line, row))
+                row = rows.log_values(line, seq, lid)
+                values.append(row)
+                stored.append(rows.stored_log(line, row, plain))
             conn.executemany(sql.INSERT_LOG, values)
-            conn.executemany(sql.INDEX_LOG, indexed)
-            # No event per line (as MemoryStore): followers page the log by cursor.
+            conn.execute(sql.INDEX_LOGS, (first_lid, lid))
+            # One event per run of the batch, not per line (followers page the log).
+            last: dict[str, LogLine] = {}
+            for line in stored:
+                last[line.run_id] = line
+            conn.executemany(
+                sql.INSERT_LOG_EVENT,
+                [
+                    (rid, held[rid][3], now, held[rid][2],
+                     rows.log_event_text(line, line.seq - before[rid]))
+                    for rid, line in last.items()
+                ],
+            )  # fmt: skip
             return tuple(stored)
 
         return await self._write(None, op)
@@ -1032,7 +1053,8 @@ class SQLiteStore(StoreBase):
         """Return when this process wrote, another process committed, or *timeout* passed.
 
         Writes of this store wake waiters at once; commits of other processes are
-        seen by polling SQLite's ``data_version`` every 50 ms.
+        seen by polling SQLite's ``data_version`` every 50 ms, counted from the
+        store's opening: a commit made before the first wait is a change too.
         """
         seconds = admit.check_timeout("timeout", timeout)
         await self._ensure_open()
@@ -1060,6 +1082,7 @@ class SQLiteStore(StoreBase):
                 if error is exc:
                     raise
                 raise error from exc
+            # The first look (at opening) only sets where changes count from.
             changed = self._data_version is not None and version != self._data_version
             self._data_version = version
             return changed
