@@ -61,7 +61,10 @@ async def test_events_stream_and_reconnect(tmp_path: object) -> None:
             ]
             statuses = [e["status"] for e in events if e["kind"] == "transition"]
             assert statuses == ["QUEUED", "RUNNING", "SUCCEEDED"]
-            assert all(f'id="run-{run.id}"' in e["row"] for e in events)
+            assert all(
+                f'id="run-{run.id}"' in e["row"] for e in events if e["kind"] == "transition"
+            )
+            assert {e["kind"] for e in events} <= {"transition", "item"}  # logs have their own feed
             assert all("<script>" not in e["row"] for e in events)
             # reconnecting with the first event's id gives the rest, once each
             again = (await c.get("/events", headers={"last-event-id": events[0]["id"]})).text

@@ -82,6 +82,10 @@ class Hub:
         described: dict[str, float] = {}
         async for event in self.runtime.events(after=cursor):
             assert event.seq is not None
+            if event.kind == "log":
+                # Pages follow a log through its own tail (`follow`), not the runs feed.
+                self.cursor = event.seq
+                continue
             data = {"run": event.run_id, "status": event.status.value, "kind": event.kind}
             # A run's row is read again for each transition, and for item updates at
             # most every _ROW_EVERY seconds: a run of 10,000 items costs a few reads.
