@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 # The session's PostgreSQL server: RUNLIFE_PG_DSN, or a throwaway one started on
 # first use (the tests that need it fail loudly if it cannot start; never skip).
-from pgserver import postgres_dsn  # noqa: F401 - a fixture, used by name
+from pgserver import fresh_schema, postgres_dsn  # noqa: F401 - a fixture, used by name
 
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile(
@@ -31,3 +33,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
     """Every async test runs under asyncio and under trio."""
     return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def pg_url(postgres_dsn: str) -> Iterator[str]:  # noqa: F811 - the fixture, by name
+    """A store URL on a fresh, empty schema of the session's PostgreSQL server."""
+    with fresh_schema(postgres_dsn) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a fresh store: a SQLite file, and a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runs.db'}"
+    return str(request.getfixturevalue("pg_url"))

@@ -25,7 +25,9 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
@@ -250,3 +252,25 @@ def postgres_dsn() -> Iterator[str]:
         yield dsn
     finally:
         server.__exit__(None, None, None)
+
+
+def schema_url(dsn: str, schema: str) -> str:
+    """*dsn* with its tables in *schema* (libpq's ``options``, URL-encoded), its
+    connections named after it (``application_name``)."""
+    sep = "&" if "?" in dsn else "?"
+    return f"{dsn}{sep}options={quote(f'-csearch_path={schema}')}&application_name={schema}"
+
+
+@contextlib.contextmanager
+def fresh_schema(dsn: str) -> Iterator[str]:
+    """The URL of a fresh, empty schema on the server at *dsn*, dropped afterwards."""
+    import psycopg  # noqa: TID251 - a schema per test, which no store API makes
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema_url(dsn, schema)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

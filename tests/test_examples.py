@@ -6,10 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
@@ -117,22 +114,6 @@ EXPECTED = {
 POSTGRES = {"postgres_workers.py"}
 
 
-@pytest.fixture
-def pg_example_url(postgres_dsn: str) -> Iterator[str]:
-    """A URL of a fresh schema on the session's PostgreSQL server, dropped afterwards."""
-    import psycopg  # noqa: TID251 - the PostgreSQL example gets a schema of its own
-
-    schema = f"ex_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in postgres_dsn else "?"
-    try:
-        yield f"{postgres_dsn}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
 def test_examples_exist_and_are_known() -> None:
     """There are examples, and each one says what it must print."""
     assert EXAMPLES
@@ -150,7 +131,7 @@ def test_example_runs(path: Path, request: pytest.FixtureRequest) -> None:
     """The example exits 0 and prints what it promises."""
     env = dict(os.environ)
     if path.name in POSTGRES:
-        env["RUNLIFE_PG_URL"] = request.getfixturevalue("pg_example_url")
+        env["RUNLIFE_PG_URL"] = request.getfixturevalue("pg_url")
     proc = subprocess.run(
         [sys.executable, str(path)],
         capture_output=True,

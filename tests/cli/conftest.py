@@ -8,15 +8,10 @@ import json
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 import attrs
-import psycopg  # noqa: TID251 - each PostgreSQL case makes a schema of its own
 import pytest
 
 import runlife
@@ -95,29 +90,6 @@ async def fill(url: str) -> Filled:
 def sqlite_filled(tmp_path_factory: pytest.TempPathFactory) -> Filled:
     url = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'runs.db'}"
     return anyio.run(fill, url)
-
-
-@pytest.fixture
-def pg_url(postgres_dsn: str) -> Iterator[str]:
-    """A fresh schema on the session's PostgreSQL server, dropped afterwards."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in postgres_dsn else "?"
-    try:
-        yield f"{postgres_dsn}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty store's URL: a SQLite file, or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'runs.db'}"
-    found: str = request.getfixturevalue("pg_url")
-    return found
 
 
 @attrs.frozen

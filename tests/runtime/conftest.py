@@ -3,13 +3,9 @@ MemoryStore that tells its time, under asyncio and trio."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import quote
 
-import psycopg  # noqa: TID251 - the PostgreSQL cases make a schema of their own
 import pytest
 
 from runlife.stores import MemoryStore
@@ -35,26 +31,3 @@ async def store(clock: VirtualClock) -> AsyncIterator[MemoryStore]:
 
 
 # -- real stores, for tests of several processes or runtime objects over one store ----
-
-
-@pytest.fixture
-def pg_url(postgres_dsn: str) -> Iterator[str]:
-    """A fresh schema on the session's PostgreSQL server, dropped afterwards."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in postgres_dsn else "?"
-    try:
-        yield f"{postgres_dsn}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of a fresh store: a SQLite file, and a PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'runs.db'}"
-    found: str = request.getfixturevalue("pg_url")
-    return found

@@ -4,15 +4,11 @@ nodes decide, resumes after a crash without creating anything twice, and cancels
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import anyio
-import psycopg  # noqa: TID251 - the PostgreSQL test makes and drops its own schema
 import pytest
 
 import runlife
@@ -698,19 +694,6 @@ async def test_on_sqlite(tmp_path: Path) -> None:
     assert {n: c.status for n, c in nodes.items()} == {
         "extract": S.SUCCEEDED, "left": S.SUCCEEDED, "right": S.FAILED, "load": S.SUCCEEDED,
     }  # fmt: skip
-
-
-@pytest.fixture
-def pg_url(postgres_dsn: str) -> Iterator[str]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        sep = "&" if "?" in postgres_dsn else "?"
-        yield f"{postgres_dsn}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 async def test_on_postgresql(pg_url: str) -> None:

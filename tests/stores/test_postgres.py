@@ -11,12 +11,10 @@ import json
 import socket
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 import attrs
@@ -54,33 +52,13 @@ from runlife.testing._contract import StoreContract
 pytestmark = pytest.mark.postgres
 
 
-def schema_url(dsn: str, schema: str) -> str:
-    """*dsn* with its tables in *schema* (libpq's ``options``, URL-encoded), its
-    connections named after it (``application_name``)."""
-    sep = "&" if "?" in dsn else "?"
-    return f"{dsn}{sep}options={quote(f'-csearch_path={schema}')}&application_name={schema}"
-
-
-@pytest.fixture
-def pg_schema_url(postgres_dsn: str) -> Iterator[str]:
-    """The URL of a fresh, empty schema on the session's server, dropped afterwards."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield schema_url(postgres_dsn, schema)
-    finally:
-        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
 class TestPostgresStore(StoreContract):
     """PostgresStore keeps the whole Store contract, on asyncio and on trio."""
 
     @pytest.fixture
-    async def store(self, pg_schema_url: str) -> AsyncIterator[PostgresStore]:
-        async with PostgresStore(pg_schema_url, max_size=4) as store:
-            self._url = pg_schema_url
+    async def store(self, pg_url: str) -> AsyncIterator[PostgresStore]:
+        async with PostgresStore(pg_url, max_size=4) as store:
+            self._url = pg_url
             yield store
 
     async def check_store_integrity(self, store: Store) -> None:
@@ -116,10 +94,10 @@ async def test_unreachable_server_is_a_store_error_chained_to_the_driver() -> No
 
 
 @pytest.mark.anyio
-async def test_many_stores_opening_at_once_migrate_once(pg_schema_url: str) -> None:
+async def test_many_stores_opening_at_once_migrate_once(pg_url: str) -> None:
     """Stores opening together (each with its own connections, as separate processes
     would) on an empty schema all succeed; the schema is made once."""
-    stores = [PostgresStore(pg_schema_url, max_size=1) for _ in range(6)]
+    stores = [PostgresStore(pg_url, max_size=1) for _ in range(6)]
     try:
         async with anyio.create_task_group() as tg:
             for store in stores:
@@ -127,20 +105,20 @@ async def test_many_stores_opening_at_once_migrate_once(pg_schema_url: str) -> N
     finally:
         for store in stores:
             await store.aclose()
-    with psycopg.connect(pg_schema_url) as conn:
+    with psycopg.connect(pg_url) as conn:
         versions = conn.execute("SELECT version FROM runlife_schema").fetchall()
     assert versions == [(1,), (2,)]
 
 
 @pytest.mark.anyio
 async def test_an_older_schema_is_migrated_forward_keeping_its_runs(
-    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Opening a database of an older schema applies the missing migrations in order,
     once, and records each; the runs already stored are kept."""
     from runlife.stores._postgres import schema
 
-    async with PostgresStore(pg_schema_url) as store:
+    async with PostgresStore(pg_url) as store:
         kept = await store.create_run(queued())
     future = schema.SCHEMA_VERSION + 1
     monkeypatch.setattr(schema, "SCHEMA_VERSION", future)
@@ -150,9 +128,9 @@ async def test_an_older_schema_is_migrated_forward_keeping_its_runs(
         {**schema.MIGRATIONS, future: "CREATE TABLE runlife_probe (note text)"},
     )
     for _ in range(2):  # the second open finds nothing left to do
-        async with PostgresStore(pg_schema_url) as store:
+        async with PostgresStore(pg_url) as store:
             assert (await store.get_run(kept.id)).id == kept.id
-    with psycopg.connect(pg_schema_url) as conn:
+    with psycopg.connect(pg_url) as conn:
         versions = conn.execute("SELECT version FROM runlife_schema ORDER BY 1").fetchall()
         assert conn.execute("SELECT to_regclass('runlife_probe') IS NOT NULL").fetchone() == (True,)
     assert [v for (v,) in versions] == list(range(1, future + 1))
@@ -160,7 +138,7 @@ async def test_an_older_schema_is_migrated_forward_keeping_its_runs(
 
 @pytest.mark.anyio
 async def test_a_version_1_database_gets_cancel_requests(
-    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A database made by the first schema (before cancel requests) is migrated to
     version 2 on opening: its running run keeps running and can be asked to cancel."""
@@ -168,53 +146,53 @@ async def test_a_version_1_database_gets_cancel_requests(
 
     with monkeypatch.context() as patch:
         patch.setattr(schema, "SCHEMA_VERSION", 1)
-        async with PostgresStore(pg_schema_url) as store:
+        async with PostgresStore(pg_url) as store:
             await store.create_run(queued())
             (claim,) = await store.claim("w1", {"backup": LC}, limit=1, lease=3600)
-    with psycopg.connect(pg_schema_url) as conn:
+    with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT max(version) FROM runlife_schema").fetchone() == (1,)
         found = conn.execute("SELECT to_regclass('runlife_cancel_requests') IS NULL").fetchone()
         assert found == (True,)
-    async with PostgresStore(pg_schema_url) as store:
+    async with PostgresStore(pg_url) as store:
         assert (await store.get_run(claim.run_id)).status is Status.RUNNING
         request = await store.request_cancel(claim.run_id, by="ops:ana", reason="stop")
         assert request is not None
         assert await store.cancel_requests([claim.run_id]) == {claim.run_id: request}
-    with psycopg.connect(pg_schema_url) as conn:
+    with psycopg.connect(pg_url) as conn:
         versions = conn.execute("SELECT version FROM runlife_schema ORDER BY 1").fetchall()
     assert [v for (v,) in versions] == [1, 2]
 
 
 @pytest.mark.anyio
-async def test_a_newer_schema_is_refused_and_left_untouched(pg_schema_url: str) -> None:
+async def test_a_newer_schema_is_refused_and_left_untouched(pg_url: str) -> None:
     """A database migrated by a newer runlife raises SchemaMismatch and is not modified."""
-    async with PostgresStore(pg_schema_url) as store:
+    async with PostgresStore(pg_url) as store:
         await store.create_run(queued())
-    with psycopg.connect(pg_schema_url, autocommit=True) as conn:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("INSERT INTO runlife_schema (version) VALUES (99)")
     with pytest.raises(SchemaMismatch, match="99"):
-        async with PostgresStore(pg_schema_url):
+        async with PostgresStore(pg_url):
             pass
-    with psycopg.connect(pg_schema_url) as conn:
+    with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT max(version) FROM runlife_schema").fetchone() == (99,)
         assert conn.execute("SELECT count(*) FROM runlife_runs").fetchone() == (1,)
 
 
 @pytest.mark.anyio
-async def test_a_foreign_table_is_refused(pg_schema_url: str) -> None:
+async def test_a_foreign_table_is_refused(pg_url: str) -> None:
     """A runlife_runs table that runlife did not make is refused, not migrated over."""
-    with psycopg.connect(pg_schema_url, autocommit=True) as conn:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE runlife_runs (id int)")
     with pytest.raises(SchemaMismatch, match="not made by runlife"):
-        async with PostgresStore(pg_schema_url):
+        async with PostgresStore(pg_url):
             pass
 
 
 @pytest.mark.anyio
-async def test_log_search_uses_a_trigram_index(pg_schema_url: str) -> None:
+async def test_log_search_uses_a_trigram_index(pg_url: str) -> None:
     """pg_trgm ships with the server: the log message index exists and search matches
     case-insensitively, with LIKE wildcards taken literally."""
-    async with PostgresStore(pg_schema_url) as store:
+    async with PostgresStore(pg_url) as store:
         run = await store.create_run(queued())
         lines = [
             LogLine(run_id=run.id, seq=0, at=T0, message=m)
@@ -224,16 +202,16 @@ async def test_log_search_uses_a_trigram_index(pg_schema_url: str) -> None:
         found = await store.search_logs(run.id, "backing up")
         assert [line.seq for line in found] == [1, 4]
         assert [line.message for line in await store.search_logs(run.id, "0%")] == ["100% done"]
-    with psycopg.connect(pg_schema_url) as conn:
+    with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT to_regclass('runlife_logs_trgm')").fetchone() != (None,)
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("where", ["before_commit", "after_commit"])
-async def test_failpoints_around_the_commit(pg_schema_url: str, where: str) -> None:
+async def test_failpoints_around_the_commit(pg_url: str, where: str) -> None:
     """A failure before COMMIT leaves nothing; after COMMIT (the ambiguous case) the
     write stands, and retrying the create returns the same run."""
-    async with PostgresStore(pg_schema_url) as store:
+    async with PostgresStore(pg_url) as store:
         run = queued(idempotency_key="k1")
         _failpoints.arm(f"create_run.{where}")
         try:
@@ -262,10 +240,10 @@ async def test_failpoints_around_the_commit(pg_schema_url: str, where: str) -> N
 
 
 @pytest.mark.anyio
-async def test_wait_changed_is_woken_by_another_process(pg_schema_url: str) -> None:
+async def test_wait_changed_is_woken_by_another_process(pg_url: str) -> None:
     """LISTEN/NOTIFY: a write through another connection wakes a waiter long before
     its timeout."""
-    async with PostgresStore(pg_schema_url) as waiter, PostgresStore(pg_schema_url) as writer:
+    async with PostgresStore(pg_url) as waiter, PostgresStore(pg_url) as writer:
         await waiter.wait_changed(0.05)  # connects the listener
 
         async def write_soon() -> None:
@@ -281,12 +259,12 @@ async def test_wait_changed_is_woken_by_another_process(pg_schema_url: str) -> N
 
 @pytest.mark.anyio
 async def test_a_write_of_another_process_before_the_first_wait_wakes_it(
-    pg_schema_url: str,
+    pg_url: str,
 ) -> None:
     """A write that another process makes after this store last read, but before
     its first wait_changed, is a change: the store listens from its opening (it
     used to LISTEN at its first wait, and missed what came before)."""
-    async with PostgresStore(pg_schema_url) as waiter, PostgresStore(pg_schema_url) as writer:
+    async with PostgresStore(pg_url) as waiter, PostgresStore(pg_url) as writer:
         assert (await waiter.count_runs(RunQuery())) == {}
         await writer.create_run(queued())
         start = time.monotonic()
@@ -295,11 +273,11 @@ async def test_a_write_of_another_process_before_the_first_wait_wakes_it(
 
 
 @pytest.mark.anyio
-async def test_event_followers_never_miss_an_event(pg_schema_url: str) -> None:
+async def test_event_followers_never_miss_an_event(pg_url: str) -> None:
     """Events commit in seq order: a follower that keeps reading after the last seq
     it saw, while many writers commit, ends with every event exactly once."""
-    writers = [PostgresStore(pg_schema_url, max_size=2) for _ in range(4)]
-    follower = PostgresStore(pg_schema_url, max_size=1)
+    writers = [PostgresStore(pg_url, max_size=2) for _ in range(4)]
+    follower = PostgresStore(pg_url, max_size=1)
     seen: list[int] = []
     done = anyio.Event()
 
@@ -337,12 +315,12 @@ async def test_event_followers_never_miss_an_event(pg_schema_url: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_limits_hold_under_many_concurrent_claimers(pg_schema_url: str) -> None:
+async def test_limits_hold_under_many_concurrent_claimers(pg_url: str) -> None:
     """8 claimers with their own connections race for runs of a job with
     max_concurrency=2 and per_label={"device": 1}: never more than 2 live runs, never
     2 on one device — checked by sampling the store while they race and by
     replaying every claim and completion in commit (event) order."""
-    setup = PostgresStore(pg_schema_url)
+    setup = PostgresStore(pg_url)
     await setup.save_job(JobRecord(name="dev", max_concurrency=2, per_label={"device": 1}))
     devices = ["a", "b", "c", "a", "b", "c", None]
     runs = [
@@ -351,7 +329,7 @@ async def test_limits_hold_under_many_concurrent_claimers(pg_schema_url: str) ->
     ]
     for run in runs:
         await setup.create_run(run)
-    claimers = [PostgresStore(pg_schema_url, max_size=1) for _ in range(8)]
+    claimers = [PostgresStore(pg_url, max_size=1) for _ in range(8)]
     violations: list[str] = []
     finished = anyio.Event()
 
@@ -411,12 +389,12 @@ async def test_limits_hold_under_many_concurrent_claimers(pg_schema_url: str) ->
 
 @pytest.mark.anyio
 async def test_concurrent_writes_share_statements_with_their_own_outcomes(
-    pg_schema_url: str,
+    pg_url: str,
 ) -> None:
     """Concurrent creates and updates of one store are batched, yet each call gets
     its own outcome: duplicates find the stored run, a lost compare-and-set and a
     stale claim are refused alone, the others are written."""
-    async with PostgresStore(pg_schema_url, max_size=2) as store:
+    async with PostgresStore(pg_url, max_size=2) as store:
         runs = [queued(seconds=i, idempotency_key=f"k{i % 10}") for i in range(30)]
         created: list[Run] = []
 
@@ -476,7 +454,7 @@ def _moments() -> st.SearchStrategy[datetime]:
 )
 @given(moments=st.lists(st.tuples(_moments(), _moments()), min_size=1, max_size=12))
 def test_moments_round_trip_exactly_across_the_whole_range(
-    pg_schema_url: str, moments: list[tuple[datetime, datetime]]
+    pg_url: str, moments: list[tuple[datetime, datetime]]
 ) -> None:
     """Random moments from 0001-01-02 to 9999-12-30 UTC come back to the microsecond:
     as columns (created_at, due_at, queued_at), as history rows (read through the
@@ -484,7 +462,7 @@ def test_moments_round_trip_exactly_across_the_whole_range(
     through a double is off by up to 15 µs far from 1970.)"""
 
     async def check() -> None:
-        async with PostgresStore(pg_schema_url, max_size=2) as store:
+        async with PostgresStore(pg_url, max_size=2) as store:
             for created, later in moments:
                 first, second = sorted((created, later))
                 run = Run.create(job="far", at=first, initial=Status.QUEUED)
@@ -505,17 +483,17 @@ def test_moments_round_trip_exactly_across_the_whole_range(
 
 
 @pytest.mark.anyio
-async def test_column_types_follow_the_kernels_ranges(pg_schema_url: str) -> None:
+async def test_column_types_follow_the_kernels_ranges(pg_url: str) -> None:
     """Priorities are 32-bit (the kernel bounds them so), versions and fences 64-bit:
     the extremes of each are stored and compared as given."""
-    async with PostgresStore(pg_schema_url) as store:
+    async with PostgresStore(pg_url) as store:
         low = await store.create_run(queued(priority=-(2**31)))
         high = await store.create_run(queued(priority=2**31 - 1))
         assert (await store.get_run(low.id)).priority == -(2**31)
         claims = await store.claim("w", {"backup": LC}, limit=2, lease=60)
         assert [c.run_id for c in claims] == [high.id, low.id]
         far = 2**40
-        with psycopg.connect(pg_schema_url, autocommit=True) as conn:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(
                 "UPDATE runlife_runs SET version = %s, fence = %s WHERE id = %s",
                 (far, far, high.id),
@@ -525,7 +503,7 @@ async def test_column_types_follow_the_kernels_ranges(pg_schema_url: str) -> Non
         stored = await store.update_run(end, expected_version=far, claim=held)
         assert stored.version == far + 1
         assert (await store.get_run(high.id)).version == far + 1
-    with psycopg.connect(pg_schema_url) as conn:
+    with psycopg.connect(pg_url) as conn:
         types = dict(
             conn.execute(
                 "SELECT column_name, data_type FROM information_schema.columns "
@@ -537,7 +515,7 @@ async def test_column_types_follow_the_kernels_ranges(pg_schema_url: str) -> Non
 
 
 @pytest.mark.anyio
-async def test_case_folding_is_pythons_str_lower(pg_schema_url: str) -> None:
+async def test_case_folding_is_pythons_str_lower(pg_url: str) -> None:
     """Search folds case with Python's str.lower() on both sides, whatever the
     database's locale (the test server's is C): PostgreSQL finds exactly the lines
     and runs the memory store finds, for letters whose lowercase is not simple."""
@@ -557,7 +535,7 @@ async def test_case_folding_is_pythons_str_lower(pg_schema_url: str) -> None:
         "_",
     ]
     memory = MemoryStore()
-    async with PostgresStore(pg_schema_url) as pg, memory:
+    async with PostgresStore(pg_url) as pg, memory:
         found: dict[str, tuple[list[list[int]], list[list[str]]]] = {}
         for store in (pg, memory):
             runs = []
@@ -669,7 +647,7 @@ def _idle_in_transaction(url: str) -> int:
 
 @pytest.mark.anyio
 async def test_a_failure_decoding_rows_inside_a_write_rolls_it_back(
-    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A write whose own Python code fails half way (a row that cannot be decoded,
     an encoding that fails) commits nothing: the update whose RETURNING rows could
@@ -678,7 +656,7 @@ async def test_a_failure_decoding_rows_inside_a_write_rolls_it_back(
     log lines that failed after their first statements left no trace."""
     from runlife.stores._postgres import rows
 
-    async with PostgresStore(pg_schema_url, max_size=1) as store:
+    async with PostgresStore(pg_url, max_size=1) as store:
         run = await store.create_run(queued(idempotency_key="k"))
         events = await store.events()
 
@@ -707,7 +685,7 @@ async def test_a_failure_decoding_rows_inside_a_write_rolls_it_back(
         assert await store.get_run(run.id) == run
         assert await store.items(run.id) == ()
         assert await store.events() == events
-        assert _idle_in_transaction(pg_schema_url) == 0
+        assert _idle_in_transaction(pg_url) == 0
         (claim,) = await store.claim("w", {"backup": LC}, limit=1, lease=60)
         assert claim.fence == 1
         [line] = await store.append_logs([LogLine(run_id=run.id, seq=0, at=T0, message="m")])
@@ -717,21 +695,21 @@ async def test_a_failure_decoding_rows_inside_a_write_rolls_it_back(
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_plain_asyncio_cancellation_of_a_waiting_claim_rolls_it_back(
-    pg_schema_url: str,
+    pg_url: str,
 ) -> None:
     """asyncio.wait_for cutting a claim that waits for a job-row lock (its
     transaction open) rolls the transaction back and leaves the store's only
     connection usable; the run is claimed exactly once afterwards."""
-    async with PostgresStore(pg_schema_url, max_size=1) as store:
+    async with PostgresStore(pg_url, max_size=1) as store:
         await store.save_job(JobRecord(name="backup", max_concurrency=1))
         run = await store.create_run(queued())
-        with psycopg.connect(pg_schema_url) as blocker:
+        with psycopg.connect(pg_url) as blocker:
             blocker.execute("SELECT 1 FROM runlife_jobs WHERE name = 'backup' FOR UPDATE")
             for _ in range(3):
                 with pytest.raises(TimeoutError):
                     await asyncio.wait_for(store.claim("w", {"backup": LC}, limit=1, lease=60), 0.3)
                 assert (await store.get_run(run.id)).status is Status.QUEUED
-            assert _idle_in_transaction(pg_schema_url) == 1  # the blocker alone
+            assert _idle_in_transaction(pg_url) == 1  # the blocker alone
         (claim,) = await store.claim("w", {"backup": LC}, limit=1, lease=60)
         assert claim.fence == 1
         assert [e.transition.to for e in await store.events(run_id=run.id) if e.transition] == [
@@ -742,17 +720,17 @@ async def test_plain_asyncio_cancellation_of_a_waiting_claim_rolls_it_back(
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_a_cancelled_update_whose_statement_was_sent_happens_entirely(
-    pg_schema_url: str,
+    pg_url: str,
 ) -> None:
     """A group-committed update cancelled by asyncio.wait_for once its statement is
     on its way (here: waiting for a row lock) is not cut: the caller gets its
     TimeoutError after the write, which happened whole (version, history, event);
     one cancelled before its batch left never happens."""
-    async with PostgresStore(pg_schema_url, max_size=1) as store:
+    async with PostgresStore(pg_url, max_size=1) as store:
         run = await store.create_run(queued())
         claim = await store.claim_run(run.id, "w", LC, lease=60)
         end = LC.transition(claim.run, Status.SUCCEEDED, at=await store.now())
-        with psycopg.connect(pg_schema_url) as blocker:
+        with psycopg.connect(pg_url) as blocker:
             blocker.execute("SELECT 1 FROM runlife_runs WHERE id = %s FOR UPDATE", (run.id,))
             task = asyncio.ensure_future(
                 asyncio.wait_for(
@@ -776,19 +754,19 @@ async def test_a_cancelled_update_whose_statement_was_sent_happens_entirely(
         with pytest.raises(asyncio.CancelledError):
             await task
         assert {r.id for r in (await store.list_runs(RunQuery())).runs} == {run.id, other.id}
-        assert _idle_in_transaction(pg_schema_url) == 0
+        assert _idle_in_transaction(pg_url) == 0
 
 
 # -- the codec's forms --------------------------------------------------------------------
 
 
 @pytest.mark.anyio
-async def test_stored_json_is_the_codecs(pg_schema_url: str) -> None:
+async def test_stored_json_is_the_codecs(pg_url: str) -> None:
     """What PostgreSQL keeps as JSON is the core codec's form, the same SQLite keeps:
     attempts, errors, transition and item event bodies (items with their run_id)."""
     from runlife._core import codec
 
-    async with PostgresStore(pg_schema_url) as store:
+    async with PostgresStore(pg_url) as store:
         run = await store.create_run(queued())
         claim = await store.claim_run(run.id, "w", LC, lease=60)
         item = Item(run_id=run.id, key="dev-1", status=Status.FAILED, output={"n": [1, 2]},
@@ -798,7 +776,7 @@ async def test_stored_json_is_the_codecs(pg_schema_url: str) -> None:
             claim.run, Status.FAILED, at=await store.now(), error=ErrorInfo(message="boom")
         )
         stored = await store.update_run(failed, expected_version=claim.run.version, claim=claim)
-    with psycopg.connect(pg_schema_url) as conn:
+    with psycopg.connect(pg_url) as conn:
         attempts, error = conn.execute(
             "SELECT attempts::text, error::text FROM runlife_runs WHERE id = %s", (run.id,)
         ).fetchone() or (None, None)

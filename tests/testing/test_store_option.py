@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg  # noqa: TID251 - a fresh schema per test, which no store API makes
 import pytest
 
-from stores.test_postgres import schema_url
 from test_plugin_isolation import clean_env, run
 
 PROJECT_TEST = """
@@ -64,18 +60,6 @@ def test_memory_by_default(tmp_path: Path) -> None:
 def test_sqlite_by_option(tmp_path: Path) -> None:
     out = run_project(tmp_path, "--runlife-store", "sqlite:///{tmp}/runs.db")
     assert "STORE SQLiteStore" in out
-
-
-@pytest.fixture
-def pg_url(postgres_dsn: str) -> Iterator[str]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield schema_url(postgres_dsn, schema)
-    finally:
-        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.mark.postgres

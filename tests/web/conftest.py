@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 import httpx
-import psycopg  # noqa: TID251 - the PostgreSQL cases make a schema of their own
 import pytest
 
 import runlife
@@ -26,27 +22,6 @@ JS_URL = "javascript:alert(1)"
 def anyio_backend() -> str:
     """The monitor runs under uvicorn's asyncio; its tests do too."""
     return "asyncio"
-
-
-@pytest.fixture
-def pg_url(postgres_dsn: str) -> Iterator[str]:
-    """A fresh schema on the session's PostgreSQL server, dropped afterwards."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in postgres_dsn else "?"
-    try:
-        yield f"{postgres_dsn}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'runs.db'}"
-    return str(request.getfixturevalue("pg_url"))
 
 
 @runlife.job(name="nightly_backup", schedule=runlife.Cron("0 2 * * *"))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import anyio
 import httpx
 import pytest
-from tests.web.conftest import BILLING, JOBS, Filled, allow, slow
 
 import runlife
 from runlife.web import monitor
+
+from .conftest import BILLING, JOBS, Filled, allow, slow
 
 pytestmark = pytest.mark.anyio
 OPERATOR = {"x-operator": "yes"}

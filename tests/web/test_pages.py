@@ -6,9 +6,10 @@ import re
 
 import httpx
 import pytest
-from tests.web.conftest import HOSTILE, JS_URL, SCRIPT, Filled
 
 import runlife
+
+from .conftest import HOSTILE, JS_URL, SCRIPT, Filled
 
 pytestmark = pytest.mark.anyio
 
