@@ -13,12 +13,13 @@ monitor page, the demo), so that a run reads the same wherever an operator looks
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 import attrs
 
 from runlife._core.claiming import claimed_by
+from runlife._core.humane import human_duration
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.records import ItemCounts
 from runlife._core.run import Run
@@ -36,38 +37,6 @@ __all__ = (
     "schedule_text",
     "worker_text",
 )
-
-_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
-
-
-def human_duration(value: timedelta | float | None) -> str:
-    """*value* (a `timedelta` or seconds) in the one human form: the two largest units.
-
-    Under a second shows milliseconds; nothing (``None``) shows as ``"-"``.
-
-    >>> [human_duration(s) for s in (0.25, 9, 226, 3720, 93784)]
-    ['250ms', '9s', '3m 46s', '1h 2m', '1d 2h']
-    >>> human_duration(None)
-    '-'
-    """
-    if value is None:
-        return "-"
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds < 0:
-        return "-" + human_duration(-seconds)
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    left = int(seconds)
-    parts: list[str] = []
-    for unit, size in _UNITS:
-        count, left = divmod(left, size)
-        if count or parts:
-            parts.append(f"{count}{unit}")
-        if len(parts) == 2:
-            break
-    if len(parts) == 2 and parts[1].startswith("0"):
-        parts.pop()
-    return " ".join(parts)
 
 
 def moment_text(moment: datetime | None, *, short: bool = False) -> str:

@@ -508,7 +508,7 @@ async def test_export_logs_as_text_for_an_escalation(
         f"run {run.id} of job backup: SUCCEEDED\n"
         "labels: site=dc1\n"
         "created 2026-03-10 02:00:00Z, started 2026-03-10 02:00:00Z, "
-        "ended 2026-03-10 02:01:30Z, took 1m30s\n"
+        "ended 2026-03-10 02:01:30Z, took 1m 30s\n"
         "attempts: 1\n"
         "warning: attempt 1 logged 1 warning\n"
         "\n"

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any, Final
 
+from runlife._core.humane import human_duration
 from runlife._core.records import LogLine
 from runlife._core.run import Run
 from runlife._core.values import INT64, MAX_DEPTH
@@ -194,7 +195,7 @@ def render_text(run: Run, lines: Iterable[LogLine]) -> str:
     if run.ended_at is not None:
         times.append(f"ended {run.ended_at:{_TIME}}Z")
     if run.duration is not None:
-        times.append(f"took {_duration(run.duration)}")
+        times.append(f"took {human_duration(run.duration)}")
     head.append(", ".join(times))
     if run.attempts:
         head.append(f"attempts: {len(run.attempts)}")
@@ -206,15 +207,6 @@ def render_text(run: Run, lines: Iterable[LogLine]) -> str:
     if not body:
         body = ["(no log lines)"]
     return "\n".join([*head, "", *body]) + "\n"
-
-
-def _duration(span: timedelta) -> str:
-    seconds = span.total_seconds()
-    if seconds < 60:
-        return f"{seconds:.3g}s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
 def render_jsonl(lines: Iterable[LogLine]) -> str:
