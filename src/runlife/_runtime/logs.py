@@ -35,7 +35,7 @@ import logging
 import sys
 import threading
 import traceback
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -128,6 +128,7 @@ class RunLog:
         guard: StoreGuard,
         clock: Clock,
         settings: LogSettings | None = None,
+        spawn: Callable[[Callable[[], Awaitable[None]]], None] | None = None,
     ) -> None:
         settings = settings or LogSettings()
         self.run_id = run.id
@@ -151,7 +152,11 @@ class RunLog:
         self._scope = anyio.CancelScope()
         self._pulse = Pulse()
         self._loop_thread = threading.get_ident()
-        self._wake_from_thread = _thread_waker(self._pulse)
+        # With *spawn*, the flusher starts with the first line (most attempts log
+        # nothing); without, the caller starts `serve`.
+        self._spawn = spawn
+        self._serving = spawn is None
+        self._wake_from_thread = _thread_waker(self._kick)
         self._known: int | None = None
         self.lines = 0
         """Lines taken (within the limits)."""
@@ -221,9 +226,18 @@ class RunLog:
 
     def _wake(self) -> None:
         if threading.get_ident() == self._loop_thread:
-            self._pulse.pulse()
+            self._kick()
         else:
             self._wake_from_thread()
+
+    def _kick(self) -> None:
+        """Wake the flusher (on the event loop), starting it if it is not yet."""
+        if self._serving:
+            self._pulse.pulse()
+        elif not self._closed:
+            assert self._spawn is not None
+            self._serving = True
+            self._spawn(self.serve)
 
     def take_text(self, stream: Stream, text: str, item: str | None) -> None:
         """A piece of what the job wrote to *stream*: whole lines are taken, the
@@ -376,9 +390,11 @@ class RunLog:
             self._add_text(stream, _LEVEL_OF_STREAM[stream], text, item)
         with self._lock:
             self._closed = True
-        with anyio.CancelScope(shield=True):
-            await self._flush()
-        self._scope.cancel()
+        if self._serving or self._pending:
+            with anyio.CancelScope(shield=True):
+                await self._flush()
+        if self._serving:
+            self._scope.cancel()
         return self.summary()
 
     def discard(self) -> None:
@@ -429,28 +445,44 @@ def _traceback(exc_info: Any) -> str | None:
     return "".join(traceback.format_exception(*exc_info))
 
 
-def _thread_waker(pulse: Pulse) -> Callable[[], None]:
-    """A function that pulses *pulse* from another thread, without blocking it."""
+def _thread_waker(kick: Callable[[], None]) -> Callable[[], None]:
+    """A function that calls *kick* on the event loop from another thread, without
+    blocking it."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        return _trio_waker(pulse)
+        return _trio_waker(kick)
 
     def wake() -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            loop.call_soon_threadsafe(pulse.pulse)
+            loop.call_soon_threadsafe(_in_task, loop, kick)
 
     return wake
 
 
-def _trio_waker(pulse: Pulse) -> Callable[[], None]:
+_kicks: set[asyncio.Task[None]] = set()
+
+
+def _in_task(loop: asyncio.AbstractEventLoop, kick: Callable[[], None]) -> None:
+    """Call *kick* in a task of *loop* (it may start one, which takes a task's
+    context), keeping the task referenced until it is done."""
+    task = loop.create_task(_call(kick))
+    _kicks.add(task)
+    task.add_done_callback(_kicks.discard)
+
+
+async def _call(kick: Callable[[], None]) -> None:
+    kick()
+
+
+def _trio_waker(kick: Callable[[], None]) -> Callable[[], None]:
     import trio
 
     token = trio.lowlevel.current_trio_token()
 
     def wake() -> None:
         with contextlib.suppress(trio.RunFinishedError):  # the run ended: nobody waits
-            token.run_sync_soon(pulse.pulse)
+            token.run_sync_soon(kick)
 
     return wake
 

@@ -491,7 +491,12 @@ class Worker:
         )
         held.items = items
         log = RunLog(
-            run=run, claim=held.claim, guard=self.guard, clock=self.clock, settings=self.logs
+            run=run,
+            claim=held.claim,
+            guard=self.guard,
+            clock=self.clock,
+            settings=self.logs,
+            spawn=self._tg.start_soon,
         )
         ctx = RunContext(
             run_id=run.id,
@@ -504,8 +509,6 @@ class Worker:
             log=log.logger,
         )
         held.ctx, held.log = ctx, log
-        if self._tg is not None:
-            self._tg.start_soon(log.serve)
         held.started = True
         executor = self.executor_for(job)
         call = (_TrackedAsync if job.is_async else _Tracked)(job.fn, ctx, run.params)

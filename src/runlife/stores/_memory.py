@@ -1,8 +1,10 @@
 """`MemoryStore`: the whole Store protocol in dicts, for tests and scripts.
 
-It is meant to be obviously correct rather than clever: one lock around each
-method, plain dicts, and a few indexes (by status, by job and status, by
-idempotency key and schedule slot) so that unit tests with thousands of runs stay
+It is meant to be obviously correct rather than clever: each method is one step
+of the event loop (it yields, a cancellation point, before it begins, and never
+awaits once begun, so no other task sees it half done), plain dicts, and a few
+indexes (by status, by job and status, by idempotency key and schedule slot) so
+that unit tests with thousands of runs stay
 fast. Values go through the shared JSON codec on the way in and out, so a run
 reads back exactly as it would from SQLite or PostgreSQL (UTC datetimes, fresh
 copies of params and results, `Status` members for canonical state names).
@@ -17,6 +19,7 @@ from datetime import datetime
 from typing import Any, Final, Protocol
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 from runlife._clock import SystemClock
@@ -82,6 +85,22 @@ _Fields = dict[str, Any] | str
 _Kept = tuple[datetime, str, str, str, str | None, int | None, _Fields]
 
 
+class _Step:
+    """What a method's body runs in (``async with await self._use():``): one step of
+    the event loop, nothing to hold."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_STEP: Final = _Step()
+
+
 @attrs.define
 class _Row:
     """One stored run: the run (without its JSON parts) and its hold."""
@@ -128,7 +147,6 @@ class MemoryStore(StoreBase):
         super().__init__()
         self.url = "memory://"
         self._clock: _Now = clock if clock is not None else SystemClock()
-        self._lock: anyio.Lock | None = None
         self._changed: anyio.Event | None = None
         self._jobs: dict[str, JobRecord] = {}
         self._runs: dict[str, _Row] = {}
@@ -153,17 +171,19 @@ class MemoryStore(StoreBase):
 
     async def _open(self) -> None:
         # anyio primitives bind to the running backend: make them on first use.
-        self._lock = anyio.Lock()
         self._changed = anyio.Event()
 
     async def _close(self) -> None:
         if self._changed is not None:
             self._changed.set()
 
-    async def _use(self) -> anyio.Lock:
-        await self._ensure_open()
-        assert self._lock is not None
-        return self._lock
+    async def _use(self) -> _Step:
+        """Open the store if need be, then yield (a cancellation point): the
+        method's body that follows runs without awaiting, in one step."""
+        if not self._opened:
+            await self._ensure_open()
+        await anyio.lowlevel.checkpoint()
+        return _STEP
 
     def _notify(self) -> None:
         if self._changed is not None:
