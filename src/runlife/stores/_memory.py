@@ -13,7 +13,7 @@ copies of params and results, `Status` members for canonical state names).
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Protocol
@@ -83,6 +83,105 @@ _Fields = dict[str, Any] | str
 # A kept line: at, stream, level, message, item, attempt, and its fields (flat
 # ones as a private dict, others as JSON text); its seq is its place in the list.
 _Kept = tuple[datetime, str, str, str, str | None, int | None, _Fields]
+
+
+class _Queue:
+    """The QUEUED runs in claim order (`claim_order`): a heap of each job's runs
+    and one of all, so that a claim pops the fronts however long the queue is.
+
+    A run that leaves the queue stays in the heaps until it comes to a front
+    (each entry is checked against ``_live``, the key each queued run has now);
+    a heap of more stale entries than live ones is rebuilt.
+    """
+
+    __slots__ = ("_all", "_count", "_live", "_of")
+
+    def __init__(self) -> None:
+        self._all: list[_Key] = []
+        self._of: dict[str, list[_Key]] = {}
+        self._live: dict[str, _Key] = {}
+        self._count: dict[str, int] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._live)
+
+    @property
+    def jobs(self) -> Mapping[str, int]:
+        """How many runs of each job are queued (the jobs with any)."""
+        return self._count
+
+    def add(self, job: str, key: _Key) -> None:
+        self._live[key[2]] = key
+        self._count[job] = self._count.get(job, 0) + 1
+        heapq.heappush(self._all, key)
+        heapq.heappush(self._of.setdefault(job, []), key)
+
+    def remove(self, job: str, run_id: str) -> None:
+        del self._live[run_id]
+        left = self._count[job] - 1
+        if left:
+            self._count[job] = left
+            mine = self._of[job]
+            if len(mine) > 2 * left + 64:
+                self._of[job] = self._compact(mine)
+        else:
+            del self._count[job]
+            del self._of[job]
+        if len(self._all) > 2 * len(self._live) + 64:
+            self._all = self._compact(self._all)
+
+    def _compact(self, heap: list[_Key]) -> list[_Key]:
+        live = self._live
+        kept = [key for key in heap if live.get(key[2]) is key]
+        heapq.heapify(kept)
+        return kept
+
+    def pop_merged(self, jobs: Iterable[str], n: int) -> list[_Key]:
+        """Take up to *n* queued runs of *jobs* off their jobs' heaps, in claim order
+        (put back those not claimed with `put_back`)."""
+        live, of = self._live, self._of
+        heads = [(heap[0], name) for name in jobs if (heap := of.get(name))]
+        heapq.heapify(heads)
+        out: list[_Key] = []
+        while heads and len(out) < n:
+            key, name = heads[0]
+            heap = of[name]
+            heapq.heappop(heap)
+            if live.get(key[2]) is key:
+                out.append(key)
+            if heap:
+                heapq.heapreplace(heads, (heap[0], name))
+            else:
+                heapq.heappop(heads)
+        return out
+
+    def put_back(self, jobs: Mapping[str, str], keys: Iterable[_Key]) -> None:
+        """Put back on their jobs' heaps the keys of `pop_merged` still queued
+        (*jobs*: each run's job, by id)."""
+        live, of = self._live, self._of
+        for key in keys:
+            if live.get(key[2]) is key:
+                heapq.heappush(of[jobs[key[2]]], key)
+
+    def pop_all(self, n: int, wanted: Callable[[_Key], bool]) -> tuple[list[_Key], list[_Key]]:
+        """Take up to *n* queued runs that are *wanted* off the heap of all, in
+        claim order; and the others taken off it on the way (put both back with
+        `put_back_all`)."""
+        live, heap = self._live, self._all
+        out: list[_Key] = []
+        passed: list[_Key] = []
+        while heap and len(out) < n:
+            key = heapq.heappop(heap)
+            if live.get(key[2]) is key:
+                (out if wanted(key) else passed).append(key)
+        return out, passed
+
+    def put_back_all(self, keys: Iterable[_Key]) -> None:
+        """Put back on the heap of all the keys of `pop_all` still queued."""
+        live, heap = self._live, self._all
+        for key in keys:
+            if live.get(key[2]) is key:
+                heapq.heappush(heap, key)
 
 
 class _Step:
@@ -155,10 +254,7 @@ class MemoryStore(StoreBase):
         self._by_job_status: dict[tuple[str, Status], dict[str, None]] = {}
         self._by_key: dict[tuple[str, str], str] = {}
         self._by_slot: dict[tuple[str, datetime], str] = {}
-        # The QUEUED runs in claim order, all and by job, so that a claim reads only
-        # the fronts of the queues however long they are.
-        self._queue: list[_Key] = []
-        self._queue_of: dict[str, list[_Key]] = {}
+        self._queue = _Queue()
         self._events: list[Event] = []
         self._event_seqs: list[int] = []
         self._event_outputs: dict[int, str] = {}
@@ -178,11 +274,12 @@ class MemoryStore(StoreBase):
             self._changed.set()
 
     async def _use(self) -> _Step:
-        """Open the store if need be, then yield (a cancellation point): the
-        method's body that follows runs without awaiting, in one step."""
+        """Open the store if need be, and raise if the caller is cancelled (a
+        cancellation point): the method's body that follows runs without
+        awaiting, in one step."""
         if not self._opened:
             await self._ensure_open()
-        await anyio.lowlevel.checkpoint()
+        await anyio.lowlevel.checkpoint_if_cancelled()
         return _STEP
 
     def _notify(self) -> None:
@@ -323,19 +420,12 @@ class MemoryStore(StoreBase):
             del self._by_status[old.status][run_id]
             del self._by_job_status[(old.job, old.status)][run_id]
             if old.status is Status.QUEUED:
-                key = claim_order(old)
-                del self._queue[bisect_left(self._queue, key)]
-                mine = self._queue_of[old.job]
-                del mine[bisect_left(mine, key)]
-                if not mine:
-                    del self._queue_of[old.job]
+                self._queue.remove(old.job, run_id)
         if new is not None:
             self._by_status[new.status][run_id] = None
             self._by_job_status.setdefault((new.job, new.status), {})[run_id] = None
             if new.status is Status.QUEUED:
-                key = claim_order(new)
-                insort(self._queue, key)
-                insort(self._queue_of.setdefault(new.job, []), key)
+                self._queue.add(new.job, claim_order(new))
 
     def _event(self, event: Event, output: str | None = None) -> None:
         seq = self._next_event
@@ -424,34 +514,39 @@ class MemoryStore(StoreBase):
             if not self._queue or limit == 0:
                 return ()
             now = self._now()
-            # Read the front of the queue: a few more candidates than the claim may
-            # take, then (when the jobs' limits turned too many away) twice as many,
-            # and so on. Usually one look, whatever the length of the queue. Few jobs
-            # (or few jobs queued): merge their own queues; many: read the whole
-            # queue, passing over the runs of other jobs.
-            fronts: list[list[_Key]] | None = None
-            if len(jobs) <= _MERGED or len(self._queue_of) <= _MERGED:
-                fronts = [
-                    queue
-                    for name in (jobs if len(jobs) <= len(self._queue_of) else self._queue_of)
-                    if name in jobs and (queue := self._queue_of.get(name))
-                ]
+            # Take the front of the queue: a few more candidates than the claim may
+            # take, then (when the jobs' limits turned too many away) as many again,
+            # and so on; put back what was not claimed. Usually one look, whatever
+            # the length of the queue. Few jobs (or few jobs queued): their own
+            # queues, merged; many: the queue of all, passing over other jobs' runs.
+            queue, runs = self._queue, self._runs
+            queued = queue.jobs
+            merged = len(jobs) <= _MERGED or len(queued) <= _MERGED
+            names = [n for n in (jobs if len(jobs) <= len(queued) else queued) if n in jobs]
+            popped: list[_Key] = []
+            passed: list[_Key] = []
             want = limit + 16
             while True:
-                keys = heapq.merge(*fronts) if fronts is not None else iter(self._queue)
-                candidates: list[Run] = []
-                for _, _, rid in keys:
-                    run = self._runs[rid].run
-                    if run.job in jobs:
-                        candidates.append(run)
-                        if len(candidates) >= want:
-                            break
+                if merged:
+                    more = queue.pop_merged(names, want - len(popped))
+                else:
+                    more, over = queue.pop_all(
+                        want - len(popped), lambda k: runs[k[2]].run.job in jobs
+                    )
+                    passed += over
+                popped += more
+                candidates = [runs[rid].run for _, _, rid in popped]
                 plan = self._plan(worker, jobs, candidates, now, limit)
-                if plan.done or len(candidates) < want:
+                if plan.done or len(popped) < want:
                     break
                 want *= 2
             expires = now + span
             claims = tuple(self._hold(old, moved, worker, expires) for old, moved in plan.taken)
+            if merged:
+                queue.put_back({run.id: run.job for run in candidates}, popped)
+            else:
+                queue.put_back_all(popped)
+                queue.put_back_all(passed)
             if claims:
                 self._notify()
             return claims
