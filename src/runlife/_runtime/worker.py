@@ -39,6 +39,7 @@ import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from runlife._core.claiming import LIVE
+from runlife._core.fast import compile_copier
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.policy import Deadline, decide_failure, decide_wait_timeout
 from runlife._core.queries import Claim
@@ -72,6 +73,9 @@ __all__ = ("Worker",)
 CutKind = Literal["cancel", "interrupt", "lost", "heartbeat", "timeout", "signal"]
 
 _STILL_RUNNING = "; its thread could not be interrupted and is still running"
+# A returned value and the warnings set on the run (see `runlife._core.fast`: the
+# result is checked as JSON just before).
+_succeeded_copy: Callable[..., Run] = compile_copier(Run, ("result", "warnings"))
 _FINISH_TRIES = 3
 
 
@@ -637,7 +641,7 @@ class Worker:
                 items = await items_verdict(self.guard, run.id, spec.items_fail_run)
                 if items.error is not None:
                     return failed(run, items.error)
-                done = attrs.evolve(
+                done = _succeeded_copy(
                     run, result=outcome.result, warnings=(*run.warnings, *warnings, *items.warnings)
                 )
                 return held.lifecycle.transition(

@@ -248,6 +248,7 @@ class MemoryStore(StoreBase):
         self._clock: _Now = clock if clock is not None else SystemClock()
         self._changed: anyio.Event | None = None
         self._jobs: dict[str, JobRecord] = {}
+        self._spec_texts: dict[str, tuple[Mapping[str, Any], str]] = {}
         self._runs: dict[str, _Row] = {}
         # Indexes; dicts used as insertion-ordered sets.
         self._by_status: dict[Status, dict[str, None]] = {s: {} for s in Status}
@@ -320,13 +321,21 @@ class MemoryStore(StoreBase):
             )
             self._jobs[job.name] = stored
             self._notify()
-            return _copy_job(stored)
+            return self._copy_job(stored)
 
     async def get_job(self, name: str) -> JobRecord:
         """The job's record; raises `JobNotFound`."""
         check_text("name", name)
         async with await self._use():
-            return _copy_job(self._job(name))
+            return self._copy_job(self._job(name))
+
+    def _copy_job(self, job: JobRecord) -> JobRecord:
+        """A copy of the stored *job* to hand out (its spec parsed from its JSON,
+        which is kept while the stored spec is the same)."""
+        kept = self._spec_texts.get(job.name)
+        if kept is None or kept[0] is not job.spec:
+            kept = self._spec_texts[job.name] = (job.spec, codec.raw_dumps(dict(job.spec)))
+        return _job_copy(job, spec=codec.loads(kept[1]), per_label=dict(job.per_label))
 
     def _job(self, name: str) -> JobRecord:
         try:
@@ -337,7 +346,7 @@ class MemoryStore(StoreBase):
     async def list_jobs(self) -> tuple[JobRecord, ...]:
         """All job records, by name."""
         async with await self._use():
-            return tuple(_copy_job(self._jobs[name]) for name in sorted(self._jobs))
+            return tuple(self._copy_job(self._jobs[name]) for name in sorted(self._jobs))
 
     async def set_paused(self, name: str, paused: bool) -> JobRecord:
         """Pause or unpause a job's schedule; raises `JobNotFound`."""
@@ -346,7 +355,7 @@ class MemoryStore(StoreBase):
             job = attrs.evolve(self._job(name), paused=bool(paused), updated_at=self._now())
             self._jobs[name] = job
             self._notify()
-            return _copy_job(job)
+            return self._copy_job(job)
 
     # -- runs --------------------------------------------------------------------
 
@@ -999,9 +1008,7 @@ def _has_text(run: Run, needle: str) -> bool:
     return any(needle in value.lower() for value in run.labels.values())
 
 
-def _copy_job(job: JobRecord) -> JobRecord:
-    return attrs.evolve(job, spec=codec.loads(codec.raw_dumps(dict(job.spec))),
-                        per_label=dict(job.per_label))  # fmt: skip
+_job_copy: Callable[..., JobRecord] = compile_copier(JobRecord, ("spec", "per_label"))
 
 
 def _with_output(item: Item, output: str) -> Item:
