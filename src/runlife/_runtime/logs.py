@@ -35,7 +35,7 @@ import logging
 import sys
 import threading
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -52,6 +52,7 @@ from runlife._core.run import Run
 from runlife._core.values import INT64, MAX_PAGE, check_int
 from runlife._runtime.capture import Stream
 from runlife._runtime.guard import StoreGuard
+from runlife._runtime.items import Spawn
 from runlife._runtime.wake import Pulse, nap
 from runlife.abc import Clock
 from runlife.exceptions import InvalidPolicy, InvalidValue, LeaseLost, RunlifeError
@@ -128,7 +129,7 @@ class RunLog:
         guard: StoreGuard,
         clock: Clock,
         settings: LogSettings | None = None,
-        spawn: Callable[[Callable[[], Awaitable[None]]], None] | None = None,
+        spawn: Spawn | None = None,
     ) -> None:
         settings = settings or LogSettings()
         self.run_id = run.id
@@ -148,14 +149,17 @@ class RunLog:
         self._pending: list[_Part] = []
         self._partial: dict[tuple[Stream, str | None], str] = {}
         self._closed = False
-        self._flush_lock = anyio.Lock()
-        self._scope = anyio.CancelScope()
+        # The flusher's lock and scope, made when it starts.
+        self._flush_lock: anyio.Lock | None = None
+        self._scope: anyio.CancelScope | None = None
         self._pulse = Pulse()
         self._loop_thread = threading.get_ident()
         # With *spawn*, the flusher starts with the first line (most attempts log
         # nothing); without, the caller starts `serve`.
         self._spawn = spawn
-        self._serving = spawn is None
+        self._serving = False
+        if spawn is None:
+            self._start_serving()
         self._wake_from_thread = _thread_waker(self._kick)
         self._known: int | None = None
         self.lines = 0
@@ -236,8 +240,13 @@ class RunLog:
             self._pulse.pulse()
         elif not self._closed:
             assert self._spawn is not None
-            self._serving = True
+            self._start_serving()
             self._spawn(self.serve)
+
+    def _start_serving(self) -> None:
+        self._serving = True
+        self._flush_lock = anyio.Lock()
+        self._scope = anyio.CancelScope()
 
     def take_text(self, stream: Stream, text: str, item: str | None) -> None:
         """A piece of what the job wrote to *stream*: whole lines are taken, the
@@ -339,6 +348,7 @@ class RunLog:
         has waited ``interval``; wait without a timer while it is empty (virtual
         time is not held up by an idle log). Ends when the log is closed."""
         clock = self._clock
+        assert self._scope is not None
         with self._scope:
             while True:
                 seen = self._pulse.count
@@ -352,17 +362,23 @@ class RunLog:
                 await self._flush()
 
     async def _flush(self) -> None:
+        if self._flush_lock is None:  # no flusher: nobody else stores
+            await self._store_pending()
+            return
         async with self._flush_lock:
-            with self._lock:
-                lines, self._pending = self._pending, []
-            run_id, attempt, make = self.run_id, self.attempt, _make_line
-            for start in range(0, len(lines), _CHUNK):
-                chunk = [
-                    make(run_id, 0, at, stream, level, message, item, attempt, fields)
-                    for at, stream, level, message, item, fields in lines[start : start + _CHUNK]
-                ]
-                if not await self._store(chunk):
-                    return
+            await self._store_pending()
+
+    async def _store_pending(self) -> None:
+        with self._lock:
+            lines, self._pending = self._pending, []
+        run_id, attempt, make = self.run_id, self.attempt, _make_line
+        for start in range(0, len(lines), _CHUNK):
+            chunk = [
+                make(run_id, 0, at, stream, level, message, item, attempt, fields)
+                for at, stream, level, message, item, fields in lines[start : start + _CHUNK]
+            ]
+            if not await self._store(chunk):
+                return
 
     async def _store(self, lines: Sequence[LogLine]) -> bool:
         try:
@@ -393,7 +409,7 @@ class RunLog:
         if self._serving or self._pending:
             with anyio.CancelScope(shield=True):
                 await self._flush()
-        if self._serving:
+        if self._scope is not None:
             self._scope.cancel()
         return self.summary()
 
@@ -402,7 +418,8 @@ class RunLog:
         with self._lock:
             self._closed = True
             self._pending = []
-        self._scope.cancel()
+        if self._scope is not None:
+            self._scope.cancel()
 
     def summary(self) -> tuple[str, ...]:
         """The warnings of this attempt's log, for ``run.warnings``."""

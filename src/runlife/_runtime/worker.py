@@ -529,7 +529,8 @@ class Worker:
                 error = failed.error  # raised out of the executor's reach
             except Exception as exc:
                 error = exc
-        held.watch.cancel()
+        if limited:
+            held.watch.cancel()
         # A thread stopped in ctx.wait_for was told so there, and unwinds.
         still = not executor.can_interrupt and not call.done and not held.waits.stopped
         return _Outcome(result=result, error=error, still_running=still)
