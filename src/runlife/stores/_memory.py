@@ -3,11 +3,11 @@
 It is meant to be obviously correct rather than clever: each method is one step
 of the event loop (it yields, a cancellation point, before it begins, and never
 awaits once begun, so no other task sees it half done), plain dicts, and a few
-indexes (by status, by job and status, by idempotency key and schedule slot) so
-that unit tests with thousands of runs stay
-fast. Values go through the shared JSON codec on the way in and out, so a run
-reads back exactly as it would from SQLite or PostgreSQL (UTC datetimes, fresh
-copies of params and results, `Status` members for canonical state names).
+indexes (by status, by job and status, by idempotency key and schedule slot;
+the QUEUED runs in heaps) so that unit tests with thousands of runs stay fast.
+Values go through the shared JSON codec on the way in and out, so a run reads
+back exactly as it would from SQLite or PostgreSQL (UTC datetimes, fresh copies
+of params and results, `Status` members for canonical state names).
 """
 
 from __future__ import annotations
