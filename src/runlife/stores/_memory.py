@@ -200,6 +200,10 @@ class _Step:
 _STEP: Final = _Step()
 
 
+_NO_ITEMS: Final = ItemCounts()
+"""The counts of a run without items (shared: counts are values)."""
+
+
 @attrs.define
 class _Row:
     """One stored run: the run (without its JSON parts) and its hold."""
@@ -210,11 +214,11 @@ class _Row:
     owner: str | None = None
     fence: int = 0
     expires_at: datetime | None = None
-    counts: ItemCounts = attrs.Factory(ItemCounts)
+    counts: ItemCounts = _NO_ITEMS
     items: dict[str, tuple[Item, str]] = attrs.Factory(dict)
     # Each line as a tuple of its parts (`_Kept`): plain values the garbage
     # collector need not trace, which a store of millions of lines notices.
-    logs: list[_Kept] = attrs.Factory(list)
+    logs: list[_Kept] | tuple[()] = ()  # a list from its first line on
     signals: dict[str, str] = attrs.Factory(dict)
     cancel: CancelRequest | None = None
 
@@ -256,7 +260,7 @@ class MemoryStore(StoreBase):
         self._by_key: dict[tuple[str, str], str] = {}
         self._by_slot: dict[tuple[str, datetime], str] = {}
         self._queue = _Queue()
-        self._events: list[Event] = []
+        self._events: list[Event | _Moved] = []
         self._event_seqs: list[int] = []
         self._event_outputs: dict[int, str] = {}
         self._next_event = 1
@@ -445,17 +449,15 @@ class MemoryStore(StoreBase):
             self._event_outputs[seq] = output
 
     def _transition_events(self, run: Run, rows: Iterable[Transition]) -> None:
+        # Kept as plain values (`_Moved`), made into events when read: the garbage
+        # collector need not trace the three or more events of every run.
+        status, events, seqs = run.status.value, self._events, self._event_seqs
         for t in rows:
-            self._event(
-                Event(
-                    kind="transition",
-                    run_id=run.id,
-                    job=run.job,
-                    at=t.at,
-                    status=run.status,
-                    transition=t,
-                )
-            )
+            seq = self._next_event
+            self._next_event += 1
+            events.append((seq, run.id, run.job, status, _plain(t.from_), _plain(t.to), t.at,
+                           t.reason))  # fmt: skip
+            seqs.append(seq)
 
     def _check_claim(self, claim: Claim | None, run_id: str) -> None:
         if claim is None:
@@ -846,7 +848,11 @@ class MemoryStore(StoreBase):
                 self._check_claim(claim, claim.run_id)
             out: list[LogLine] = []
             for line, fields in encoded:
-                logs = self._runs[line.run_id].logs
+                row = self._runs[line.run_id]
+                if not row.logs:
+                    row.logs = []
+                logs = row.logs
+                assert isinstance(logs, list)
                 logs.append(
                     (
                         line.at,
@@ -937,11 +943,15 @@ class MemoryStore(StoreBase):
         async with await self._use():
             start = bisect_right(self._event_seqs, start_after)
             out: list[Event] = []
-            for event in self._events[start:]:
+            for kept in self._events[start:]:
                 if len(out) >= limit:
                     break
-                if run_id is not None and event.run_id != run_id:
+                if run_id is not None and _run_of(kept) != run_id:
                     continue
+                if isinstance(kept, tuple):
+                    out.append(_moved_event(kept))
+                    continue
+                event = kept
                 if event.item is not None:
                     output = self._event_outputs[event.seq]  # type: ignore[index]
                     event = attrs.evolve(event, item=_with_output(event.item, output))
@@ -990,14 +1000,44 @@ class MemoryStore(StoreBase):
                     self._by_key.pop((run.job, run.idempotency_key), None)
                 if run.trigger is Trigger.SCHEDULED and run.scheduled_for is not None:
                     self._by_slot.pop((run.job, run.scheduled_for), None)
-            kept = [e for e in self._events if e.run_id not in gone]
+            kept = [e for e in self._events if _run_of(e) not in gone]
             for event in self._events:
-                if event.run_id in gone:
-                    self._event_outputs.pop(event.seq, None)  # type: ignore[arg-type]
+                if _run_of(event) in gone:
+                    self._event_outputs.pop(_seq_of(event), None)
             self._events = kept
-            self._event_seqs = [e.seq for e in kept]  # type: ignore[misc]
+            self._event_seqs = [_seq_of(e) for e in kept]
             self._notify()
             return len(doomed)
+
+
+_Moved = tuple[int, str, str, str, str, str, datetime, str | None]
+"""A kept transition event: seq, run id, job, status, from, to, at, reason (the
+states as plain text)."""
+
+_make_event: Callable[..., Event] = compile_maker(Event)
+_make_transition: Callable[..., Transition] = compile_maker(Transition)
+
+
+def _plain(state: str) -> str:
+    return state.value if isinstance(state, Status) else state
+
+
+def _run_of(kept: Event | _Moved) -> str:
+    return kept[1] if isinstance(kept, tuple) else kept.run_id
+
+
+def _seq_of(kept: Event | _Moved) -> int:
+    if isinstance(kept, tuple):
+        return kept[0]
+    assert kept.seq is not None
+    return kept.seq
+
+
+def _moved_event(kept: _Moved) -> Event:
+    seq, run_id, job, status, from_, to, at, reason = kept
+    state = codec.state_from_text
+    move = _make_transition(state(from_), state(to), at, reason)
+    return _make_event("transition", run_id, job, at, Status(status), move, None, None, seq)
 
 
 def _has_text(run: Run, needle: str) -> bool:
