@@ -30,7 +30,7 @@ class Report:
         """Record and print one figure beside its target."""
         fig = Figure(name, value, unit, target, ok)
         self.figures.append(fig)
-        mark = "ok  " if ok else "MISS"
+        mark = "PASS" if ok else "MISS"
         print(f"  [{mark}] {name:<58} {value:>14,.2f} {unit:<10} target {target}", flush=True)
 
     @property

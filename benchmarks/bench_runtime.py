@@ -148,6 +148,11 @@ def _run_memory(report: Report) -> None:
             target=f">= {FLOOR_RATIO:g} x floor = {FLOOR_RATIO * floor:,.0f}/s",
             ok=rate >= FLOOR_RATIO * floor,
         )  # fmt: skip
+    for label, rate in ((f"{SMALL:,}", small), (f"{LARGE:,}", large)):
+        report.figure(
+            f"  ratio: runtime runs/s / floor, {label} runs", rate / floor, "",
+            target=f">= {FLOOR_RATIO:g}", ok=rate >= FLOOR_RATIO * floor,
+        )  # fmt: skip
     flat = small / large
     report.figure(
         f"  per-run cost at {LARGE:,} / at {SMALL:,} runs", flat, "x",

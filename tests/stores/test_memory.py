@@ -138,3 +138,32 @@ async def test_claims_take_runs_in_claim_order_from_long_queues(jobs: int) -> No
         queued = await store.list_runs(RunQuery(status=Status.QUEUED, limit=1000))
         left = sorted(r.job for r in queued.runs)
         assert left == sorted(["other"] * 50 + [names[0]] * (len(limited) - 2))
+
+
+async def test_runs_that_leave_the_queue_otherwise_are_not_claimed() -> None:
+    """Runs cancelled while QUEUED leave the claim queue without a claim: the claims
+    take every other run, in claim order, and nothing more."""
+    from runlife._core.claiming import claim_order
+
+    async with MemoryStore(clock=ManualClock(T0)) as store:
+        runs = [
+            await store.create_run(
+                Run.create(
+                    job="sync",
+                    at=T0 + timedelta(seconds=i % 40),
+                    initial=Status.QUEUED,
+                    priority=i % 3,
+                )
+            )
+            for i in range(300)
+        ]
+        for run in runs[::3]:
+            cancelled = DEFAULT_LIFECYCLE.transition(run, Status.CANCELLED, at=T0)
+            await store.update_run(cancelled, expected_version=run.version)
+        taken: list[Run] = []
+        while claims := await store.claim("w1", {"sync": DEFAULT_LIFECYCLE}, limit=7, lease=30):
+            taken.extend(c.run for c in claims)
+        left = sorted((r for i, r in enumerate(runs) if i % 3), key=claim_order)
+        assert [r.id for r in taken] == [r.id for r in left]
+        counts = await store.count_runs(RunQuery(job="sync"))
+        assert counts == {Status.CANCELLED: 100, Status.RUNNING: 200}

@@ -105,14 +105,31 @@ class StoreGuard:
     async def _call(
         self, what: str, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
     ) -> T:
+        # The first try, as most calls need only one: the loop of retries is for
+        # the calls that meet an outage.
+        try:
+            with self.clock.busy():
+                return await fn(*args, **kwargs)
+        except SchemaMismatch:
+            raise
+        except StoreError as exc:
+            first = exc
+        return await self._retried(what, first, fn, *args, **kwargs)
+
+    async def _retried(
+        self,
+        what: str,
+        first: StoreError,
+        fn: Callable[P, Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Ride out the outage that *first* began: try *fn* again until it answers."""
         failures = 0
+        error: StoreError | None = first
         while True:
-            try:
-                with self.clock.busy():
-                    result = await fn(*args, **kwargs)
-            except SchemaMismatch:
-                raise
-            except StoreError as exc:
+            if error is not None:
+                exc, error = error, None
                 failures += 1
                 delay = min(self.first_delay * 2 ** min(failures - 1, 30), self.max_delay)
                 if failures == 1 or failures % _LOG_EVERY == 0:
@@ -124,6 +141,13 @@ class StoreGuard:
                         error=str(exc),
                     )
                 await self.clock.sleep(delay)
+            try:
+                with self.clock.busy():
+                    result = await fn(*args, **kwargs)
+            except SchemaMismatch:
+                raise
+            except StoreError as exc:
+                error = exc
                 continue
             except RunlifeError:
                 # A refusal (a lost lease, a conflict, a missing run) is an answer

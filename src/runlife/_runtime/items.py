@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
@@ -239,10 +240,14 @@ class RunItems:
         self._done: dict[str, tuple[Item, str]] | None = None if self._resuming else {}
         self._skipped: set[str] = set()
         self._loading: anyio.Lock | None = None
-        self._log = structlog.get_logger("runlife.items").bind(run_id=run.id)
 
     def __repr__(self) -> str:
         return f"<RunItems of run {self.run_id}: {len(self._waiting)} waiting to be written>"
+
+    @functools.cached_property
+    def _log(self) -> Any:
+        # Made when first needed: most attempts never log about their items.
+        return structlog.get_logger("runlife.items").bind(run_id=self.run_id)
 
     # -- the job's side ----------------------------------------------------------------
 

@@ -10,7 +10,7 @@ for its own jobs too (`JobBook`).
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -18,6 +18,7 @@ import anyio
 import attrs
 import structlog
 
+from runlife._core.fast import compile_copier
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.policy import FailureDecision
 from runlife._core.queries import CancelRequest, JobRecord
@@ -30,6 +31,10 @@ from runlife._runtime.job import Job, record_of
 from runlife.exceptions import InvalidLifecycle, InvalidPolicy, InvalidTransition, JobNotFound
 
 __all__ = ("GOES_ON", "JobBook", "apply_decision", "honour_cancel", "to_cancelled", "to_queue")
+
+# A queued run's due time and version set on the hot path of every submit (see
+# `runlife._core.fast`: attrs.evolve would check every field again).
+_due_copy: Callable[..., Run] = compile_copier(Run, ("due_at", "version"))
 
 GOES_ON: Final = frozenset({Status.RETRYING, Status.QUEUED})
 """The statuses in which a run whose attempt ended goes on to another attempt."""
@@ -83,7 +88,7 @@ def to_queue(run: Run, spec: JobSpec, *, at: datetime, reason: str, new: bool = 
     deadline = spec.timeout.next_deadline(moved)
     if deadline is None and not new:
         return moved
-    return attrs.evolve(
+    return _due_copy(
         moved,
         due_at=None if deadline is None else deadline.at,
         version=run.version if new else moved.version,

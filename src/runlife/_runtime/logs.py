@@ -52,6 +52,7 @@ from runlife._core.run import Run
 from runlife._core.values import INT64, MAX_PAGE, check_int
 from runlife._runtime.capture import Stream
 from runlife._runtime.guard import StoreGuard
+from runlife._runtime.items import Spawn
 from runlife._runtime.wake import Pulse, nap
 from runlife.abc import Clock
 from runlife.exceptions import InvalidPolicy, InvalidValue, LeaseLost, RunlifeError
@@ -128,6 +129,7 @@ class RunLog:
         guard: StoreGuard,
         clock: Clock,
         settings: LogSettings | None = None,
+        spawn: Spawn | None = None,
     ) -> None:
         settings = settings or LogSettings()
         self.run_id = run.id
@@ -150,11 +152,18 @@ class RunLog:
         self._fields: list[dict[str, Any]] = []
         self._partial: dict[tuple[Stream, str | None], str] = {}
         self._closed = False
-        self._flush_lock = anyio.Lock()
-        self._scope = anyio.CancelScope()
+        # The flusher's lock and scope, made when it starts.
+        self._flush_lock: anyio.Lock | None = None
+        self._scope: anyio.CancelScope | None = None
         self._pulse = Pulse()
         self._loop_thread = threading.get_ident()
-        self._wake_from_thread = _thread_waker(self._pulse)
+        # With *spawn*, the flusher starts with the first line (most attempts log
+        # nothing); without, the caller starts `serve`.
+        self._spawn = spawn
+        self._serving = False
+        if spawn is None:
+            self._start_serving()
+        self._wake_from_thread = _thread_waker(self._kick)
         self._known: int | None = None
         self.lines = 0
         """Lines taken (within the limits)."""
@@ -226,9 +235,23 @@ class RunLog:
 
     def _wake(self) -> None:
         if threading.get_ident() == self._loop_thread:
-            self._pulse.pulse()
+            self._kick()
         else:
             self._wake_from_thread()
+
+    def _kick(self) -> None:
+        """Wake the flusher (on the event loop), starting it if it is not yet."""
+        if self._serving:
+            self._pulse.pulse()
+        elif not self._closed:
+            assert self._spawn is not None
+            self._start_serving()
+            self._spawn(self.serve)
+
+    def _start_serving(self) -> None:
+        self._serving = True
+        self._flush_lock = anyio.Lock()
+        self._scope = anyio.CancelScope()
 
     def take_text(self, stream: Stream, text: str, item: str | None) -> None:
         """A piece of what the job wrote to *stream*: whole lines are taken, the
@@ -330,6 +353,7 @@ class RunLog:
         has waited ``interval``; wait without a timer while it is empty (virtual
         time is not held up by an idle log). Ends when the log is closed."""
         clock = self._clock
+        assert self._scope is not None
         with self._scope:
             while True:
                 seen = self._pulse.count
@@ -343,21 +367,27 @@ class RunLog:
                 await self._flush()
 
     async def _flush(self) -> None:
+        if self._flush_lock is None:  # no flusher: nobody else stores
+            await self._store_pending()
+            return
         async with self._flush_lock:
-            with self._lock:
-                lines, self._pending = self._pending, []
-                fields, self._fields = self._fields, []
-            run_id, attempt, make = self.run_id, self.attempt, _make_line
-            for start in range(0, len(lines), _CHUNK):
-                end = start + _CHUNK
-                chunk = [
-                    make(run_id, 0, at, stream, level, message, item, attempt, more)
-                    for (at, stream, level, message, item), more in zip(
-                        lines[start:end], fields[start:end], strict=True
-                    )
-                ]
-                if not await self._store(chunk):
-                    return
+            await self._store_pending()
+
+    async def _store_pending(self) -> None:
+        with self._lock:
+            lines, self._pending = self._pending, []
+            fields, self._fields = self._fields, []
+        run_id, attempt, make = self.run_id, self.attempt, _make_line
+        for start in range(0, len(lines), _CHUNK):
+            end = start + _CHUNK
+            chunk = [
+                make(run_id, 0, at, stream, level, message, item, attempt, more)
+                for (at, stream, level, message, item), more in zip(
+                    lines[start:end], fields[start:end], strict=True
+                )
+            ]
+            if not await self._store(chunk):
+                return
 
     async def _store(self, lines: Sequence[LogLine]) -> bool:
         try:
@@ -385,9 +415,11 @@ class RunLog:
             self._add_text(stream, _LEVEL_OF_STREAM[stream], text, item)
         with self._lock:
             self._closed = True
-        with anyio.CancelScope(shield=True):
-            await self._flush()
-        self._scope.cancel()
+        if self._serving or self._pending:
+            with anyio.CancelScope(shield=True):
+                await self._flush()
+        if self._scope is not None:
+            self._scope.cancel()
         return self.summary()
 
     def discard(self) -> None:
@@ -395,7 +427,8 @@ class RunLog:
         with self._lock:
             self._closed = True
             self._pending, self._fields = [], []
-        self._scope.cancel()
+        if self._scope is not None:
+            self._scope.cancel()
 
     def summary(self) -> tuple[str, ...]:
         """The warnings of this attempt's log, for ``run.warnings``."""
@@ -438,28 +471,44 @@ def _traceback(exc_info: Any) -> str | None:
     return "".join(traceback.format_exception(*exc_info))
 
 
-def _thread_waker(pulse: Pulse) -> Callable[[], None]:
-    """A function that pulses *pulse* from another thread, without blocking it."""
+def _thread_waker(kick: Callable[[], None]) -> Callable[[], None]:
+    """A function that calls *kick* on the event loop from another thread, without
+    blocking it."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        return _trio_waker(pulse)
+        return _trio_waker(kick)
 
     def wake() -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            loop.call_soon_threadsafe(pulse.pulse)
+            loop.call_soon_threadsafe(_in_task, loop, kick)
 
     return wake
 
 
-def _trio_waker(pulse: Pulse) -> Callable[[], None]:
+_kicks: set[asyncio.Task[None]] = set()
+
+
+def _in_task(loop: asyncio.AbstractEventLoop, kick: Callable[[], None]) -> None:
+    """Call *kick* in a task of *loop* (it may start one, which takes a task's
+    context), keeping the task referenced until it is done."""
+    task = loop.create_task(_call(kick))
+    _kicks.add(task)
+    task.add_done_callback(_kicks.discard)
+
+
+async def _call(kick: Callable[[], None]) -> None:
+    kick()
+
+
+def _trio_waker(kick: Callable[[], None]) -> Callable[[], None]:
     import trio
 
     token = trio.lowlevel.current_trio_token()
 
     def wake() -> None:
         with contextlib.suppress(trio.RunFinishedError):  # the run ended: nobody waits
-            token.run_sync_soon(pulse.pulse)
+            token.run_sync_soon(kick)
 
     return wake
 

@@ -21,7 +21,7 @@ from runlife._core.graph import RunGraph, Workflow
 from runlife._core.overview import JobOverview, RunExplanation, Summary, next_fire
 from runlife._core.policy import Limits, QuotaUsage, Retry, Timeout
 from runlife._core.queries import JobRecord, LogPage, Page, RunQuery, TimeField, cancel_message
-from runlife._core.records import Event, Item, LogLine
+from runlife._core.records import Event, Item, LogLine, Transition
 from runlife._core.run import Run
 from runlife._core.spec import UNCHANGED, JobSpec, _Unchanged
 from runlife._core.status import Status, Trigger
@@ -30,6 +30,7 @@ from runlife._runtime import events as _events
 from runlife._runtime import logs as _logs
 from runlife._runtime import overview as _overview
 from runlife._runtime.driver import Driver, children_reason, workflow_spec, workflows_by_name
+from runlife._runtime.ends import HINT_EVERY, Ends
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.hooks import HookRunner
 from runlife._runtime.job import Job
@@ -191,7 +192,8 @@ class AsyncRuntime:
         for job in self.jobs.values():
             if isinstance(self._executor_for(job), ProcessExecutor):
                 check_importable(job.name, job.fn, executor)
-        self.guard = StoreGuard(self.store, self.clock, on_moves=self.hooks.tell)
+        self._ends = Ends()
+        self.guard = StoreGuard(self.store, self.clock, on_moves=self._moved)
         self.book = JobBook(self.jobs, self.guard, max_age=self.poll)
         for wf in self.workflows.values():
             self.book.add_spec(wf.name, workflow_spec(wf))
@@ -322,6 +324,12 @@ class AsyncRuntime:
         self._stack, self._services = stack, services
         self._state = "running"
         return self
+
+    def _moved(self, run: Run, moves: tuple[Transition, ...]) -> None:
+        # Every stored write of this runtime: its hooks hear of it, and waits on
+        # the run wake when it ended.
+        self._ends.moved(run)
+        self.hooks.tell(run, moves)
 
     async def _serve(self, scope: anyio.CancelScope) -> None:
         assert self.scheduler is not None
@@ -606,21 +614,25 @@ class AsyncRuntime:
             TimeoutError: the run is still active after *timeout* seconds.
         """
         self._check_running()
-        deadline = None if timeout is None else self.clock.now() + timedelta(seconds=timeout)
-        while True:
-            seen, hinted = self.changed.count, self.store_changed.count
-            run = await self.guard.get_run(run_id)
-            if run.is_terminal:
-                return run
-            now = self.clock.now()
-            if deadline is not None and now >= deadline:
-                raise TimeoutError(f"run {run_id} is still {run.status} after {timeout:g} s")
-            until = now + timedelta(seconds=self.poll)
-            if deadline is not None and deadline < until:
-                until = deadline
-            await nap(
-                self.clock, until, pulses=[(self.changed, seen), (self.store_changed, hinted)]
-            )
+        clock = self.clock
+        deadline = None if timeout is None else clock.now() + timedelta(seconds=timeout)
+        with self._ends.watching(run_id) as ended:
+            while True:
+                seen, hinted = ended.count, self.store_changed.count
+                run = await self.guard.get_run(run_id)
+                if run.is_terminal:
+                    return run
+                now = clock.now()
+                if deadline is not None and now >= deadline:
+                    raise TimeoutError(f"run {run_id} is still {run.status} after {timeout:g} s")
+                until = now + timedelta(seconds=self.poll)
+                if deadline is not None and deadline < until:
+                    until = deadline
+                # Its end here wakes it at once; a hint (see `ends`) reads it soon.
+                await nap(clock, until, pulses=[(ended, seen), (self.store_changed, hinted)])
+                if ended.count == seen:
+                    soon = min(now + timedelta(seconds=HINT_EVERY), until)
+                    await nap(clock, soon, pulses=[(ended, seen)])
 
     async def list_runs(
         self,

@@ -10,12 +10,14 @@ wake-up costs a read and nothing else.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
 import anyio
 import anyio.lowlevel
 
+from runlife._clock import SystemClock
 from runlife.abc import Clock
 
 __all__ = ("Pulse", "nap")
@@ -41,7 +43,7 @@ class Pulse:
 
     def __init__(self) -> None:
         self.count = 0
-        self._waiters: set[anyio.Event] = set()
+        self._waiters: set[_Waiter] = set()
 
     def pulse(self) -> None:
         """Wake every waiter (call it from the event loop's thread)."""
@@ -55,12 +57,69 @@ class Pulse:
         if self.count != seen:
             await anyio.lowlevel.checkpoint()
             return
-        event = anyio.Event()
-        self._waiters.add(event)
+        waiter = _waiter()
+        self._waiters.add(waiter)
         try:
-            await event.wait()
+            await waiter.wait()
         finally:
-            self._waiters.discard(event)
+            self._waiters.discard(waiter)
+
+
+class _Waiter:
+    """One wait for a pulse: set by `Pulse.pulse`."""
+
+    __slots__ = ()
+
+    def set(self) -> None:
+        raise NotImplementedError
+
+    async def wait(self) -> None:
+        raise NotImplementedError
+
+
+class _EventWaiter(_Waiter):
+    """Waits on an anyio event: any backend, any clock."""
+
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+
+    def set(self) -> None:
+        self.event.set()
+
+    async def wait(self) -> None:
+        await self.event.wait()
+
+
+class _FutureWaiter(_Waiter):
+    """Waits on a bare asyncio future: on asyncio, the cheapest wait there is
+    (anyio's cancel scopes cancel it as they cancel any await)."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.future: asyncio.Future[None] = loop.create_future()
+
+    def set(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+    async def wait(self) -> None:
+        await self.future
+
+
+def _loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio loop, or None under another backend (trio)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _waiter() -> _Waiter:
+    loop = _loop()
+    return _EventWaiter() if loop is None else _FutureWaiter(loop)
 
 
 async def nap(clock: Clock, until: datetime, *, pulses: Sequence[tuple[Pulse, int]] = ()) -> None:
@@ -75,15 +134,25 @@ async def nap(clock: Clock, until: datetime, *, pulses: Sequence[tuple[Pulse, in
     >>> clock.now().time()
     datetime.time(2, 5)
     """
-    if any(pulse.count != seen for pulse, seen in pulses) or until <= clock.now():
+    now = clock.now()
+    if until <= now or any(pulse.count != seen for pulse, seen in pulses):
         await anyio.lowlevel.checkpoint()
         return
-    event = anyio.Event()
+    loop = _loop() if clock.__class__ is SystemClock else None
+    waiter = _EventWaiter() if loop is None else _FutureWaiter(loop)
     for pulse, _ in pulses:
-        pulse._waiters.add(event)
+        pulse._waiters.add(waiter)
     try:
-        with clock.move_on_at(until):
-            await event.wait()
+        if loop is None:
+            with clock.move_on_at(until):
+                await waiter.wait()
+        else:
+            # Real time on asyncio: a timer of the loop ends the wait, not a cancel scope.
+            timer = loop.call_later((until - now).total_seconds(), waiter.set)
+            try:
+                await waiter.wait()
+            finally:
+                timer.cancel()
     finally:
         for pulse, _ in pulses:
-            pulse._waiters.discard(event)
+            pulse._waiters.discard(waiter)

@@ -39,6 +39,7 @@ import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from runlife._core.claiming import LIVE
+from runlife._core.fast import compile_copier
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.policy import Deadline, decide_failure, decide_wait_timeout
 from runlife._core.queries import Claim
@@ -72,6 +73,9 @@ __all__ = ("Worker",)
 CutKind = Literal["cancel", "interrupt", "lost", "heartbeat", "timeout", "signal"]
 
 _STILL_RUNNING = "; its thread could not be interrupted and is still running"
+# A returned value and the warnings set on the run (see `runlife._core.fast`: the
+# result is checked as JSON just before).
+_succeeded_copy: Callable[..., Run] = compile_copier(Run, ("result", "warnings"))
 _FINISH_TRIES = 3
 
 
@@ -491,7 +495,12 @@ class Worker:
         )
         held.items = items
         log = RunLog(
-            run=run, claim=held.claim, guard=self.guard, clock=self.clock, settings=self.logs
+            run=run,
+            claim=held.claim,
+            guard=self.guard,
+            clock=self.clock,
+            settings=self.logs,
+            spawn=self._tg.start_soon,
         )
         ctx = RunContext(
             run_id=run.id,
@@ -504,8 +513,6 @@ class Worker:
             log=log.logger,
         )
         held.ctx, held.log = ctx, log
-        if self._tg is not None:
-            self._tg.start_soon(log.serve)
         held.started = True
         executor = self.executor_for(job)
         call = (_TrackedAsync if job.is_async else _Tracked)(job.fn, ctx, run.params)
@@ -522,7 +529,8 @@ class Worker:
                 error = failed.error  # raised out of the executor's reach
             except Exception as exc:
                 error = exc
-        held.watch.cancel()
+        if limited:
+            held.watch.cancel()
         # A thread stopped in ctx.wait_for was told so there, and unwinds.
         still = not executor.can_interrupt and not call.done and not held.waits.stopped
         return _Outcome(result=result, error=error, still_running=still)
@@ -634,7 +642,7 @@ class Worker:
                 items = await items_verdict(self.guard, run.id, spec.items_fail_run)
                 if items.error is not None:
                     return failed(run, items.error)
-                done = attrs.evolve(
+                done = _succeeded_copy(
                     run, result=outcome.result, warnings=(*run.warnings, *warnings, *items.warnings)
                 )
                 return held.lifecycle.transition(

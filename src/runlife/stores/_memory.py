@@ -1,22 +1,25 @@
 """`MemoryStore`: the whole Store protocol in dicts, for tests and scripts.
 
-It is meant to be obviously correct rather than clever: one lock around each
-method, plain dicts, and a few indexes (by status, by job and status, by
-idempotency key and schedule slot) so that unit tests with thousands of runs stay
-fast. Values go through the shared JSON codec on the way in and out, so a run
-reads back exactly as it would from SQLite or PostgreSQL (UTC datetimes, fresh
-copies of params and results, `Status` members for canonical state names).
+It is meant to be obviously correct rather than clever: each method is one step
+of the event loop (it yields, a cancellation point, before it begins, and never
+awaits once begun, so no other task sees it half done), plain dicts, and a few
+indexes (by status, by job and status, by idempotency key and schedule slot;
+the QUEUED runs in heaps) so that unit tests with thousands of runs stay fast.
+Values go through the shared JSON codec on the way in and out, so a run reads
+back exactly as it would from SQLite or PostgreSQL (UTC datetimes, fresh copies
+of params and results, `Status` members for canonical state names).
 """
 
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Protocol
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 from runlife._clock import SystemClock
@@ -82,6 +85,125 @@ _Fields = dict[str, Any] | str
 _Kept = tuple[datetime, str, str, str, str | None, int | None]
 
 
+class _Queue:
+    """The QUEUED runs in claim order (`claim_order`): a heap of each job's runs
+    and one of all, so that a claim pops the fronts however long the queue is.
+
+    A run that leaves the queue stays in the heaps until it comes to a front
+    (each entry is checked against ``_live``, the key each queued run has now);
+    a heap of more stale entries than live ones is rebuilt.
+    """
+
+    __slots__ = ("_all", "_count", "_live", "_of")
+
+    def __init__(self) -> None:
+        self._all: list[_Key] = []
+        self._of: dict[str, list[_Key]] = {}
+        self._live: dict[str, _Key] = {}
+        self._count: dict[str, int] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._live)
+
+    @property
+    def jobs(self) -> Mapping[str, int]:
+        """How many runs of each job are queued (the jobs with any)."""
+        return self._count
+
+    def add(self, job: str, key: _Key) -> None:
+        self._live[key[2]] = key
+        self._count[job] = self._count.get(job, 0) + 1
+        heapq.heappush(self._all, key)
+        heapq.heappush(self._of.setdefault(job, []), key)
+
+    def remove(self, job: str, run_id: str) -> None:
+        del self._live[run_id]
+        left = self._count[job] - 1
+        if left:
+            self._count[job] = left
+            mine = self._of[job]
+            if len(mine) > 2 * left + 64:
+                self._of[job] = self._compact(mine)
+        else:
+            del self._count[job]
+            del self._of[job]
+        if len(self._all) > 2 * len(self._live) + 64:
+            self._all = self._compact(self._all)
+
+    def _compact(self, heap: list[_Key]) -> list[_Key]:
+        live = self._live
+        kept = [key for key in heap if live.get(key[2]) is key]
+        heapq.heapify(kept)
+        return kept
+
+    def pop_merged(self, jobs: Iterable[str], n: int) -> list[_Key]:
+        """Take up to *n* queued runs of *jobs* off their jobs' heaps, in claim order
+        (put back those not claimed with `put_back`)."""
+        live, of = self._live, self._of
+        heads = [(heap[0], name) for name in jobs if (heap := of.get(name))]
+        heapq.heapify(heads)
+        out: list[_Key] = []
+        while heads and len(out) < n:
+            key, name = heads[0]
+            heap = of[name]
+            heapq.heappop(heap)
+            if live.get(key[2]) is key:
+                out.append(key)
+            if heap:
+                heapq.heapreplace(heads, (heap[0], name))
+            else:
+                heapq.heappop(heads)
+        return out
+
+    def put_back(self, jobs: Mapping[str, str], keys: Iterable[_Key]) -> None:
+        """Put back on their jobs' heaps the keys of `pop_merged` still queued
+        (*jobs*: each run's job, by id)."""
+        live, of = self._live, self._of
+        for key in keys:
+            if live.get(key[2]) is key:
+                heapq.heappush(of[jobs[key[2]]], key)
+
+    def pop_all(self, n: int, wanted: Callable[[_Key], bool]) -> tuple[list[_Key], list[_Key]]:
+        """Take up to *n* queued runs that are *wanted* off the heap of all, in
+        claim order; and the others taken off it on the way (put both back with
+        `put_back_all`)."""
+        live, heap = self._live, self._all
+        out: list[_Key] = []
+        passed: list[_Key] = []
+        while heap and len(out) < n:
+            key = heapq.heappop(heap)
+            if live.get(key[2]) is key:
+                (out if wanted(key) else passed).append(key)
+        return out, passed
+
+    def put_back_all(self, keys: Iterable[_Key]) -> None:
+        """Put back on the heap of all the keys of `pop_all` still queued."""
+        live, heap = self._live, self._all
+        for key in keys:
+            if live.get(key[2]) is key:
+                heapq.heappush(heap, key)
+
+
+class _Step:
+    """What a method's body runs in (``async with await self._use():``): one step of
+    the event loop, nothing to hold."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_STEP: Final = _Step()
+
+
+_NO_ITEMS: Final = ItemCounts()
+"""The counts of a run without items (shared: counts are values)."""
+
+
 @attrs.define
 class _Row:
     """One stored run: the run (without its JSON parts) and its hold."""
@@ -92,7 +214,7 @@ class _Row:
     owner: str | None = None
     fence: int = 0
     expires_at: datetime | None = None
-    counts: ItemCounts = attrs.Factory(ItemCounts)
+    counts: ItemCounts = _NO_ITEMS
     items: dict[str, tuple[Item, str]] = attrs.Factory(dict)
     # Each line as a tuple of its parts (`_Kept`), its fields in a list beside:
     # a tuple of plain values is let go by the garbage collector at its first
@@ -131,20 +253,17 @@ class MemoryStore(StoreBase):
         super().__init__()
         self.url = "memory://"
         self._clock: _Now = clock if clock is not None else SystemClock()
-        self._lock: anyio.Lock | None = None
         self._changed: anyio.Event | None = None
         self._jobs: dict[str, JobRecord] = {}
+        self._spec_texts: dict[str, tuple[Mapping[str, Any], str]] = {}
         self._runs: dict[str, _Row] = {}
         # Indexes; dicts used as insertion-ordered sets.
         self._by_status: dict[Status, dict[str, None]] = {s: {} for s in Status}
         self._by_job_status: dict[tuple[str, Status], dict[str, None]] = {}
         self._by_key: dict[tuple[str, str], str] = {}
         self._by_slot: dict[tuple[str, datetime], str] = {}
-        # The QUEUED runs in claim order, all and by job, so that a claim reads only
-        # the fronts of the queues however long they are.
-        self._queue: list[_Key] = []
-        self._queue_of: dict[str, list[_Key]] = {}
-        self._events: list[Event] = []
+        self._queue = _Queue()
+        self._events: list[Event | _Moved] = []
         self._event_seqs: list[int] = []
         self._event_outputs: dict[int, str] = {}
         self._event_lines: dict[int, tuple[str, int]] = {}
@@ -157,17 +276,20 @@ class MemoryStore(StoreBase):
 
     async def _open(self) -> None:
         # anyio primitives bind to the running backend: make them on first use.
-        self._lock = anyio.Lock()
         self._changed = anyio.Event()
 
     async def _close(self) -> None:
         if self._changed is not None:
             self._changed.set()
 
-    async def _use(self) -> anyio.Lock:
-        await self._ensure_open()
-        assert self._lock is not None
-        return self._lock
+    async def _use(self) -> _Step:
+        """Open the store if need be, and raise if the caller is cancelled (a
+        cancellation point): the method's body that follows runs without
+        awaiting, in one step."""
+        if not self._opened:
+            await self._ensure_open()
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        return _STEP
 
     def _notify(self) -> None:
         if self._changed is not None:
@@ -207,13 +329,21 @@ class MemoryStore(StoreBase):
             )
             self._jobs[job.name] = stored
             self._notify()
-            return _copy_job(stored)
+            return self._copy_job(stored)
 
     async def get_job(self, name: str) -> JobRecord:
         """The job's record; raises `JobNotFound`."""
         check_text("name", name)
         async with await self._use():
-            return _copy_job(self._job(name))
+            return self._copy_job(self._job(name))
+
+    def _copy_job(self, job: JobRecord) -> JobRecord:
+        """A copy of the stored *job* to hand out (its spec parsed from its JSON,
+        which is kept while the stored spec is the same)."""
+        kept = self._spec_texts.get(job.name)
+        if kept is None or kept[0] is not job.spec:
+            kept = self._spec_texts[job.name] = (job.spec, codec.raw_dumps(dict(job.spec)))
+        return _job_copy(job, spec=codec.loads(kept[1]), per_label=dict(job.per_label))
 
     def _job(self, name: str) -> JobRecord:
         try:
@@ -224,7 +354,7 @@ class MemoryStore(StoreBase):
     async def list_jobs(self) -> tuple[JobRecord, ...]:
         """All job records, by name."""
         async with await self._use():
-            return tuple(_copy_job(self._jobs[name]) for name in sorted(self._jobs))
+            return tuple(self._copy_job(self._jobs[name]) for name in sorted(self._jobs))
 
     async def set_paused(self, name: str, paused: bool) -> JobRecord:
         """Pause or unpause a job's schedule; raises `JobNotFound`."""
@@ -233,7 +363,7 @@ class MemoryStore(StoreBase):
             job = attrs.evolve(self._job(name), paused=bool(paused), updated_at=self._now())
             self._jobs[name] = job
             self._notify()
-            return _copy_job(job)
+            return self._copy_job(job)
 
     # -- runs --------------------------------------------------------------------
 
@@ -307,19 +437,12 @@ class MemoryStore(StoreBase):
             del self._by_status[old.status][run_id]
             del self._by_job_status[(old.job, old.status)][run_id]
             if old.status is Status.QUEUED:
-                key = claim_order(old)
-                del self._queue[bisect_left(self._queue, key)]
-                mine = self._queue_of[old.job]
-                del mine[bisect_left(mine, key)]
-                if not mine:
-                    del self._queue_of[old.job]
+                self._queue.remove(old.job, run_id)
         if new is not None:
             self._by_status[new.status][run_id] = None
             self._by_job_status.setdefault((new.job, new.status), {})[run_id] = None
             if new.status is Status.QUEUED:
-                key = claim_order(new)
-                insort(self._queue, key)
-                insort(self._queue_of.setdefault(new.job, []), key)
+                self._queue.add(new.job, claim_order(new))
 
     def _event(
         self, event: Event, output: str | None = None, line: tuple[str, int] | None = None
@@ -336,17 +459,15 @@ class MemoryStore(StoreBase):
             self._event_lines[seq] = line
 
     def _transition_events(self, run: Run, rows: Iterable[Transition]) -> None:
+        # Kept as plain values (`_Moved`), made into events when read: the garbage
+        # collector need not trace the three or more events of every run.
+        status, events, seqs = run.status.value, self._events, self._event_seqs
         for t in rows:
-            self._event(
-                Event(
-                    kind="transition",
-                    run_id=run.id,
-                    job=run.job,
-                    at=t.at,
-                    status=run.status,
-                    transition=t,
-                )
-            )
+            seq = self._next_event
+            self._next_event += 1
+            events.append((seq, run.id, run.job, status, _plain(t.from_), _plain(t.to), t.at,
+                           t.reason))  # fmt: skip
+            seqs.append(seq)
 
     def _check_claim(self, claim: Claim | None, run_id: str) -> None:
         if claim is None:
@@ -414,34 +535,39 @@ class MemoryStore(StoreBase):
             if not self._queue or limit == 0:
                 return ()
             now = self._now()
-            # Read the front of the queue: a few more candidates than the claim may
-            # take, then (when the jobs' limits turned too many away) twice as many,
-            # and so on. Usually one look, whatever the length of the queue. Few jobs
-            # (or few jobs queued): merge their own queues; many: read the whole
-            # queue, passing over the runs of other jobs.
-            fronts: list[list[_Key]] | None = None
-            if len(jobs) <= _MERGED or len(self._queue_of) <= _MERGED:
-                fronts = [
-                    queue
-                    for name in (jobs if len(jobs) <= len(self._queue_of) else self._queue_of)
-                    if name in jobs and (queue := self._queue_of.get(name))
-                ]
+            # Take the front of the queue: a few more candidates than the claim may
+            # take, then (when the jobs' limits turned too many away) as many again,
+            # and so on; put back what was not claimed. Usually one look, whatever
+            # the length of the queue. Few jobs (or few jobs queued): their own
+            # queues, merged; many: the queue of all, passing over other jobs' runs.
+            queue, runs = self._queue, self._runs
+            queued = queue.jobs
+            merged = len(jobs) <= _MERGED or len(queued) <= _MERGED
+            names = [n for n in (jobs if len(jobs) <= len(queued) else queued) if n in jobs]
+            popped: list[_Key] = []
+            passed: list[_Key] = []
             want = limit + 16
             while True:
-                keys = heapq.merge(*fronts) if fronts is not None else iter(self._queue)
-                candidates: list[Run] = []
-                for _, _, rid in keys:
-                    run = self._runs[rid].run
-                    if run.job in jobs:
-                        candidates.append(run)
-                        if len(candidates) >= want:
-                            break
+                if merged:
+                    more = queue.pop_merged(names, want - len(popped))
+                else:
+                    more, over = queue.pop_all(
+                        want - len(popped), lambda k: runs[k[2]].run.job in jobs
+                    )
+                    passed += over
+                popped += more
+                candidates = [runs[rid].run for _, _, rid in popped]
                 plan = self._plan(worker, jobs, candidates, now, limit)
-                if plan.done or len(candidates) < want:
+                if plan.done or len(popped) < want:
                     break
                 want *= 2
             expires = now + span
             claims = tuple(self._hold(old, moved, worker, expires) for old, moved in plan.taken)
+            if merged:
+                queue.put_back({run.id: run.job for run in candidates}, popped)
+            else:
+                queue.put_back_all(popped)
+                queue.put_back_all(passed)
             if claims:
                 self._notify()
             return claims
@@ -839,18 +965,22 @@ class MemoryStore(StoreBase):
         async with await self._use():
             start = bisect_right(self._event_seqs, start_after)
             out: list[Event] = []
-            for event in self._events[start:]:
+            for kept in self._events[start:]:
                 if len(out) >= limit:
                     break
-                if run_id is not None and event.run_id != run_id:
+                if run_id is not None and _run_of(kept) != run_id:
                     continue
+                if isinstance(kept, tuple):
+                    out.append(_moved_event(kept))
+                    continue
+                event = kept
                 if event.item is not None:
                     output = self._event_outputs[event.seq]  # type: ignore[index]
                     event = attrs.evolve(event, item=_with_output(event.item, output))
                 elif event.lines is not None:
                     of, seq = self._event_lines[event.seq]  # type: ignore[index]
-                    kept = self._runs[of]
-                    line = _line(of, seq, kept.logs[seq - 1], kept.log_fields[seq - 1])
+                    row = self._runs[of]
+                    line = _line(of, seq, row.logs[seq - 1], row.log_fields[seq - 1])
                     event = attrs.evolve(event, log=line)
                 out.append(event)
             return tuple(out)
@@ -897,15 +1027,45 @@ class MemoryStore(StoreBase):
                     self._by_key.pop((run.job, run.idempotency_key), None)
                 if run.trigger is Trigger.SCHEDULED and run.scheduled_for is not None:
                     self._by_slot.pop((run.job, run.scheduled_for), None)
-            kept = [e for e in self._events if e.run_id not in gone]
+            kept = [e for e in self._events if _run_of(e) not in gone]
             for event in self._events:
-                if event.run_id in gone:
-                    self._event_outputs.pop(event.seq, None)  # type: ignore[arg-type]
-                    self._event_lines.pop(event.seq, None)  # type: ignore[arg-type]
+                if _run_of(event) in gone:
+                    self._event_outputs.pop(_seq_of(event), None)
+                    self._event_lines.pop(_seq_of(event), None)
             self._events = kept
-            self._event_seqs = [e.seq for e in kept]  # type: ignore[misc]
+            self._event_seqs = [_seq_of(e) for e in kept]
             self._notify()
             return len(doomed)
+
+
+_Moved = tuple[int, str, str, str, str, str, datetime, str | None]
+"""A kept transition event: seq, run id, job, status, from, to, at, reason (the
+states as plain text)."""
+
+_make_event: Callable[..., Event] = compile_maker(Event)
+_make_transition: Callable[..., Transition] = compile_maker(Transition)
+
+
+def _plain(state: str) -> str:
+    return state.value if isinstance(state, Status) else state
+
+
+def _run_of(kept: Event | _Moved) -> str:
+    return kept[1] if isinstance(kept, tuple) else kept.run_id
+
+
+def _seq_of(kept: Event | _Moved) -> int:
+    if isinstance(kept, tuple):
+        return kept[0]
+    assert kept.seq is not None
+    return kept.seq
+
+
+def _moved_event(kept: _Moved) -> Event:
+    seq, run_id, job, status, from_, to, at, reason = kept
+    state = codec.state_from_text
+    move = _make_transition(state(from_), state(to), at, reason)
+    return _make_event("transition", run_id, job, at, Status(status), move, None, None, seq)
 
 
 def _has_text(run: Run, needle: str) -> bool:
@@ -916,9 +1076,7 @@ def _has_text(run: Run, needle: str) -> bool:
     return any(needle in value.lower() for value in run.labels.values())
 
 
-def _copy_job(job: JobRecord) -> JobRecord:
-    return attrs.evolve(job, spec=codec.loads(codec.raw_dumps(dict(job.spec))),
-                        per_label=dict(job.per_label))  # fmt: skip
+_job_copy: Callable[..., JobRecord] = compile_copier(JobRecord, ("spec", "per_label"))
 
 
 def _with_output(item: Item, output: str) -> Item:

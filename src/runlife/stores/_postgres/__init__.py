@@ -9,7 +9,7 @@ The parts, one concern each:
 ``rows.py``                   rows <-> records, every table's columns named once
 ``schema.py``                 the tables, their migrations, the schema checks
 ``connection.py``             the URL, the pools, the drivers that run a transaction
-``batching.py``               group commit of concurrent creates and updates
+``../_batching.py``           group commit of concurrent creates and updates, batched reads
 ``cache.py``                  the runs last written or read, for the successor check
 ``errors.py``                 what a driver error becomes
 ============================  ============================================================

@@ -15,7 +15,6 @@ commit.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from collections.abc import Callable, Generator, Sequence
@@ -33,6 +32,7 @@ from psycopg.types.string import TextLoader  # noqa: TID251
 from runlife._core.values import is_text
 from runlife._threads import run_sync
 from runlife.exceptions import InvalidValue, RunlifeError, StoreError
+from runlife.stores._batching import on_asyncio
 from runlife.stores._postgres.errors import DRIVER_ERRORS, store_error
 
 __all__ = (
@@ -46,7 +46,6 @@ __all__ = (
     "Target",
     "drive_async",
     "drive_sync",
-    "on_asyncio",
     "parse_url",
     "redact",
 )
@@ -267,15 +266,6 @@ async def _abort_async(conn: AConn) -> None:
         # Still busy (a cancelled statement the server did not stop) or broken:
         # closed, its pool discards it.
         conn.pgconn.finish()
-
-
-def on_asyncio() -> bool:
-    """Whether the caller runs on asyncio (else on trio, in this store's terms)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 # -- the pools -------------------------------------------------------------------------

@@ -70,6 +70,7 @@ RUN: Final = f"{_names(RUN_COLUMNS[:-1], 'r')}, {HISTORY}"
 
 GET_RUN: Final = f"SELECT {RUN} FROM runlife_runs r WHERE r.id = %s"
 GET_RUN_LOCKED: Final = f"{GET_RUN} FOR UPDATE OF r"
+GET_RUNS: Final = f"SELECT {RUN} FROM runlife_runs r WHERE r.id = ANY(%s)"
 GET_STORED: Final = f"""SELECT {RUN}, r.owner, r.fence,
         (r.expires_at IS NULL OR r.expires_at <= statement_timestamp())
     FROM runlife_runs r WHERE r.id = %s"""

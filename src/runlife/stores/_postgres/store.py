@@ -47,9 +47,9 @@ from runlife.exceptions import (
     StoreError,
 )
 from runlife.stores._base import StoreBase
+from runlife.stores._batching import Batched
 from runlife.stores._postgres import rows, schema, sql
 from runlife.stores._postgres import transactions as tx
-from runlife.stores._postgres.batching import GroupCommit
 from runlife.stores._postgres.cache import RunCache
 from runlife.stores._postgres.connection import Connections, Listener, Program, parse_url
 from runlife.stores._postgres.errors import DRIVER_ERRORS, store_error
@@ -128,8 +128,9 @@ class PostgresStore(StoreBase):
         self._db = Connections(target, min_size=min_size, max_size=max_size)
         self._listener = Listener(self._db, sql.CHANNEL)
         self._runs = RunCache()
-        self._creates: GroupCommit[_New, Run] = GroupCommit(self._write_creates)
-        self._updates: GroupCommit[_Move, Run] = GroupCommit(self._write_updates)
+        self._creates: Batched[_New, Run] = Batched(self._write_creates)
+        self._updates: Batched[_Move, Run] = Batched(self._write_updates)
+        self._gets: Batched[str, Run] = Batched(self._read_runs)
 
     # -- opening and closing ------------------------------------------------------------
 
@@ -254,9 +255,18 @@ class PostgresStore(StoreBase):
         return run
 
     async def get_run(self, run_id: str) -> Run:
-        """The run, with its current progress; raises `RunNotFound`."""
+        """The run, with its current progress; raises `RunNotFound`.
+
+        Concurrent reads share one statement (see `runlife.stores._batching`)."""
         check_text("run_id", run_id)
-        return self._read(await self._call(tx.get_run, run_id))
+        return await self._gets.submit(run_id)
+
+    async def _read_runs(self, run_ids: list[str]) -> list[Run | RunlifeError]:
+        found = await self._call(tx.get_runs, run_ids)
+        return [
+            RunNotFound(rid) if run is None else self._read(run)
+            for rid, run in zip(run_ids, found, strict=True)
+        ]
 
     async def update_run(
         self,

@@ -147,6 +147,14 @@ def get_run(run_id: str) -> Program[Run]:
     return rows.run_from_row(found[0])
 
 
+def get_runs(run_ids: list[str]) -> Program[list[Run | None]]:
+    """The runs of *run_ids*, in order (None where there is none; a repeated id is
+    read into a run of its own)."""
+    found = yield (sql.GET_RUNS, (list(dict.fromkeys(run_ids)),))
+    by_id = {row[0]: row for row in found}
+    return [None if (row := by_id.get(rid)) is None else rows.run_from_row(row) for rid in run_ids]
+
+
 class Stored(NamedTuple):
     """A stored run and its hold, as a write is judged against them."""
 

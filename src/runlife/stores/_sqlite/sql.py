@@ -52,6 +52,16 @@ L_LOGS: Final = _names(LOG_COLUMNS, "l")
 # -- runs --------------------------------------------------------------------------
 
 GET_RUN: Final = f"SELECT {RUNS} FROM runs WHERE id = ?"
+
+
+def get_runs(n: int) -> str:
+    """The select of *n* runs by id."""
+    return _GET_RUNS.get(n) or _GET_RUNS.setdefault(
+        n, f"SELECT {RUNS} FROM runs WHERE id IN ({_marks(n)})"
+    )
+
+
+_GET_RUNS: dict[int, str] = {}
 GET_HEAD: Final = f"SELECT {_names(HEAD_COLUMNS)} FROM runs WHERE id = ?"
 RUN_BY_KEY: Final = f"SELECT {RUNS} FROM runs WHERE job = ? AND idempotency_key = ?"
 RUN_BY_SLOT: Final = (

@@ -47,9 +47,11 @@ from runlife.exceptions import (
     JobNotFound,
     LeaseLost,
     NotASuccessor,
+    RunlifeError,
     RunNotFound,
 )
 from runlife.stores._base import StoreBase
+from runlife.stores._batching import Batched
 from runlife.stores._sqlite import rows, schema, sql
 from runlife.stores._sqlite.commit import GroupCommit, Later, OpFn
 from runlife.stores._sqlite.connections import Conn, Readers, connect, with_busy_retry
@@ -154,6 +156,7 @@ class SQLiteStore(StoreBase):
         self._lock_timeout = admit.check_timeout("lock_timeout", lock_timeout)
         self._writer: Conn | None = None
         self._commits: GroupCommit | None = None
+        self._gets: Batched[str, Run] = Batched(self._read_runs)
         self._readers = Readers(
             self.path, self._busy_ms, self._lock_timeout, self._readers_n, self._now
         )
@@ -421,14 +424,22 @@ class SQLiteStore(StoreBase):
             return admit.admit_new(run, fresh)
 
     async def get_run(self, run_id: str) -> Run:
-        """The run, with its current progress; raises `RunNotFound`."""
-        check_text("run_id", run_id)
+        """The run, with its current progress; raises `RunNotFound`.
 
-        def read(conn: sqlite3.Connection) -> Run:
-            row = conn.execute(sql.GET_RUN, (run_id,)).fetchone()
-            if row is None:
-                raise RunNotFound(run_id)
-            return rows.run_from_row(row)
+        Concurrent reads share one statement, and one trip to a reader thread
+        (see `runlife.stores._batching`)."""
+        check_text("run_id", run_id)
+        return await self._gets.submit(run_id)
+
+    async def _read_runs(self, run_ids: list[str]) -> list[Run | RunlifeError]:
+        def read(conn: sqlite3.Connection) -> list[Run | RunlifeError]:
+            unique = list(dict.fromkeys(run_ids))
+            found = conn.execute(sql.get_runs(len(unique)), unique).fetchall()
+            by_id = {row[0]: row for row in found}
+            return [
+                RunNotFound(rid) if (row := by_id.get(rid)) is None else rows.run_from_row(row)
+                for rid in run_ids
+            ]
 
         return await self._read(read)
 

@@ -1,10 +1,11 @@
-"""Group commit: concurrent writes of one kind, made by one store, share one statement.
+"""Batches: concurrent calls of one kind, made by one store, share one statement.
 
-`GroupCommit.submit` queues a write; whoever finds no batch in flight writes
-every queued one (up to `MAX_BATCH`) with one call of the batch's write
-function, which gives each write its own outcome: one run's lost
-compare-and-set does not fail the others, while a driver error fails the whole
-batch, as a failed commit would.
+The SQL stores group the writes of runs (PostgreSQL's creates and updates: group
+commit) and the reads of runs by id (``get_run``, of both). `Batched.submit`
+queues a call; whoever finds no batch in flight makes every queued one (up to
+`MAX_BATCH`) with one call of the batch's function, which gives each call its own
+outcome: one run's lost compare-and-set (or a run not found) does not fail the
+others, while a driver error fails the whole batch, as a failed commit would.
 
 Cancellation never cuts a write in half, and never fails another caller's write:
 
@@ -26,15 +27,23 @@ from typing import Final, Generic, TypeVar
 import anyio
 
 from runlife.exceptions import RunlifeError, StoreError
-from runlife.stores._postgres.connection import on_asyncio
 
-__all__ = ("MAX_BATCH", "GroupCommit")
+__all__ = ("MAX_BATCH", "Batched", "on_asyncio")
 
 I = TypeVar("I")  # noqa: E741 - the item of a write
 R = TypeVar("R")
 
 MAX_BATCH: Final = 200
 """The most writes one statement takes."""
+
+
+def on_asyncio() -> bool:
+    """Whether the caller runs on asyncio (else on trio, in these stores' terms)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class _Slot(Generic[I, R]):
@@ -61,7 +70,7 @@ def _copy_error(exc: StoreError) -> StoreError:
     return copy
 
 
-class GroupCommit(Generic[I, R]):
+class Batched(Generic[I, R]):
     """The queue of one kind of write, and the batch in flight.
 
     Args:

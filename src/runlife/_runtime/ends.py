@@ -1,0 +1,69 @@
+"""Waiting for a run's end: woken by that run's end, not by every change.
+
+`AsyncRuntime.wait` reads the run, then waits for a reason to read it again. In
+this process every stored write passes the runtime's `StoreGuard`, which tells
+`Ends.moved`: a run that became terminal here wakes the waits on that run at
+once, and nobody else. Another process's write reaches the runtime only as a
+hint that the store changed (any write is one, this process's own included), so
+a hint makes a wait read its run again no sooner than `HINT_EVERY` after its
+last read: a hundred waits on a busy store read it a few times a second each,
+not once per write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Final
+
+from runlife._core.run import Run
+from runlife._runtime.wake import Pulse
+
+__all__ = ("HINT_EVERY", "Ends")
+
+HINT_EVERY: Final = 0.02
+"""Seconds (clock time) between two reads of one wait on store hints."""
+
+
+class Ends:
+    """A pulse per waited run, pulsed when this process stores its end.
+
+    >>> from datetime import datetime, UTC
+    >>> from runlife import DEFAULT_LIFECYCLE as lc, Status
+    >>> at = datetime(2026, 3, 10, 2, tzinfo=UTC)
+    >>> run = lc.transition(Run.create(job="backup", at=at, initial=Status.QUEUED),
+    ...                     Status.RUNNING, at=at)
+    >>> ends = Ends()
+    >>> with ends.watching(run.id) as ended:
+    ...     ends.moved(run)                      # RUNNING: not its end
+    ...     ends.moved(lc.transition(run, Status.SUCCEEDED, at=at))
+    ...     ended.count
+    1
+    """
+
+    __slots__ = ("_watched",)
+
+    def __init__(self) -> None:
+        self._watched: dict[str, tuple[Pulse, list[int]]] = {}
+
+    @contextmanager
+    def watching(self, run_id: str) -> Iterator[Pulse]:
+        """The pulse of *run_id*'s end, while the block runs (waits share it)."""
+        entry = self._watched.get(run_id)
+        if entry is None:
+            entry = self._watched[run_id] = (Pulse(), [0])
+        users = entry[1]
+        users[0] += 1
+        try:
+            yield entry[0]
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._watched[run_id]
+
+    def moved(self, run: Run) -> None:
+        """Told of every stored write of this process: *run* as stored."""
+        if run.status.is_terminal:
+            entry = self._watched.get(run.id)
+            if entry is not None:
+                entry[0].pulse()
