@@ -37,7 +37,7 @@ import threading
 import traceback
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
 import attrs
@@ -52,10 +52,12 @@ from runlife._core.run import Run
 from runlife._core.values import INT64, MAX_PAGE, check_int
 from runlife._runtime.capture import Stream
 from runlife._runtime.guard import StoreGuard
-from runlife._runtime.items import Spawn
 from runlife._runtime.wake import Pulse, nap
 from runlife.abc import Clock
 from runlife.exceptions import InvalidPolicy, InvalidValue, LeaseLost, RunlifeError
+
+if TYPE_CHECKING:
+    from runlife._runtime.items import Spawn  # the items import the executors, which import this
 
 __all__ = ("LogSettings", "RunLog", "RunLogger", "export", "follow", "read_page", "search")
 
