@@ -1065,7 +1065,9 @@ def _moved_event(kept: _Moved) -> Event:
     seq, run_id, job, status, from_, to, at, reason = kept
     state = codec.state_from_text
     move = _make_transition(state(from_), state(to), at, reason)
-    return _make_event("transition", run_id, job, at, Status(status), move, None, None, seq)
+    return _make_event(
+        "transition", run_id, job, at, Status(status), move, None, None, seq, None, None
+    )
 
 
 def _has_text(run: Run, needle: str) -> bool:
