@@ -348,6 +348,15 @@ async def test_a_snapshot_of_a_newer_format_is_refused() -> None:
         MemoryStore(snapshot=broken)
     assert wrong.value.field == "snapshot.runs[0]"
     assert "fence" in str(wrong.value)
+    run = data["runs"][0]
+    moved = {**run, "run": {**run["run"], "state": "SUCCEEDED"}}  # a state of another status
+    with pytest.raises(InvalidValue) as unsound:
+        MemoryStore(snapshot={**data, "runs": [moved]})
+    assert unsound.value.field == "snapshot.runs[0]"
+    assert "status" in str(unsound.value)
+    with pytest.raises(InvalidValue) as twice:
+        MemoryStore(snapshot={**data, "runs": [run, run]})
+    assert twice.value.field == "snapshot.runs[1]"
 
 
 async def test_on_change_is_called_after_each_change() -> None:

@@ -1112,22 +1112,16 @@ class MemoryStore(StoreBase):
         self._next_event = next_event
 
     def _restore_run(self, data: Mapping[str, Any]) -> None:
-        run = codec.run_from_json(data["run"])
-        check_text("run.id", run.id, empty=False)
-        check_text("run.job", run.job, empty=False)
+        given = codec.run_from_json(data["run"])
+        run = admit.admit_kept(given, self._lifecycle(given.job))
         if run.id in self._runs:
             raise InvalidValue("run.id", run.id, "a run id not seen before")
-        lifecycle = self._lifecycle(run.job)
-        if run.state not in lifecycle.states or lifecycle.status_of(run.state) is not run.status:
-            raise InvalidValue(
-                "run.state", run.state, f"a state of {run.job!r} whose status is {run.status}"
-            )
-        params = codec.dumps(dict(run.params), "run.params")
-        result = codec.dumps(run.result, "run.result")
+        params = codec.raw_dumps(dict(run.params))
+        result = codec.raw_dumps(run.result)
         check_text("owner", data["owner"], optional=True)
         fence = check_int("fence", data["fence"], (0, 2**63))
         row = _Row(
-            run=attrs.evolve(run, params={}, result=None, progress=_NO_ITEMS),
+            run=_json_parts(run, params={}, result=None),
             params=params,
             result=result,
             owner=data["owner"],
