@@ -53,6 +53,7 @@ __all__ = (
     "admit_item",
     "admit_items",
     "admit_job",
+    "admit_kept",
     "admit_lines",
     "admit_log_query",
     "admit_new",
@@ -290,6 +291,19 @@ def admit_new(run: Run, lifecycle: Lifecycle) -> Run:
     _check_plain_fields(run)
     if run.version != 0:
         raise InvalidValue("version", run.version, "0 for a new run")
+    return _admit_walk(run, lifecycle)
+
+
+def admit_kept(run: Run, lifecycle: Lifecycle) -> Run:
+    """Check a run a store is given as it was kept (a snapshot's), of any version;
+    return it as stored. As `admit_new`, but for the version."""
+    _check_plain_fields(run)
+    return _admit_walk(run, lifecycle)
+
+
+def _admit_walk(run: Run, lifecycle: Lifecycle) -> Run:
+    """*run* as stored, its history checked: a walk of *lifecycle* from a state
+    of status PENDING or QUEUED to its state."""
     history = tuple(_transition(i, t) for i, t in enumerate(run.history))
     stored = _as_stored(run, history, lifecycle)
     start = history[0].from_ if history else stored.state

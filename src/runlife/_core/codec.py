@@ -5,20 +5,31 @@ so a run reads back the same from each of them; the same forms serve exports,
 hooks and machine output. The forms are compact, because stores keep many of
 them, and stable, because databases keep them for years:
 
-=============  ============================================================
-record         JSON form
-=============  ============================================================
-moment         int: microseconds since 1970-01-01T00:00:00Z (exact)
-`Transition`   ``{"f": from, "t": to, "at": moment, "r": reason}``
-`ErrorInfo`    ``{"kind", "type", "message", "traceback"}``
-`Attempt`      ``{"n": number, "s": started, "e": ended, "o": outcome, "err": error}``
-`Item`         ``{"run_id", "key", "phase", "status", "s", "e", "attempts", "err", "output"}``
-               (and ``"why"``, its reason, when it has one)
-item note      an item's error and reason in one object, as SQL stores keep them
-               in its ``error`` column: the `ErrorInfo` form (or none) plus ``"why"``
-`ItemCounts`   ``[total, pending, running, succeeded, failed, skipped]``
-cursor         URL-safe base64 of a JSON array of its parts
-=============  ============================================================
+===============  ============================================================
+record           JSON form
+===============  ============================================================
+moment           int: microseconds since 1970-01-01T00:00:00Z (exact)
+`Transition`     ``{"f": from, "t": to, "at": moment, "r": reason}``
+`ErrorInfo`      ``{"kind", "type", "message", "traceback"}``
+`Attempt`        ``{"n": number, "s": started, "e": ended, "o": outcome, "err": error}``
+`Item`           ``{"run_id", "key", "phase", "status", "s", "e", "attempts", "err", "output"}``
+                 (and ``"why"``, its reason, when it has one)
+item note        an item's error and reason in one object, as SQL stores keep them
+                 in its ``error`` column: the `ErrorInfo` form (or none) plus ``"why"``
+`ItemCounts`     ``[total, pending, running, succeeded, failed, skipped]``
+`LogLine`        ``{"run_id", "seq", "at", "stream", "level", "message", "item",
+                 "attempt", "fields"}``
+`Run`            an object of its fields by name, each in its form above (``error``,
+                 ``attempts``, ``history``, ``progress``; moments as int); its
+                 status, state and trigger as text
+`JobRecord`      ``{"name", "spec", "max_concurrency", "per_label", "paused",
+                 "last_scheduled_for", "updated_at"}``
+`CancelRequest`  ``{"run_id", "by", "reason", "at"}``
+`Event`          ``{"seq", "kind", "run_id", "job", "at", "status"}`` and, by kind,
+                 ``"transition"`` (its form), ``"item"`` and ``"n"`` (the counts
+                 after it), or ``"log"`` (the last line) and ``"lines"``
+cursor           URL-safe base64 of a JSON array of its parts
+===============  ============================================================
 
 State names are written as text and read back as the lifecycle's state objects
 (`Status` members for the canonical names).
@@ -33,8 +44,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from runlife._core.fast import compile_maker
-from runlife._core.records import Attempt, ErrorInfo, Item, ItemCounts, LogLine, Transition
-from runlife._core.status import Status
+from runlife._core.queries import CancelRequest, JobRecord
+from runlife._core.records import Attempt, ErrorInfo, Event, Item, ItemCounts, LogLine, Transition
+from runlife._core.run import Run
+from runlife._core.status import Status, Trigger
 from runlife._core.values import check_json
 from runlife.exceptions import InvalidValue
 
@@ -43,6 +56,8 @@ __all__ = (
     "attempts_from_json",
     "attempts_from_text",
     "attempts_to_json",
+    "cancel_from_json",
+    "cancel_to_json",
     "counts_after_each",
     "counts_from_json",
     "counts_to_json",
@@ -51,6 +66,8 @@ __all__ = (
     "encode_cursor",
     "error_from_json",
     "error_to_json",
+    "event_from_json",
+    "event_to_json",
     "from_us",
     "from_us_or_none",
     "history_from_text",
@@ -59,11 +76,15 @@ __all__ = (
     "item_note_to_json",
     "item_output_json",
     "item_to_json",
+    "job_from_json",
+    "job_to_json",
     "line_from_json",
     "line_to_json",
     "loads",
     "log_fields_json",
     "raw_dumps",
+    "run_from_json",
+    "run_to_json",
     "state_from_text",
     "to_us",
     "to_us_or_none",
@@ -334,6 +355,112 @@ def item_from_json(data: Mapping[str, Any]) -> Item:
         output=data["output"],
         reason=data.get("why"),
     )
+
+
+def run_to_json(run: Run) -> dict[str, Any]:
+    """The JSON form of *run* (its params and result must already be known to be JSON).
+
+    >>> run = Run.create(job="backup", at=datetime(2026, 3, 10, 2, tzinfo=UTC))
+    >>> data = run_to_json(run)
+    >>> data["status"], data["created_at"], run_from_json(data) == run
+    ('PENDING', 1773108000000000, True)
+    """
+    return {
+        "id": run.id, "job": run.job, "status": str(run.status), "state": str(run.state),
+        "trigger": str(run.trigger), "params": dict(run.params), "result": run.result,
+        "error": error_to_json(run.error), "labels": dict(run.labels),
+        "created_at": to_us(run.created_at), "scheduled_for": to_us_or_none(run.scheduled_for),
+        "queued_at": to_us_or_none(run.queued_at), "started_at": to_us_or_none(run.started_at),
+        "ended_at": to_us_or_none(run.ended_at), "due_at": to_us_or_none(run.due_at),
+        "attempts": attempts_to_json(run.attempts),
+        "history": [transition_to_json(t) for t in run.history],
+        "warnings": list(run.warnings), "progress": counts_to_json(run.progress),
+        "parent_id": run.parent_id, "root_id": run.root_id,
+        "workflow_run_id": run.workflow_run_id, "idempotency_key": run.idempotency_key,
+        "priority": run.priority, "version": run.version,
+    }  # fmt: skip
+
+
+def run_from_json(data: Mapping[str, Any]) -> Run:
+    """The run of its JSON form (see `run_to_json`)."""
+    return Run(
+        id=data["id"], job=data["job"], status=Status(data["status"]),
+        state=state_from_text(data["state"]), trigger=Trigger(data["trigger"]),
+        params=data["params"], result=data["result"], error=error_from_json(data["error"]),
+        labels=data["labels"], created_at=from_us(data["created_at"]),
+        scheduled_for=from_us_or_none(data["scheduled_for"]),
+        queued_at=from_us_or_none(data["queued_at"]),
+        started_at=from_us_or_none(data["started_at"]),
+        ended_at=from_us_or_none(data["ended_at"]), due_at=from_us_or_none(data["due_at"]),
+        attempts=attempts_from_json(data["attempts"]),
+        history=tuple(transition_from_json(t) for t in data["history"]),
+        warnings=tuple(data["warnings"]), progress=counts_from_json(data["progress"]),
+        parent_id=data["parent_id"], root_id=data["root_id"],
+        workflow_run_id=data["workflow_run_id"], idempotency_key=data["idempotency_key"],
+        priority=data["priority"], version=data["version"],
+    )  # fmt: skip
+
+
+def job_to_json(job: JobRecord) -> dict[str, Any]:
+    """The JSON form of *job* (its spec must already be known to be JSON)."""
+    return {"name": job.name, "spec": dict(job.spec), "max_concurrency": job.max_concurrency,
+            "per_label": dict(job.per_label), "paused": job.paused,
+            "last_scheduled_for": to_us_or_none(job.last_scheduled_for),
+            "updated_at": to_us_or_none(job.updated_at)}  # fmt: skip
+
+
+def job_from_json(data: Mapping[str, Any]) -> JobRecord:
+    """The job record of its JSON form (see `job_to_json`)."""
+    return JobRecord(name=data["name"], spec=data["spec"],
+                     max_concurrency=data["max_concurrency"], per_label=data["per_label"],
+                     paused=data["paused"],
+                     last_scheduled_for=from_us_or_none(data["last_scheduled_for"]),
+                     updated_at=from_us_or_none(data["updated_at"]))  # fmt: skip
+
+
+def cancel_to_json(request: CancelRequest) -> dict[str, Any]:
+    """The JSON form of a cancel request."""
+    return {"run_id": request.run_id, "by": request.by, "reason": request.reason,
+            "at": to_us(request.at)}  # fmt: skip
+
+
+def cancel_from_json(data: Mapping[str, Any]) -> CancelRequest:
+    """The cancel request of its JSON form (see `cancel_to_json`)."""
+    return CancelRequest(run_id=data["run_id"], by=data["by"], reason=data["reason"],
+                         at=from_us(data["at"]))  # fmt: skip
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    """The JSON form of *event* (its item's output and line's fields must already
+    be known to be JSON)."""
+    data: dict[str, Any] = {"seq": event.seq, "kind": event.kind, "run_id": event.run_id,
+                            "job": event.job, "at": to_us(event.at),
+                            "status": str(event.status)}  # fmt: skip
+    if event.transition is not None:
+        data["transition"] = transition_to_json(event.transition)
+    if event.item is not None:
+        data["item"] = item_to_json(event.item)
+    if event.progress is not None:
+        data["n"] = counts_to_json(event.progress)
+    if event.log is not None:
+        data["log"] = line_to_json(event.log)
+    if event.lines is not None:
+        data["lines"] = event.lines
+    return data
+
+
+def event_from_json(data: Mapping[str, Any]) -> Event:
+    """The event of its JSON form (see `event_to_json`)."""
+    moved, item, line, counts = (data.get(k) for k in ("transition", "item", "log", "n"))
+    return Event(
+        kind=data["kind"], run_id=data["run_id"], job=data["job"], at=from_us(data["at"]),
+        status=Status(data["status"]),
+        transition=None if moved is None else transition_from_json(moved),
+        item=None if item is None else item_from_json(item),
+        log=None if line is None else line_from_json(line),
+        seq=data["seq"], progress=None if counts is None else counts_from_json(counts),
+        lines=data.get("lines"),
+    )  # fmt: skip
 
 
 def item_note_to_json(error: ErrorInfo | None, reason: str | None) -> dict[str, Any] | None:

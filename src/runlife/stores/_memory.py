@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Final, Protocol
 
@@ -50,7 +51,10 @@ from runlife.exceptions import (
 )
 from runlife.stores._base import StoreBase
 
-__all__ = ("MemoryStore",)
+__all__ = ("SNAPSHOT_VERSION", "MemoryStore")
+
+SNAPSHOT_VERSION: Final = 1
+"""The format version of `MemoryStore.snapshot` (its ``"version"`` key)."""
 
 _CLAIMABLE_ONE = frozenset({Status.PENDING, Status.QUEUED})
 
@@ -233,10 +237,20 @@ class MemoryStore(StoreBase):
         clock: whose ``now()`` is the store's time (leases, claims, events); any
             object with a ``now()`` method returning an aware datetime will do, such
             as ``runlife.testing.VirtualClock``. `SystemClock` by default.
+        snapshot: what `snapshot` gave, to start the store with (checked as a write
+            would be; `InvalidValue` naming the field that is wrong, a newer format
+            ``version`` included). A keyword of the constructor, not a second
+            constructor, so that a store built on this one passes it on from its
+            own ``__init__``.
+        on_change: called with no arguments after each write that changed what
+            the store holds (a lease's heartbeat included), before the write
+            returns: the moment to save a `snapshot`. What it raises comes out of
+            the write, whose change stays made.
 
-    Everything is lost when the process ends. Params, results, item outputs, log
-    fields and signal payloads are stored as JSON text and parsed again on every
-    read, so a memory store refuses what the SQL stores refuse and hands out copies.
+    Everything is lost when the process ends, unless its `snapshot` is kept.
+    Params, results, item outputs, log fields and signal payloads are stored as
+    JSON text and parsed again on every read, so a memory store refuses what the
+    SQL stores refuse and hands out copies.
 
     >>> import anyio
     >>> from datetime import datetime, UTC
@@ -249,7 +263,13 @@ class MemoryStore(StoreBase):
     <Status.PENDING: 'PENDING'>
     """
 
-    def __init__(self, *, clock: _Now | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: _Now | None = None,
+        snapshot: Mapping[str, Any] | None = None,
+        on_change: Callable[[], object] | None = None,
+    ) -> None:
         super().__init__()
         self.url = "memory://"
         self._clock: _Now = clock if clock is not None else SystemClock()
@@ -268,6 +288,9 @@ class MemoryStore(StoreBase):
         self._event_outputs: dict[int, str] = {}
         self._event_lines: dict[int, tuple[str, int]] = {}
         self._next_event = 1
+        self._on_change = on_change
+        if snapshot is not None:
+            self._restore(snapshot)
 
     def __repr__(self) -> str:
         return f"<MemoryStore {len(self._runs)} runs>"
@@ -295,6 +318,8 @@ class MemoryStore(StoreBase):
         if self._changed is not None:
             self._changed.set()
             self._changed = anyio.Event()
+        if self._on_change is not None:
+            self._on_change()
 
     async def now(self) -> datetime:
         """The clock's now, in UTC."""
@@ -641,6 +666,8 @@ class MemoryStore(StoreBase):
             if row.run.status not in LIVE:
                 raise LeaseLost(claim.run_id, claim.owner, claim.fence)
             row.expires_at = self._now() + span
+            if self._on_change is not None:
+                self._on_change()
             return row.expires_at
 
     async def abandoned(self, *, limit: int = 100) -> tuple[Run, ...]:
@@ -970,20 +997,23 @@ class MemoryStore(StoreBase):
                     break
                 if run_id is not None and _run_of(kept) != run_id:
                     continue
-                if isinstance(kept, tuple):
-                    out.append(_moved_event(kept))
-                    continue
-                event = kept
-                if event.item is not None:
-                    output = self._event_outputs[event.seq]  # type: ignore[index]
-                    event = attrs.evolve(event, item=_with_output(event.item, output))
-                elif event.lines is not None:
-                    of, seq = self._event_lines[event.seq]  # type: ignore[index]
-                    row = self._runs[of]
-                    line = _line(of, seq, row.logs[seq - 1], row.log_fields[seq - 1])
-                    event = attrs.evolve(event, log=line)
-                out.append(event)
+                out.append(self._as_event(kept))
             return tuple(out)
+
+    def _as_event(self, kept: Event | _Moved) -> Event:
+        """The kept event as read: its item's output, its log line."""
+        if isinstance(kept, tuple):
+            return _moved_event(kept)
+        event = kept
+        if event.item is not None:
+            output = self._event_outputs[event.seq]  # type: ignore[index]
+            event = attrs.evolve(event, item=_with_output(event.item, output))
+        elif event.lines is not None:
+            of, seq = self._event_lines[event.seq]  # type: ignore[index]
+            row = self._runs[of]
+            line = _line(of, seq, row.logs[seq - 1], row.log_fields[seq - 1])
+            event = attrs.evolve(event, log=line)
+        return event
 
     async def wait_changed(self, timeout: float) -> None:
         """Return after the next change, or after *timeout* seconds."""
@@ -993,6 +1023,168 @@ class MemoryStore(StoreBase):
         assert changed is not None
         with anyio.move_on_after(seconds):
             await changed.wait()
+
+    # -- snapshots ---------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the store holds, as plain JSON data in runlife's JSON form
+        (`runlife._core.codec`): give it to ``MemoryStore(snapshot=...)`` to start
+        a store that answers every read the same.
+
+        Runs (with their hold: owner, fence, lease), items, log lines, signals,
+        cancel requests, job records and events are kept, with a ``"version"``
+        (`SNAPSHOT_VERSION`); the indexes (by status, by job, idempotency keys,
+        schedule slots, the claim queue) and item counts are not: a store started
+        from a snapshot builds them again. A plain method, not a coroutine:
+        the store never stands half changed between its writes.
+
+        >>> import anyio, json
+        >>> from datetime import datetime, UTC
+        >>> from runlife import Run
+        >>> async def main():
+        ...     async with MemoryStore() as store:
+        ...         run = await store.create_run(Run.create(job="backup", at=datetime.now(UTC)))
+        ...         text = json.dumps(store.snapshot())
+        ...     async with MemoryStore(snapshot=json.loads(text)) as again:
+        ...         return await again.get_run(run.id) == run
+        >>> anyio.run(main)
+        True
+        """
+        runs = []
+        for run_id, row in self._runs.items():
+            runs.append(
+                {
+                    "run": codec.run_to_json(self._read(row)),
+                    "owner": row.owner,
+                    "fence": row.fence,
+                    "lease_expires_at": codec.to_us_or_none(row.expires_at),
+                    "items": [
+                        codec.item_to_json(_with_output(item, output))
+                        for item, output in row.items.values()
+                    ],
+                    "logs": [
+                        codec.line_to_json(_line(run_id, i + 1, kept, row.log_fields[i]))
+                        for i, kept in enumerate(row.logs)
+                    ],
+                    "signals": {name: codec.loads(text) for name, text in row.signals.items()},
+                    "cancel": None if row.cancel is None else codec.cancel_to_json(row.cancel),
+                }
+            )
+        return {
+            "version": SNAPSHOT_VERSION,
+            "jobs": [codec.job_to_json(self._copy_job(job)) for job in self._jobs.values()],
+            "runs": runs,
+            "events": [codec.event_to_json(self._as_event(kept)) for kept in self._events],
+            "next_event": self._next_event,
+        }
+
+    def _restore(self, data: Mapping[str, Any]) -> None:
+        """Fill the new store with the *data* of a `snapshot`, checking it."""
+        if not isinstance(data, Mapping):
+            raise InvalidValue("snapshot", data, "a dict made by MemoryStore.snapshot()")
+        version = data.get("version")
+        if version.__class__ is not int or not 1 <= version <= SNAPSHOT_VERSION:
+            raise InvalidValue(
+                "snapshot.version",
+                version,
+                f"a snapshot format version from 1 to {SNAPSHOT_VERSION}",
+            )
+        with _part("snapshot", data, "its keys jobs, runs, events and next_event"):
+            jobs, runs, events, next_event = (
+                list(data["jobs"]), list(data["runs"]), list(data["events"]), data["next_event"]
+            )  # fmt: skip
+        for i, job_data in enumerate(jobs):
+            with _part(f"snapshot.jobs[{i}]", job_data, "a job record in runlife's JSON form"):
+                job = admit.admit_job(codec.job_from_json(job_data))
+                job = attrs.evolve(job, updated_at=codec.from_us_or_none(job_data["updated_at"]))
+                if job.name in self._jobs:
+                    raise InvalidValue("name", job.name, "a job name not seen before")
+                self._jobs[job.name] = job
+        for i, run_data in enumerate(runs):
+            with _part(f"snapshot.runs[{i}]", run_data, "a stored run in runlife's JSON form"):
+                self._restore_run(run_data)
+        last = 0
+        for i, event_data in enumerate(events):
+            with _part(f"snapshot.events[{i}]", event_data, "an event in runlife's JSON form"):
+                last = self._restore_event(codec.event_from_json(event_data), last)
+        if next_event.__class__ is not int or next_event <= last:
+            raise InvalidValue("snapshot.next_event", next_event, f"an int above {last}")
+        self._next_event = next_event
+
+    def _restore_run(self, data: Mapping[str, Any]) -> None:
+        given = codec.run_from_json(data["run"])
+        run = admit.admit_kept(given, self._lifecycle(given.job))
+        if run.id in self._runs:
+            raise InvalidValue("run.id", run.id, "a run id not seen before")
+        params = codec.raw_dumps(dict(run.params))
+        result = codec.raw_dumps(run.result)
+        check_text("owner", data["owner"], optional=True)
+        fence = check_int("fence", data["fence"], (0, 2**63))
+        row = _Row(
+            run=_json_parts(run, params={}, result=None),
+            params=params,
+            result=result,
+            owner=data["owner"],
+            fence=fence,
+            expires_at=codec.from_us_or_none(data["lease_expires_at"]),
+        )
+        for item in map(codec.item_from_json, data["items"]):
+            item = admit.admit_item(item)
+            if item.run_id != run.id or item.key in row.items:
+                raise InvalidValue("item", item.key, f"an item of run {run.id!r}, once")
+            row.counts = row.counts.moved(None, item.status)
+            row.items[item.key] = (attrs.evolve(item, output=None), codec.raw_dumps(item.output))
+        lines = [codec.line_from_json(line) for line in data["logs"]]
+        for seq, line in enumerate(lines, 1):
+            if line.run_id != run.id or line.seq != seq:
+                raise InvalidValue("log seq", line.seq, f"line {seq} of run {run.id!r}")
+        for line in admit.admit_lines(lines):
+            row.logs.append((line.at, line.stream, line.level, line.message, line.item,
+                             line.attempt))  # fmt: skip
+            row.log_fields.append(_kept_fields(line.fields))
+        for name, payload in dict(data["signals"]).items():
+            check_text("signal name", name, empty=False)
+            row.signals[name] = codec.dumps(payload, f"signal {name!r} payload")
+        if data["cancel"] is not None:
+            cancel = codec.cancel_from_json(data["cancel"])
+            admit.check_cancel_request(cancel.run_id, cancel.by, cancel.reason)
+            if cancel.run_id != run.id:
+                raise InvalidValue("cancel.run_id", cancel.run_id, repr(run.id))
+            row.cancel = cancel
+        self._runs[run.id] = row
+        self._index(run.id, None, row.run)
+        if run.idempotency_key is not None:
+            self._by_key[(run.job, run.idempotency_key)] = run.id
+        if run.trigger is Trigger.SCHEDULED and run.scheduled_for is not None:
+            self._by_slot[(run.job, run.scheduled_for)] = run.id
+
+    def _restore_event(self, event: Event, last: int) -> int:
+        """Keep the restored *event*, whose seq must follow *last*; its seq."""
+        seq = event.seq
+        if seq.__class__ is not int or seq <= last:
+            raise InvalidValue("seq", seq, f"an int above {last} (events in order)")
+        assert seq is not None
+        row = self._runs.get(event.run_id)
+        if row is None:
+            raise InvalidValue("run_id", event.run_id, "a run of the snapshot")
+        if event.kind == "transition" and event.transition is not None:
+            t = event.transition
+            self._events.append((seq, event.run_id, event.job, event.status.value,
+                                 _plain(t.from_), _plain(t.to), t.at, t.reason))  # fmt: skip
+        elif event.kind == "item" and event.item is not None:
+            item = admit.admit_item(event.item)
+            self._events.append(attrs.evolve(event, item=attrs.evolve(item, output=None)))
+            self._event_outputs[seq] = codec.raw_dumps(item.output)
+        elif event.kind == "log" and event.log is not None and event.lines is not None:
+            line = event.log.seq
+            if line.__class__ is not int or not 1 <= line <= len(row.logs):
+                raise InvalidValue("log.seq", line, f"a line of run {event.run_id!r}")
+            self._events.append(attrs.evolve(event, log=None))
+            self._event_lines[seq] = (event.run_id, line)
+        else:
+            raise InvalidValue("kind", event.kind, "transition, item or log, with its part")
+        self._event_seqs.append(seq)
+        return seq
 
     # -- retention ---------------------------------------------------------------
 
@@ -1036,6 +1228,17 @@ class MemoryStore(StoreBase):
             self._event_seqs = [_seq_of(e) for e in kept]
             self._notify()
             return len(doomed)
+
+
+@contextmanager
+def _part(field: str, value: object, expected: str) -> Iterator[None]:
+    """Refuse, as `InvalidValue` naming *field*, a part of a snapshot that is not
+    what it should be (the error found inside it as its cause)."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        detail = exc if isinstance(exc, InvalidValue) else f"{type(exc).__name__}: {exc}"
+        raise InvalidValue(field, value, f"{expected} ({detail})") from exc
 
 
 _Moved = tuple[int, str, str, str, str, str, datetime, str | None]
