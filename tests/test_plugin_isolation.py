@@ -108,24 +108,27 @@ def test_loading_the_plugin_imports_neither_hypothesis_nor_the_contract_nor_a_dr
     assert proc.stdout.strip() == "[]"
 
 
-@pytest.fixture(scope="module")
-def bare_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv (no system site-packages) with runlife, pytest and trio, and no
-    hypothesis: what a project gets from ``pip install runlife pytest``."""
-    venv = tmp_path_factory.mktemp("bare") / "venv"
+def fresh_venv(venv: Path, *requirements: str) -> Path:
+    """A venv at *venv* (no system site-packages) with *requirements* installed
+    from the package index, ``.`` meaning this checkout."""
     env = clean_env()
     made = run(sys.executable, "-m", "venv", venv, cwd=ROOT, env=env)
     assert made.returncode == 0, made.stderr
-    # trio only because examples/retry_timeline.py runs on both backends.
+    wanted = [str(ROOT) + r[1:] if r.startswith(".") else r for r in requirements]
     installed = run(
-        venv / "bin" / "python",
-        *("-m", "pip", "install", "--quiet", f"{ROOT}[trio]", "pytest"),
-        cwd=ROOT,
-        env=env,
-        timeout=600,
-    )
+        venv / "bin" / "python", "-m", "pip", "install", "--quiet", *wanted,
+        cwd=ROOT, env=env, timeout=600,
+    )  # fmt: skip
     assert installed.returncode == 0, installed.stderr
     return venv
+
+
+@pytest.fixture(scope="module")
+def bare_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with runlife, pytest and trio, and no hypothesis: what a project
+    gets from ``pip install runlife pytest`` (trio only because
+    examples/retry_timeline.py runs on both backends)."""
+    return fresh_venv(tmp_path_factory.mktemp("bare") / "venv", ".[trio]", "pytest")
 
 
 @pytest.mark.slow

@@ -4,12 +4,11 @@ shows them."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from test_plugin_isolation import ROOT, clean_env, run
+from test_plugin_isolation import clean_env, fresh_venv, run
 
 PROJECT_TEST = """
 import pytest
@@ -74,21 +73,9 @@ TestBackupMachine = BackupMachine.TestCase
 
 @pytest.fixture(scope="module")
 def testing_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv (no system site-packages) with ``runlife[testing]`` from this
-    worktree: what a project gets from ``pip install 'runlife[testing]'``."""
-    venv = tmp_path_factory.mktemp("testing") / "venv"
-    env = clean_env()
-    made = run(sys.executable, "-m", "venv", venv, cwd=ROOT, env=env)
-    assert made.returncode == 0, made.stderr
-    installed = run(
-        venv / "bin" / "python",
-        *("-m", "pip", "install", "--quiet", f"{ROOT}[testing]"),
-        cwd=ROOT,
-        env=env,
-        timeout=600,
-    )
-    assert installed.returncode == 0, installed.stderr
-    return venv
+    """A fresh venv with ``runlife[testing]`` from this checkout: what a project
+    gets from ``pip install 'runlife[testing]'``."""
+    return fresh_venv(tmp_path_factory.mktemp("testing") / "venv", ".[testing]")
 
 
 @pytest.mark.slow
