@@ -652,21 +652,10 @@ class AsyncRuntime:
     ) -> Page:
         """A page of runs, newest first, filtered as `RunQuery` filters."""
         self._check_running()
-        query = RunQuery(
-            job=job.name if isinstance(job, Job) else job,
-            status=_set(status),
-            trigger=_set(trigger),
-            labels=dict(labels or {}),
-            since=since,
-            until=until,
-            field=field,
-            text=text,
-            workflow_run_id=workflow_run_id,
-            parent_id=parent_id,
-            limit=limit,
-            cursor=cursor,
+        query = _run_query(
+            job, status, trigger, labels, since, until, field, text, workflow_run_id, parent_id
         )
-        return await self.guard.list_runs(query)
+        return await self.guard.list_runs(attrs.evolve(query, limit=limit, cursor=cursor))
 
     async def count_runs(
         self,
@@ -697,17 +686,8 @@ class AsyncRuntime:
         {<Status.SUCCEEDED: 'SUCCEEDED'>: 1}
         """
         self._check_running()
-        query = RunQuery(
-            job=job.name if isinstance(job, Job) else job,
-            status=_set(status),
-            trigger=_set(trigger),
-            labels=dict(labels or {}),
-            since=since,
-            until=until,
-            field=field,
-            text=text,
-            workflow_run_id=workflow_run_id,
-            parent_id=parent_id,
+        query = _run_query(
+            job, status, trigger, labels, since, until, field, text, workflow_run_id, parent_id
         )
         return dict(await self.guard.count_runs(query))
 
@@ -1425,6 +1405,33 @@ def _sync_executor(executor: str | Executor | None, concurrency: int) -> Executo
 def _statuses(statuses: Iterable[Status | str]) -> Any:
     # The store checks them; a str is passed as it is, to be refused naming it.
     return statuses if isinstance(statuses, str) else frozenset(statuses)
+
+
+def _run_query(
+    job: Job | str | None,
+    status: Status | str | Iterable[Status] | None,
+    trigger: Trigger | str | Iterable[Trigger] | None,
+    labels: Mapping[str, str] | None,
+    since: datetime | None,
+    until: datetime | None,
+    field: TimeField,
+    text: str | None,
+    workflow_run_id: str | None,
+    parent_id: str | None,
+) -> RunQuery:
+    """The `RunQuery` of `list_runs` and `count_runs` arguments."""
+    return RunQuery(
+        job=job.name if isinstance(job, Job) else job,
+        status=_set(status),
+        trigger=_set(trigger),
+        labels=dict(labels or {}),
+        since=since,
+        until=until,
+        field=field,
+        text=text,
+        workflow_run_id=workflow_run_id,
+        parent_id=parent_id,
+    )
 
 
 def _set(value: Any) -> Any:
