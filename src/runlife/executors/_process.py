@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -19,11 +19,13 @@ import attrs
 from runlife._core.records import ErrorInfo
 from runlife._runtime.capture import routed_item
 from runlife._runtime.context import RunContext
-from runlife._runtime.items import ItemContext, RunItems
 from runlife.abc import Call, Clock
 from runlife.exceptions import AttemptFailed, InvalidPolicy
 from runlife.executors._child import BOOT
 from runlife.executors._limits import LoopLimiter
+
+if TYPE_CHECKING:
+    from runlife._runtime.items import ItemContext, RunItems
 
 __all__ = ("ProcessExecutor", "check_importable")
 
@@ -262,6 +264,9 @@ def _relay(message: dict[str, Any], ctx: RunContext) -> None:
 
 def _book_of(ctx: Any) -> RunItems | None:
     """The items of *ctx*'s attempt (None for a context a worker did not make)."""
+    # Here, not at the top: the runtime's items import the executors.
+    from runlife._runtime.items import RunItems
+
     book = getattr(ctx, "_items", None)
     return book if isinstance(book, RunItems) else None
 

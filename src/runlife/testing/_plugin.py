@@ -88,17 +88,15 @@ async def runlife_store(
     runlife_clock: VirtualClock,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Store]:
-    """An open, empty store: `MemoryStore` on ``runlife_clock``'s time, or the one
-    ``--runlife-store`` or the marker's ``store=`` names."""
-    from runlife.stores import MemoryStore, open_store
+    """An open, empty store: `MemoryStore`, or the one ``--runlife-store`` or the
+    marker's ``store=`` names; memory and SQLite on ``runlife_clock``'s time."""
+    from runlife.stores import open_store
+    from runlife.testing._on_clock import on_clock
 
     url = _store_url(request)
     if "{tmp}" in url:
         url = url.replace("{tmp}", str(tmp_path_factory.mktemp("runlife")))
-    store = open_store(url)
-    if type(store) is MemoryStore:
-        store = MemoryStore(clock=runlife_clock)
-    async with store:
+    async with on_clock(open_store(url), runlife_clock) as store:
         yield store
 
 

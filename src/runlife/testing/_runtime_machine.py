@@ -36,9 +36,10 @@ from runlife._runtime.job import Job
 from runlife._runtime.runtime import AsyncRuntime
 from runlife.abc import Store
 from runlife.exceptions import QuotaExceeded
-from runlife.stores import MemoryStore, open_store
+from runlife.stores import open_store
 from runlife.testing._clock import VirtualClock
 from runlife.testing._lenient import LenientMachine
+from runlife.testing._on_clock import on_clock
 
 __all__ = ("InjectedFault", "RuntimeMachine")
 
@@ -121,10 +122,11 @@ class RuntimeMachine(LenientMachine):
     - runtime_options: keyword arguments for each `AsyncRuntime` (``lease``,
       ``concurrency``, ...).
 
-    The clock starts at the current time, to the second (a SQL store stamps claims
-    with its own clock: starting there keeps both in step). A SQL store also judges
-    when a queued run is due by that clock, so there a retry comes only once its
-    delay has passed in real time: the invariants still hold, fewer retries happen.
+    The clock starts at the current time, to the second. The memory and SQLite
+    stores tell time by the machine's clock. PostgreSQL stamps claims and judges
+    when a queued run is due by the database's own clock (starting at the current
+    second keeps both in step), so there a retry comes only once its delay has
+    passed in real time: the invariants still hold, fewer retries happen.
 
     Attributes a subclass's own rules and invariants may use: ``clock``, ``store``,
     ``runtime`` and ``call(fn, *args)`` to run a coroutine function on the
@@ -175,8 +177,7 @@ class RuntimeMachine(LenientMachine):
             tmp = tempfile.mkdtemp(prefix="runlife-machine-")
             self._stack.callback(shutil.rmtree, tmp, ignore_errors=True)
             url = url.replace("{tmp}", tmp)
-        store = open_store(url)
-        return MemoryStore(clock=self.clock) if type(store) is MemoryStore else store
+        return on_clock(open_store(url), self.clock)
 
     # -- the bridge to the event loop --------------------------------------------
 
