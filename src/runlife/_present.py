@@ -13,13 +13,13 @@ monitor page, the demo), so that a run reads the same wherever an operator looks
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 import attrs
 
 from runlife._core.claiming import claimed_by
-from runlife._core.humane import human_duration
+from runlife._core.humane import human_duration, moment_text
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.records import ItemCounts
 from runlife._core.run import Run
@@ -37,22 +37,6 @@ __all__ = (
     "schedule_text",
     "worker_text",
 )
-
-
-def moment_text(moment: datetime | None, *, short: bool = False) -> str:
-    """*moment* in the one human form, in UTC: ``"2026-03-10 02:00:01"`` (``short``:
-    ``"03-10 02:00:01"``, for tables); nothing (``None``) shows as ``"-"``.
-
-    >>> from datetime import UTC, datetime, timedelta, timezone
-    >>> moment_text(datetime(2026, 3, 10, 3, 0, 1, tzinfo=timezone(timedelta(hours=1))))
-    '2026-03-10 02:00:01'
-    >>> moment_text(datetime(2026, 3, 10, 2, 0, 1, tzinfo=UTC), short=True), moment_text(None)
-    ('03-10 02:00:01', '-')
-    """
-    if moment is None:
-        return "-"
-    utc = moment.astimezone(UTC)
-    return f"{utc:%m-%d %H:%M:%S}" if short else f"{utc:%Y-%m-%d %H:%M:%S}"
 
 
 def schedule_text(schedule: Cron | Every | None) -> str:

@@ -1,10 +1,11 @@
-"""Durations as people read them: one form for every face and every text runlife writes."""
+"""Durations and moments as people read them: one form for every face and every text
+runlife writes."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-__all__ = ("human_duration",)
+__all__ = ("human_duration", "moment_text")
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
@@ -37,3 +38,19 @@ def human_duration(value: timedelta | float | None) -> str:
     if len(parts) == 2 and parts[1].startswith("0"):
         parts.pop()
     return " ".join(parts)
+
+
+def moment_text(moment: datetime | None, *, short: bool = False) -> str:
+    """*moment* in the one human form, in UTC: ``"2026-03-10 02:00:01"`` (``short``:
+    ``"03-10 02:00:01"``, for tables); nothing (``None``) shows as ``"-"``.
+
+    >>> from datetime import UTC, datetime, timedelta, timezone
+    >>> moment_text(datetime(2026, 3, 10, 3, 0, 1, tzinfo=timezone(timedelta(hours=1))))
+    '2026-03-10 02:00:01'
+    >>> moment_text(datetime(2026, 3, 10, 2, 0, 1, tzinfo=UTC), short=True), moment_text(None)
+    ('03-10 02:00:01', '-')
+    """
+    if moment is None:
+        return "-"
+    utc = moment.astimezone(UTC)
+    return f"{utc:%m-%d %H:%M:%S}" if short else f"{utc:%Y-%m-%d %H:%M:%S}"

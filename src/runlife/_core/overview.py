@@ -28,6 +28,7 @@ from typing import Any, Literal
 import attrs
 
 from runlife._core.graph import Explanation, RunGraph
+from runlife._core.humane import moment_text
 from runlife._core.lifecycle import Lifecycle
 from runlife._core.policy import Deadline
 from runlife._core.queries import CancelRequest, JobRecord
@@ -55,7 +56,7 @@ _HELD = frozenset({Status.RUNNING, Status.WAITING})
 
 
 def _at(moment: datetime | None) -> str:
-    return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+    return "-" if moment is None else f"{moment_text(moment)} UTC"
 
 
 # -- waiting for a signal ----------------------------------------------------------
