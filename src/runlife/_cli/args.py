@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from runlife._core.humane import read_moment
 from runlife._core.status import Status, Trigger
 
 __all__ = (
@@ -58,12 +59,11 @@ def moment(text: str) -> datetime | timedelta:
     if _SPAN.match(text):
         return span(text)
     try:
-        found = datetime.fromisoformat(text.strip())
+        return read_moment(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a time: expected {_MOMENT_FORMS}"
         ) from None
-    return found.replace(tzinfo=UTC) if found.tzinfo is None else found
 
 
 def status(text: str) -> Status:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-__all__ = ("human_duration", "moment_text")
+__all__ = ("human_duration", "moment_text", "read_moment")
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
@@ -54,3 +54,15 @@ def moment_text(moment: datetime | None, *, short: bool = False) -> str:
         return "-"
     utc = moment.astimezone(UTC)
     return f"{utc:%m-%d %H:%M:%S}" if short else f"{utc:%Y-%m-%d %H:%M:%S}"
+
+
+def read_moment(text: str) -> datetime:
+    """A moment as a person types it: ISO 8601, UTC unless it names its offset.
+
+    Raises `ValueError` for anything else (each face says what it accepts).
+
+    >>> read_moment(" 2026-03-10T02:00 ")
+    datetime.datetime(2026, 3, 10, 2, 0, tzinfo=datetime.timezone.utc)
+    """
+    moment = datetime.fromisoformat(text.strip())
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

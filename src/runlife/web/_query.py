@@ -12,13 +12,14 @@ and what would be accepted; the page answers it with a 400 that says so.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final, TypeVar
 from urllib.parse import urlencode
 
 import attrs
 
 from runlife import Status, Trigger
+from runlife._core.humane import read_moment
 
 __all__ = ("RANGES", "BadParam", "RunsFilter", "runs_filter")
 
@@ -171,7 +172,6 @@ def _moment(params: Mapping[str, Sequence[str]], name: str) -> datetime | None:
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        return read_moment(value)
     except ValueError:
         raise BadParam(name, value, "an ISO 8601 moment such as 2026-03-10T02:00") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
