@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
-
-import structlog
 
 from runlife._core.values import check_text
 from runlife.abc import Clock
@@ -28,6 +25,10 @@ class _Holder(Protocol):
     async def set_state(self, name: str) -> None: ...
 
     async def wait_for(self, name: str, timeout: float | timedelta | None) -> Any: ...
+
+    def logger(self) -> Any:
+        """The attempt's ``ctx.log`` (made when first asked for)."""
+        ...
 
 
 class RunContext:
@@ -73,10 +74,10 @@ class RunContext:
         "_holder",
         "_items",
         "_last_beat",
+        "_log",
         "_warnings",
         "attempt",
         "job",
-        "log",
         "params",
         "run_id",
     )
@@ -97,20 +98,25 @@ class RunContext:
         self.job = job
         self.attempt = attempt
         self.params = dict(params)
-        self.log = (
-            log
-            if log is not None
-            else structlog.get_logger("runlife.job").bind(run_id=run_id, job=job, attempt=attempt)
-        )
+        self._log = log
         self._clock = clock
         self._holder = holder
         self._items = items
         self._warnings: list[str] = []
-        self._cancelled = threading.Event()
+        self._cancelled = False  # set once, read from any thread
         self._last_beat = clock.now()
 
     def __repr__(self) -> str:
         return f"<RunContext {self.job} run {self.run_id} attempt {self.attempt}>"
+
+    @property
+    def log(self) -> Any:
+        """A structlog logger bound to ``run_id``, ``job`` and ``attempt``, whose
+        lines are stored with the run (see the class docstring)."""
+        log = self._log
+        if log is None:
+            log = self._log = self._holder.logger()
+        return log
 
     @property
     def state(self) -> str:
@@ -125,7 +131,7 @@ class RunContext:
         Async functions are cancelled at their next ``await`` anyway; a sync
         function in a thread cannot be, and should look at this between steps.
         """
-        return self._cancelled.is_set()
+        return self._cancelled
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -318,4 +324,4 @@ class RunContext:
         )
 
     def _cancel(self) -> None:
-        self._cancelled.set()
+        self._cancelled = True

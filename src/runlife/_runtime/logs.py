@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 import threading
@@ -59,7 +60,16 @@ from runlife.exceptions import InvalidPolicy, InvalidValue, LeaseLost, RunlifeEr
 if TYPE_CHECKING:
     from runlife._runtime.items import Spawn  # the items import the executors, which import this
 
-__all__ = ("LogSettings", "RunLog", "RunLogger", "export", "follow", "read_page", "search")
+__all__ = (
+    "LogSettings",
+    "LoopHandle",
+    "RunLog",
+    "RunLogger",
+    "export",
+    "follow",
+    "read_page",
+    "search",
+)
 
 _make_line = compile_maker(LogLine)
 # A buffered line but its fields: at, stream, level, message, item.
@@ -132,8 +142,10 @@ class RunLog:
         clock: Clock,
         settings: LogSettings | None = None,
         spawn: Spawn | None = None,
+        loop: LoopHandle | None = None,
     ) -> None:
         settings = settings or LogSettings()
+        loop = loop if loop is not None else LoopHandle.current()
         self.run_id = run.id
         self.attempt = run.attempt or None
         self._claim = claim
@@ -158,14 +170,14 @@ class RunLog:
         self._flush_lock: anyio.Lock | None = None
         self._scope: anyio.CancelScope | None = None
         self._pulse = Pulse()
-        self._loop_thread = threading.get_ident()
+        self._loop_thread = loop.thread
         # With *spawn*, the flusher starts with the first line (most attempts log
         # nothing); without, the caller starts `serve`.
         self._spawn = spawn
         self._serving = False
         if spawn is None:
             self._start_serving()
-        self._wake_from_thread = _thread_waker(self._kick)
+        self._wake_from_thread = functools.partial(loop.call, self._kick)
         self._known: int | None = None
         self.lines = 0
         """Lines taken (within the limits)."""
@@ -473,19 +485,35 @@ def _traceback(exc_info: Any) -> str | None:
     return "".join(traceback.format_exception(*exc_info))
 
 
-def _thread_waker(kick: Callable[[], None]) -> Callable[[], None]:
-    """A function that calls *kick* on the event loop from another thread, without
-    blocking it."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return _trio_waker(kick)
+class LoopHandle:
+    """The event loop a log belongs to, seen from any thread: its thread, and a
+    way to call a function on it from another thread without blocking.
 
-    def wake() -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            loop.call_soon_threadsafe(_in_task, loop, kick)
+    Made on the loop (`current`); a log made from another thread with it wakes
+    its flusher on that loop.
+    """
 
-    return wake
+    __slots__ = ("call", "thread")
+
+    def __init__(self, thread: int, call: Callable[[Callable[[], None]], None]) -> None:
+        self.thread = thread
+        self.call = call
+        """``call(kick)`` runs *kick* on the loop soon (from any thread)."""
+
+    @classmethod
+    def current(cls) -> LoopHandle:
+        """The running loop's handle (asyncio's or trio's)."""
+        thread = threading.get_ident()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return cls(thread, _trio_caller())
+
+        def call(kick: Callable[[], None]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_in_task, loop, kick)
+
+        return cls(thread, call)
 
 
 _kicks: set[asyncio.Task[None]] = set()
@@ -503,16 +531,16 @@ async def _call(kick: Callable[[], None]) -> None:
     kick()
 
 
-def _trio_waker(kick: Callable[[], None]) -> Callable[[], None]:
+def _trio_caller() -> Callable[[Callable[[], None]], None]:
     import trio
 
     token = trio.lowlevel.current_trio_token()
 
-    def wake() -> None:
+    def call(kick: Callable[[], None]) -> None:
         with contextlib.suppress(trio.RunFinishedError):  # the run ended: nobody waits
             token.run_sync_soon(kick)
 
-    return wake
+    return call
 
 
 # -- ctx.log ---------------------------------------------------------------------------

@@ -28,7 +28,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any, Literal
@@ -54,7 +56,7 @@ from runlife._runtime.guard import StoreGuard
 from runlife._runtime.items import RunItems, items_verdict
 from runlife._runtime.job import Job
 from runlife._runtime.jobs import GOES_ON, apply_decision, honour_cancel, to_cancelled, to_queue
-from runlife._runtime.logs import LogSettings, RunLog
+from runlife._runtime.logs import LogSettings, LoopHandle, RunLog
 from runlife._runtime.waiting import Waits, wait_for_signal
 from runlife._runtime.wake import Pulse, nap
 from runlife.abc import Clock, Executor
@@ -106,32 +108,100 @@ class _TrackedAsync(_Tracked):
 
 
 class Held:
-    """One claimed run, from its claim to its last write (the worker's record)."""
+    """One claimed run, from its claim to its last write (the worker's record).
+
+    What most attempts never use is made when first needed: the attempt's log
+    (its first line, from any thread), its cancel scope (when it starts), the
+    event that `Worker.cancel` waits on.
+    """
 
     def __init__(
-        self, claim: Claim, job: Job, clock: Clock, guard: StoreGuard, waits: Waits | None = None
+        self,
+        claim: Claim,
+        job: Job,
+        clock: Clock,
+        guard: StoreGuard,
+        waits: Waits | None = None,
+        *,
+        make_log: Callable[[Held], RunLog] | None = None,
+        specs: dict[str, JobSpec] | None = None,
     ) -> None:
         self.claim = claim
         self.run = claim.run
         self.job = job
         self.spec: JobSpec = job.spec
         """The policy the attempt runs under: read from the store when it starts."""
+        self.specs = specs if specs is not None else {}
+        """The policies read for the batch of claims it came in, by job."""
         self.lifecycle: Lifecycle = job.spec.lifecycle
-        self.scope = anyio.CancelScope()
-        self.watch = anyio.CancelScope()
+        self.scope: anyio.CancelScope | None = None
+        self.watch: anyio.CancelScope | None = None
         self.started = False
         self.finishing = False
         self.closed = False
-        self.done = anyio.Event()
+        self._done: anyio.Event | None = None
         self.ctx: RunContext | None = None
         self.items: RunItems | None = None
         self.log: RunLog | None = None
+        self._make_log = make_log
+        self._log_lock = threading.Lock()
+        self._log_closed = False
         self.cut_kind: CutKind | None = None
         self.cut_reason: str | None = None
         self.cut_deadline: Deadline | None = None
         self.waits = waits if waits is not None else Waits(clock)
         self.guard = guard
         self._clock = clock
+
+    # -- the attempt's log, made with its first line -------------------------------------
+
+    def run_log(self) -> RunLog:
+        """The attempt's log, made now if need be (from any thread)."""
+        log = self.log
+        if log is None:
+            with self._log_lock:
+                log = self.log
+                if log is None:
+                    if self._make_log is None:
+                        raise RuntimeError("this attempt keeps no log")
+                    log = self.log = self._make_log(self)
+                    if self._log_closed:  # a thread left running logs after the end
+                        log.discard()
+        return log
+
+    def close_log(self) -> RunLog | None:
+        """End the making of the log: the log if it was made (to close or discard),
+        else None; a log made later takes nothing."""
+        with self._log_lock:
+            self._log_closed = True
+            return self.log
+
+    def logger(self) -> Any:
+        """``ctx.log``: the attempt log's logger."""
+        return self.run_log().logger
+
+    def take_text(self, stream: capture.Stream, text: str, item: str | None) -> None:
+        """Captured output (`capture.Sink`): into the attempt's log."""
+        self.run_log().take_text(stream, text, item)
+
+    def take_record(self, record: logging.LogRecord, item: str | None) -> None:
+        """A captured `logging` record (`capture.Sink`): into the attempt's log."""
+        self.run_log().take_record(record, item)
+
+    # -- ending -------------------------------------------------------------------------
+
+    async def wait_done(self) -> None:
+        """Return once the worker is done with the run (its outcome written)."""
+        if self.closed:
+            return
+        if self._done is None:
+            self._done = anyio.Event()
+        await self._done.wait()
+
+    def set_done(self) -> None:
+        self.closed = True
+        if self._done is not None:
+            self._done.set()
 
     @property
     def state(self) -> str:
@@ -145,7 +215,8 @@ class Held:
         if self.cut_kind is not None or self.closed:
             return
         self.cut_kind, self.cut_reason, self.cut_deadline = kind, reason, deadline
-        self.scope.cancel()
+        if self.scope is not None:
+            self.scope.cancel()
         self.waits.stop()
         if self.ctx is not None:
             self.ctx._cancel()
@@ -279,6 +350,8 @@ class Worker:
         self._claim_ended: anyio.Event | None = None
         self._stopped = False
         self._tg: anyio.abc.TaskGroup | None = None
+        self._loop: LoopHandle | None = None
+        self._wake = (self.store_changed,)
         self._log = structlog.get_logger("runlife.worker").bind(worker=worker_id)
 
     # -- serving -------------------------------------------------------------------
@@ -289,6 +362,7 @@ class Worker:
         """Claim, run and heartbeat until cancelled (after `drain`)."""
         send, receive = anyio.create_memory_object_stream[Held](math.inf)
         self._send = send
+        self._loop = LoopHandle.current()
         with send, receive, capture.installed():
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -325,8 +399,9 @@ class Worker:
                             )
                         except RunlifeError as exc:
                             self._log.error("claim failed", error=str(exc))
+                    specs: dict[str, JobSpec] = {}
                     for claim in claims:
-                        self.adopt(claim)
+                        self.adopt(claim, specs)
                     if len(claims) == free:
                         continue
                 until = self.clock.now() + timedelta(seconds=self.poll)
@@ -340,11 +415,15 @@ class Worker:
                 else:
                     await nap(self.clock, until, pulses=[(self._freed, freed)])
 
-    def adopt(self, claim: Claim) -> None:
-        """Run the attempt of *claim* (a run this worker holds) on the pool."""
+    def adopt(self, claim: Claim, specs: dict[str, JobSpec] | None = None) -> None:
+        """Run the attempt of *claim* (a run this worker holds) on the pool.
+
+        The claims of one batch share *specs*: the policy of each of their jobs
+        is read from the store once, as the first of their attempts starts.
+        """
         job = self.jobs[claim.run.job]
-        waits = Waits(self.clock, wake=(self.store_changed,), poll=self.poll)
-        held = Held(claim, job, self.clock, self.guard, waits)
+        waits = Waits(self.clock, wake=self._wake, poll=self.poll)
+        held = Held(claim, job, self.clock, self.guard, waits, make_log=self._log_of, specs=specs)
         if self._send is None:
             raise RuntimeError("the worker is not serving: start Worker.serve first")
         self.held[claim.run_id] = held
@@ -359,9 +438,8 @@ class Worker:
             except Exception:
                 self._log.exception("attempt failed in the runtime", run_id=held.run.id)
             finally:
-                held.closed = True
                 self.held.pop(held.run.id, None)
-                held.done.set()
+                held.set_done()
                 # Those who wait on an outcome first (a workflow driver may queue
                 # the next run), then the claim loop: its claim then finds that run.
                 self.changed.pulse()
@@ -438,7 +516,7 @@ class Worker:
         if held is None:
             return False
         held.cut("cancel", reason)
-        await held.done.wait()
+        await held.wait_done()
         return True
 
     async def drain(self, grace: float) -> None:
@@ -481,27 +559,37 @@ class Worker:
 
     async def _attempt(self, held: Held) -> None:
         if held.cut_kind is None:
-            held.spec = await self.spec_for(held.job.name)
+            name = held.job.name
+            spec = held.specs.get(name)
+            if spec is None:
+                spec = held.specs[name] = await self.spec_for(name)
+            held.spec = spec
         outcome = _Outcome() if held.cut_kind is not None else await self._execute(held)
         with anyio.CancelScope(shield=True):
             await self._finish(held, outcome)
 
-    async def _execute(self, held: Held) -> _Outcome:
-        job, run = held.job, held.run
-        timeout = held.spec.timeout
+    def _log_of(self, held: Held) -> RunLog:
         assert self._tg is not None
-        items = RunItems(
-            run=run, claim=held.claim, guard=self.guard, clock=self.clock, spawn=self._tg.start_soon
-        )
-        held.items = items
-        log = RunLog(
-            run=run,
+        assert self._loop is not None
+        return RunLog(
+            run=held.run,
             claim=held.claim,
             guard=self.guard,
             clock=self.clock,
             settings=self.logs,
             spawn=self._tg.start_soon,
+            loop=self._loop,
         )
+
+    async def _execute(self, held: Held) -> _Outcome:
+        job, run = held.job, held.run
+        timeout = held.spec.timeout
+        assert self._tg is not None
+        held.scope = anyio.CancelScope()  # before any await: a cut from now on cancels it
+        items = RunItems(
+            run=run, claim=held.claim, guard=self.guard, clock=self.clock, spawn=self._tg.start_soon
+        )
+        held.items = items
         ctx = RunContext(
             run_id=run.id,
             job=run.job,
@@ -510,26 +598,26 @@ class Worker:
             clock=self.clock,
             holder=held,
             items=items,
-            log=log.logger,
         )
-        held.ctx, held.log = ctx, log
+        held.ctx = ctx
         held.started = True
         executor = self.executor_for(job)
         call = (_TrackedAsync if job.is_async else _Tracked)(job.fn, ctx, run.params)
         limited = (timeout.attempt, timeout.run, timeout.heartbeat) != (None, None, None)
-        if limited and self._tg is not None:
+        if limited:
+            held.watch = anyio.CancelScope()
             await self._tg.start(self._watch, held)  # a deadline passed already cuts now
         result: Any = None
         error: BaseException | ErrorInfo | None = None
         with held.scope:
             try:
-                with capture.routed(log):  # its prints and logging records: its log
+                with capture.routed(held):  # its prints and logging records: its log
                     result = await executor.run(call, clock=held.waits.attempt_clock)
             except AttemptFailed as failed:
                 error = failed.error  # raised out of the executor's reach
             except Exception as exc:
                 error = exc
-        if limited:
+        if held.watch is not None:
             held.watch.cancel()
         # A thread stopped in ctx.wait_for was told so there, and unwinds.
         still = not executor.can_interrupt and not call.done and not held.waits.stopped
@@ -541,6 +629,7 @@ class Worker:
         """Cut the attempt at its first deadline; the deadlines move as the run
         waits for signals (`Timeout.deadlines`). Started once it has looked."""
         timeout = held.spec.timeout
+        assert held.watch is not None
         with held.watch:
             while held.ctx is not None and not held.closed:
                 seen = held.waits.moved.count
@@ -564,16 +653,17 @@ class Worker:
         if held.items is not None:
             # Every item write is stored before the outcome (none once the run is lost).
             await held.items.close(write=held.cut_kind != "lost")
+        log = held.close_log()
         if held.cut_kind == "lost":
-            if held.log is not None:
-                held.log.discard()
+            if log is not None:
+                log.discard()
             return
         spec = held.spec
         note = _STILL_RUNNING if outcome.still_running else ""
         warnings = held.ctx.warnings if held.ctx is not None else ()
-        if held.log is not None:
+        if log is not None:
             # Before the outcome: a reader that sees the run terminal sees its whole log.
-            warnings = (*warnings, *await held.log.close())
+            warnings = (*warnings, *await log.close())
 
         def failed(run: Run, error: BaseException | ErrorInfo) -> Run:
             decision = decide_failure(

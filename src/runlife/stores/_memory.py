@@ -1,8 +1,9 @@
 """`MemoryStore`: the whole Store protocol in dicts, for tests and scripts.
 
 It is meant to be obviously correct rather than clever: each method is one step
-of the event loop (it yields, a cancellation point, before it begins, and never
-awaits once begun, so no other task sees it half done), plain dicts, and a few
+of the event loop (it never awaits once begun, so no other task sees it half
+done, and a cancelled caller's call happens entirely: the caller meets its
+cancellation at its next await), plain dicts, and a few
 indexes (by status, by job and status, by idempotency key and schedule slot;
 the QUEUED runs in heaps) so that unit tests with thousands of runs stay fast.
 Values go through the shared JSON codec on the way in and out, so a run reads
@@ -298,26 +299,25 @@ class MemoryStore(StoreBase):
     # -- opening and closing ---------------------------------------------------
 
     async def _open(self) -> None:
-        # anyio primitives bind to the running backend: make them on first use.
-        self._changed = anyio.Event()
+        return None
 
     async def _close(self) -> None:
         if self._changed is not None:
             self._changed.set()
 
     async def _use(self) -> _Step:
-        """Open the store if need be, and raise if the caller is cancelled (a
-        cancellation point): the method's body that follows runs without
+        """Open the store if need be: the method's body that follows runs without
         awaiting, in one step."""
         if not self._opened:
             await self._ensure_open()
-        await anyio.lowlevel.checkpoint_if_cancelled()
         return _STEP
 
     def _notify(self) -> None:
+        # The change event exists only while somebody waits for a change (an anyio
+        # Event costs a look-up of the running backend to make).
         if self._changed is not None:
             self._changed.set()
-            self._changed = anyio.Event()
+            self._changed = None
         if self._on_change is not None:
             self._on_change()
 
@@ -1020,7 +1020,8 @@ class MemoryStore(StoreBase):
         seconds = admit.check_timeout("timeout", timeout)
         await self._use()
         changed = self._changed
-        assert changed is not None
+        if changed is None:
+            changed = self._changed = anyio.Event()
         with anyio.move_on_after(seconds):
             await changed.wait()
 
