@@ -406,12 +406,15 @@ class Worker:
                         continue
                 until = self.clock.now() + timedelta(seconds=self.poll)
                 if free > 0:
-                    pulses = [
-                        (self.claimable, seen),
-                        (self._freed, freed),
-                        (self.store_changed, hinted),
-                    ]
+                    # Not on a freed slot: its end makes no run claimable, but
+                    # for a job with limits (pulsed as `claimable` then).
+                    pulses = [(self.claimable, seen), (self.store_changed, hinted)]
                     await nap(self.clock, until, pulses=pulses)
+                    if self.claimable.count == seen:
+                        # Woken by a store hint: those this process's writes woke
+                        # first (a workflow driver queuing the next run) go first,
+                        # so that the claim finds what they queued.
+                        await anyio.lowlevel.checkpoint()
                 else:
                     await nap(self.clock, until, pulses=[(self._freed, freed)])
 
@@ -444,6 +447,9 @@ class Worker:
                 # the next run), then the claim loop: its claim then finds that run.
                 self.changed.pulse()
                 self._freed.pulse()
+                limits = held.spec.limits
+                if limits.max_concurrency is not None or limits.per_label:
+                    self.claimable.pulse()  # a run its limits held back may go now
 
     async def _heartbeat_loop(self) -> None:
         while True:
