@@ -1286,9 +1286,10 @@ class AsyncRuntime:
 
         When it applies: the concurrency limits (``max_concurrency``,
         ``per_label``) to every claim made after this returns (the store enforces
-        them); retry, timeout and ``items_fail_run`` to every attempt that starts
-        after this returns, in any process (each attempt reads its job's policy
-        when it starts; one already running keeps the policy it started with).
+        them); retry, timeout and ``items_fail_run`` to every run claimed after
+        this returns, in any process (a worker reads the policy once per job for
+        each batch of claims, as their attempts start; an attempt already running
+        keeps the policy it started with).
         The quota at submit, the queue timeout and the decision on a lost
         worker's run use the policy read at most ``poll`` seconds before (at
         once in this runtime).
