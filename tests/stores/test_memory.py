@@ -85,6 +85,77 @@ async def test_due_is_judged_by_the_given_clock() -> None:
         assert [r.id for r in await store.due([Status.PENDING])] == [run.id]
 
 
+_NEXT = {
+    Status.PENDING: Status.QUEUED,
+    Status.QUEUED: Status.RUNNING,
+    Status.RUNNING: Status.RETRYING,
+    Status.RETRYING: Status.QUEUED,
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(0, 7), st.booleans(), st.none() | st.sampled_from([0, 30, 60, 90])),
+        max_size=40,
+    ),
+    at=st.integers(0, 100),
+    limit=st.integers(1, 5),
+)
+def test_due_answers_as_a_scan_of_every_run_would(
+    steps: list[tuple[int, bool, int | None]], at: int, limit: int
+) -> None:
+    """The due index (heaps per status, stale entries dropped as they come up)
+    gives exactly the runs a scan of every run would: due by the clock, in due
+    order, as runs move between statuses, come back to them and change due times."""
+    lc = DEFAULT_LIFECYCLE
+    statuses = [Status.PENDING, Status.QUEUED, Status.RETRYING]
+
+    async def main() -> None:
+        clock = ManualClock(T0)
+        async with MemoryStore(clock=clock) as store:
+            ids = []
+            for i in range(8):
+                due = T0 + timedelta(minutes=10 * i % 70)
+                run = await store.create_run(Run.create(job="j", at=T0, scheduled_for=due))
+                ids.append(run.id)
+            for index, end, minutes in steps:
+                run = await store.get_run(ids[index])
+                if run.is_terminal:
+                    continue
+                to = Status.CANCELLED if end else _NEXT[run.status]
+                moved = lc.transition(run, to, at=T0)
+                due = None if minutes is None else T0 + timedelta(minutes=minutes)
+                moved = attrs.evolve(moved, due_at=None if end else due)
+                await store.update_run(moved, expected_version=run.version)
+            clock.moment = T0 + timedelta(minutes=at)
+            got = await store.due(statuses, limit=limit)
+            every = [await store.get_run(i) for i in ids]
+            expected = sorted(
+                (r for r in every if r.status in statuses and r.due_at is not None
+                 and r.due_at <= clock.moment),
+                key=lambda r: (r.due_at, r.id),
+            )[:limit]  # fmt: skip
+            assert [r.id for r in got] == [r.id for r in expected]
+
+    anyio.run(main)
+
+
+async def test_a_run_back_in_a_status_with_its_old_due_time_is_due_once() -> None:
+    """QUEUED (due at 02:30), claimed, retried, QUEUED again due at 02:30: `due`
+    gives it once."""
+    lc = DEFAULT_LIFECYCLE
+    clock = ManualClock(T0)
+    due = T0 + timedelta(minutes=30)
+    async with MemoryStore(clock=clock) as store:
+        run = await store.create_run(Run.create(job="j", at=T0))
+        for to in (Status.QUEUED, Status.RUNNING, Status.RETRYING, Status.QUEUED):
+            moved = attrs.evolve(lc.transition(run, to, at=T0), due_at=due)
+            run = await store.update_run(moved, expected_version=run.version)
+        clock.moment = due
+        assert [r.id for r in await store.due([Status.QUEUED])] == [run.id]
+
+
 async def test_a_closed_store_refuses_use() -> None:
     """After aclose() every call raises StoreError; closing again is harmless."""
     store = MemoryStore()

@@ -280,6 +280,9 @@ class MemoryStore(StoreBase):
         self._runs: dict[str, _Row] = {}
         # Indexes; dicts used as insertion-ordered sets.
         self._by_status: dict[Status, dict[str, None]] = {s: {} for s in Status}
+        # The runs with a due time, by status: heaps of (due_at, run id), whose
+        # entries go stale as runs move and are dropped when they come up.
+        self._due: dict[Status, list[tuple[datetime, str]]] = {s: [] for s in Status}
         self._by_job_status: dict[tuple[str, Status], dict[str, None]] = {}
         self._by_key: dict[tuple[str, str], str] = {}
         self._by_slot: dict[tuple[str, datetime], str] = {}
@@ -466,6 +469,14 @@ class MemoryStore(StoreBase):
         if new is not None:
             self._by_status[new.status][run_id] = None
             self._by_job_status.setdefault((new.job, new.status), {})[run_id] = None
+            due = new.due_at
+            if due is not None and (
+                old is None or old.status is not new.status or old.due_at != due
+            ):
+                heap = self._due[new.status]
+                heapq.heappush(heap, (due, run_id))
+                if len(heap) > 2 * len(self._by_status[new.status]) + 64:
+                    self._compact_due(new.status)
             if new.status is Status.QUEUED:
                 self._queue.add(new.job, claim_order(new))
 
@@ -716,14 +727,37 @@ class MemoryStore(StoreBase):
         wanted = admit.check_statuses("statuses", statuses)
         async with await self._use():
             now = self._now()
-            runs = [
-                self._runs[rid].run
-                for status in wanted
-                for rid in self._by_status[status]
-                if (at := self._runs[rid].run.due_at) is not None and at <= now
-            ]
+            runs = [run for status in wanted for run in self._due_now(status, now, limit)]
             runs.sort(key=lambda r: (r.due_at, r.id))
             return tuple(self._read(self._runs[r.id]) for r in runs[:limit])
+
+    def _compact_due(self, status: Status) -> None:
+        """Build the due heap of *status* again from its runs: stale entries went
+        over half of it."""
+        runs = self._runs
+        heap = [
+            (at, rid) for rid in self._by_status[status] if (at := runs[rid].run.due_at) is not None
+        ]
+        heapq.heapify(heap)
+        self._due[status] = heap
+
+    def _due_now(self, status: Status, now: datetime, limit: int) -> list[Run]:
+        """Up to *limit* runs in *status* due at *now*, earliest first: taken from
+        the top of its heap and put back, the stale entries dropped on the way."""
+        heap, runs = self._due[status], list[Run]()
+        kept: list[tuple[datetime, str]] = []
+        while heap and len(runs) < limit and heap[0][0] <= now:
+            at, rid = entry = heapq.heappop(heap)
+            row = self._runs.get(rid)
+            if row is None or row.run.status is not status or row.run.due_at != at:
+                continue  # the run moved on (or was purged) since
+            if kept and kept[-1] == entry:
+                continue  # pushed twice (it left the status and came back)
+            kept.append(entry)
+            runs.append(row.run)
+        for entry in kept:
+            heapq.heappush(heap, entry)
+        return runs
 
     def _matching(self, query: RunQuery) -> list[Run]:
         if query.job is not None and query.status:
