@@ -277,6 +277,8 @@ class MemoryStore(StoreBase):
         self._changed: anyio.Event | None = None
         self._jobs: dict[str, JobRecord] = {}
         self._spec_texts: dict[str, tuple[Mapping[str, Any], str]] = {}
+        # Each job's lifecycle, with the spec it was read from (every write needs it).
+        self._lifecycle_of: dict[str, tuple[Mapping[str, Any] | None, Lifecycle]] = {}
         self._runs: dict[str, _Row] = {}
         # Indexes; dicts used as insertion-ordered sets.
         self._by_status: dict[Status, dict[str, None]] = {s: {} for s in Status}
@@ -336,7 +338,13 @@ class MemoryStore(StoreBase):
 
     def _lifecycle(self, job: str) -> Lifecycle:
         record = self._jobs.get(job)
-        return self._learn_spec(job, None if record is None else record.spec)
+        spec = None if record is None else record.spec
+        known = self._lifecycle_of.get(job)
+        if known is not None and known[0] is spec:  # a record's spec is never changed
+            return known[1]
+        lifecycle = self._learn_spec(job, spec)
+        self._lifecycle_of[job] = (spec, lifecycle)
+        return lifecycle
 
     # -- jobs --------------------------------------------------------------------
 
