@@ -619,7 +619,7 @@ class AsyncRuntime:
         with self._ends.watching(run_id) as ended:
             while True:
                 seen, hinted = ended.count, self.store_changed.count
-                run = await self.guard.get_run(run_id)
+                run = ended.run or await self.guard.get_run(run_id)
                 if run.is_terminal:
                     return run
                 now = clock.now()
