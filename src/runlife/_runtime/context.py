@@ -40,10 +40,6 @@ class RunContext:
         job: the job's name.
         attempt: the attempt's number, from 1.
         params: the run's params (a copy: changing it changes nothing stored).
-        log: a structlog logger bound to ``run_id``, ``job`` and ``attempt``,
-            whose lines are stored with the run (``ctx.log.bind(item=key)``: as
-            the item's); what the job prints and logs through `logging` is
-            stored too (see the logs page).
 
     Sync job functions run in worker threads: `warn`, `heartbeat` and
     `cancelled` work there as they are; `set_state` and `wait_for` are async, so
@@ -112,7 +108,9 @@ class RunContext:
     @property
     def log(self) -> Any:
         """A structlog logger bound to ``run_id``, ``job`` and ``attempt``, whose
-        lines are stored with the run (see the class docstring)."""
+        lines are stored with the run (``ctx.log.bind(item=key)``: as the
+        item's); what the job prints and logs through `logging` is stored too
+        (see the logs page). Made when first asked for."""
         log = self._log
         if log is None:
             log = self._log = self._holder.logger()

@@ -590,7 +590,8 @@ class MemoryStore(StoreBase):
             names = [n for n in (jobs if len(jobs) <= len(queued) else queued) if n in jobs]
             popped: list[_Key] = []
             passed: list[_Key] = []
-            want = limit + 16
+            # A few more than the claim may take when limits may turn some away.
+            want = limit + 16 if not merged or self._limited(names) else limit
             while True:
                 if merged:
                     more = queue.pop_merged(names, want - len(popped))
@@ -615,6 +616,15 @@ class MemoryStore(StoreBase):
             if claims:
                 self._notify()
             return claims
+
+    def _limited(self, names: Iterable[str]) -> bool:
+        """Whether any of the jobs *names* has concurrency limits."""
+        jobs = self._jobs
+        return any(
+            (job := jobs.get(name)) is not None
+            and (job.max_concurrency is not None or bool(job.per_label))
+            for name in names
+        )
 
     def _plan(
         self,
