@@ -7,8 +7,10 @@ once, and nobody else, and hands them the run as stored (a terminal run never
 changes, so they need not read it again). Another process's write reaches the runtime only as a
 hint that the store changed (any write is one, this process's own included), so
 a hint makes a wait read its run again no sooner than `HINT_EVERY` after its
-last read: a hundred waits on a busy store read it a few times a second each,
-not once per write.
+last read, and each read that finds the run still active doubles that spacing,
+up to `HINT_MOST`: a hundred waits on a busy store read it a few times a second
+each at first, and about twice a second once they have waited a while, not once
+per write. A run that ends in another process is seen within that spacing.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ import attrs
 from runlife._core.run import Run
 from runlife._runtime.wake import Pulse
 
-__all__ = ("HINT_EVERY", "Ended", "Ends")
+__all__ = ("HINT_EVERY", "HINT_MOST", "Ended", "Ends")
 
 HINT_EVERY: Final = 0.02
-"""Seconds (clock time) between two reads of one wait on store hints."""
+"""Seconds (clock time) between a wait's first two reads on store hints."""
+
+HINT_MOST: Final = 0.5
+"""The most seconds (clock time) between two reads of one wait on store hints."""
 
 
 class Ended(Pulse):

@@ -30,7 +30,7 @@ from runlife._runtime import events as _events
 from runlife._runtime import logs as _logs
 from runlife._runtime import overview as _overview
 from runlife._runtime.driver import Driver, children_reason, workflow_spec, workflows_by_name
-from runlife._runtime.ends import HINT_EVERY, Ends
+from runlife._runtime.ends import HINT_EVERY, HINT_MOST, Ends
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.hooks import HookRunner
 from runlife._runtime.job import Job
@@ -616,6 +616,7 @@ class AsyncRuntime:
         self._check_running()
         clock = self.clock
         deadline = None if timeout is None else clock.now() + timedelta(seconds=timeout)
+        spacing = HINT_EVERY
         with self._ends.watching(run_id) as ended:
             while True:
                 seen, hinted = ended.count, self.store_changed.count
@@ -628,11 +629,13 @@ class AsyncRuntime:
                 until = now + timedelta(seconds=self.poll)
                 if deadline is not None and deadline < until:
                     until = deadline
-                # Its end here wakes it at once; a hint (see `ends`) reads it soon.
+                # Its end here wakes it at once; a hint (see `ends`) reads it soon,
+                # and a little later after each read that found it still active.
                 await nap(clock, until, pulses=[(ended, seen), (self.store_changed, hinted)])
                 if ended.count == seen:
-                    soon = min(now + timedelta(seconds=HINT_EVERY), until)
+                    soon = min(now + timedelta(seconds=spacing), until)
                     await nap(clock, soon, pulses=[(ended, seen)])
+                    spacing = min(2 * spacing, HINT_MOST)
 
     async def list_runs(
         self,
