@@ -55,6 +55,7 @@ __all__ = (
     "EPOCH",
     "attempts_from_json",
     "attempts_from_text",
+    "attempts_text",
     "attempts_to_json",
     "cancel_from_json",
     "cancel_to_json",
@@ -71,6 +72,7 @@ __all__ = (
     "from_us",
     "from_us_or_none",
     "history_from_text",
+    "history_text",
     "item_from_json",
     "item_note_from_json",
     "item_note_to_json",
@@ -219,6 +221,57 @@ def attempts_to_json(attempts: Sequence[Attempt]) -> list[dict[str, Any]]:
         }
         for a in attempts
     ]
+
+
+_string: Final = json.encoder.encode_basestring  # the encoder's own (C) quoting of a str
+
+
+def _error_text(error: ErrorInfo | None) -> str:
+    if error is None:
+        return "null"
+    tb = error.traceback
+    return (
+        f'{{"kind":{_string(error.kind)},"type":{_string(error.type)},'
+        f'"message":{_string(error.message)},"traceback":{"null" if tb is None else _string(tb)}}}'
+    )
+
+
+def attempts_text(attempts: Sequence[Attempt]) -> str:
+    """``raw_dumps(attempts_to_json(attempts))``, written out directly (a store
+    writes the attempts of a run on every move).
+
+    >>> at = datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
+    >>> attempts_text([Attempt(number=1, started_at=at)])
+    '[{"n":1,"s":1000000,"e":null,"o":null,"err":null}]'
+    """
+    if not attempts:
+        return "[]"
+    parts = []
+    for a in attempts:
+        ended, outcome = a.ended_at, a.outcome
+        parts.append(
+            f'{{"n":{a.number},"s":{to_us(a.started_at)},'
+            f'"e":{"null" if ended is None else to_us(ended)},'
+            f'"o":{"null" if outcome is None else _string(outcome)},"err":{_error_text(a.error)}}}'
+        )
+    return f"[{','.join(parts)}]"
+
+
+def history_text(history: Iterable[Transition]) -> str:
+    """``raw_dumps([transition_to_json(t) for t in history])``, written out directly.
+
+    >>> at = datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
+    >>> history_text([Transition(from_=Status.PENDING, to=Status.QUEUED, at=at)])
+    '[{"f":"PENDING","t":"QUEUED","at":1000000,"r":null}]'
+    """
+    parts = []
+    for t in history:
+        reason = t.reason
+        parts.append(
+            f'{{"f":{_string(str(t.from_))},"t":{_string(str(t.to))},"at":{to_us(t.at)},'
+            f'"r":{"null" if reason is None else _string(reason)}}}'
+        )
+    return f"[{','.join(parts)}]"
 
 
 def attempts_from_json(data: Sequence[Mapping[str, Any]] | None) -> tuple[Attempt, ...]:

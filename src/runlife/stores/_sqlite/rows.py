@@ -85,6 +85,8 @@ _raw = codec.raw_dumps
 _to_us = codec.to_us
 _to_us_or_none = codec.to_us_or_none
 _from_us_or_none = codec.from_us_or_none
+_attempts_text = codec.attempts_text
+_history_text = codec.history_text
 
 NO_PROGRESS: Final = ItemCounts()
 
@@ -301,8 +303,8 @@ def run_insert_values(run: Run, params: str) -> tuple[Any, ...]:
         _to_us_or_none(run.started_at),
         _to_us_or_none(run.ended_at),
         _to_us_or_none(run.due_at),
-        _raw(codec.attempts_to_json(run.attempts)),
-        _raw([codec.transition_to_json(t) for t in run.history]),
+        _attempts_text(run.attempts),
+        _history_text(run.history),
         _raw(list(run.warnings)) if run.warnings else "[]",
         None,
         run.parent_id,
@@ -344,13 +346,11 @@ def appended(
     if not transitions:
         return None, []
     status, rid, job = str(run.status), run.id, run.job
-    objects = []
-    events = []
-    for t in transitions:
-        from_, to, at, reason = str(t.from_), str(t.to), _to_us(t.at), t.reason
-        objects.append({"f": from_, "t": to, "at": at, "r": reason})
-        events.append((rid, job, "transition", at, status, from_, to, reason))
-    return _raw(objects)[1:], events
+    events = [
+        (rid, job, "transition", _to_us(t.at), status, str(t.from_), str(t.to), t.reason)
+        for t in transitions
+    ]
+    return _history_text(transitions)[1:], events
 
 
 def move_values(run: Run, owner: str | None, lease: int | None) -> tuple[Any, ...]:
@@ -361,7 +361,7 @@ def move_values(run: Run, owner: str | None, lease: int | None) -> tuple[Any, ..
     return (
         str(run.status),
         str(run.state),
-        _raw(codec.attempts_to_json(run.attempts)),
+        _attempts_text(run.attempts),
         _to_us_or_none(run.queued_at),
         _to_us_or_none(run.started_at),
         _to_us_or_none(run.ended_at),

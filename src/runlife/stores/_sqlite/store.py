@@ -582,26 +582,26 @@ class SQLiteStore(StoreBase):
                 for job, labels in conn.execute(sql.live_runs(len(limited)), limited):
                     live.append((job, _loads(labels) if limits[job].per_label else {}))
             plan = ClaimPlan(worker, lifecycles, limits, now=_from_us(now), limit=limit, live=live)
-            # A k-way merge of the jobs' queues in claim order; a job the plan closes
-            # (at its max_concurrency) leaves the merge instead of being read to its end.
+            # A k-way merge of the jobs' queues in claim order, each queue with one row
+            # in the heap; a queue is read on only while the plan may take from it, so
+            # neither a full claim nor a job the plan closes (at its max_concurrency)
+            # reads a row (or a chunk of rows) beyond what it takes.
             held: dict[str, tuple[int, Any]] = {}
             streams = [_queued(conn, name, limit) for name in names]
             heap = [(*first, index) for index, s in enumerate(streams) if (first := next(s, None))]
             heapq.heapify(heap)
             while heap and not plan.done:
-                _, row, index = heap[0]
-                nxt = next(streams[index], None)
-                if nxt is None:
-                    heapq.heappop(heap)
-                else:
-                    heapq.heapreplace(heap, (*nxt, index))
-                if not plan.open(names[index]):
-                    heap = [entry for entry in heap if entry[2] != index]
-                    heapq.heapify(heap)
+                _, row, index = heapq.heappop(heap)
+                name = names[index]
+                if not plan.open(name):
                     continue
                 candidate, fence, params = self._claimable(later, row)
                 if plan.offer(candidate) is not None:
                     held[candidate.id] = (fence, params)
+                if plan.open(name):
+                    nxt = next(streams[index], None)
+                    if nxt is not None:
+                        heapq.heappush(heap, (*nxt, index))
             expires = now + lease_us
             writes: list[tuple[Any, ...]] = []
             claims = tuple(
