@@ -240,7 +240,8 @@ class SQLiteStore(StoreBase):
     # -- the two paths: group-committed writes and pooled reads --------------------
 
     async def _write(self, name: str | None, fn: OpFn[T]) -> T:
-        await self._ensure_open()
+        if not self._opened:
+            await self._ensure_open()
         assert self._commits is not None
         return await self._commits.write(name, fn)
 
