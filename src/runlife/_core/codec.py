@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import json
+import json.scanner
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -88,6 +89,7 @@ __all__ = (
     "run_from_json",
     "run_to_json",
     "state_from_text",
+    "stored_loads",
     "to_us",
     "to_us_or_none",
     "transition_from_json",
@@ -185,6 +187,35 @@ def loads(text: str | bytes | None) -> Any:
 
 
 _SPACE: Final = frozenset(" \t\n\r")
+
+
+def _make_stored_loads() -> Any:
+    # The decoder's C scanner reads a value in one call, without json.loads's
+    # type checks and whitespace matching (what a store wrote has no surrounding
+    # space); a text it does not read whole goes to json.loads.
+    decoder = json.JSONDecoder()
+    make = getattr(json.scanner, "c_make_scanner", None)
+    scan = decoder.scan_once if make is None else make(decoder)  # type: ignore[attr-defined]
+
+    def stored_loads(text: str) -> Any:
+        try:
+            value, end = scan(text, 0)
+        except (StopIteration, TypeError):
+            return json.loads(text)  # raises the decoder's own error, or reads bytes
+        if end != len(text):
+            return json.loads(text)
+        return value
+
+    return stored_loads
+
+
+stored_loads: Final = _make_stored_loads()
+"""The value of JSON *text* a store wrote (a fresh value each time): as
+``json.loads``, faster for compact text.
+
+>>> stored_loads('{"a":[1,2.5,null]}'), stored_loads(' [1] ')
+({'a': [1, 2.5, None]}, [1])
+"""
 
 
 _STATUS_BY_NAME: Final[Mapping[str, str]] = {s.value: s for s in Status}
@@ -285,7 +316,7 @@ def attempts_from_json(data: Sequence[Mapping[str, Any]] | None) -> tuple[Attemp
 
 def attempts_from_text(text: str) -> tuple[Attempt, ...]:
     """The attempts of their stored JSON array *text*."""
-    return () if text == "[]" else attempts_from_json(json.loads(text))
+    return () if text == "[]" else attempts_from_json(stored_loads(text))
 
 
 def transition_to_json(t: Transition) -> dict[str, Any]:
@@ -308,7 +339,7 @@ def history_from_text(text: str) -> tuple[Transition, ...]:
     state, epoch, delta, make = state_from_text, EPOCH, timedelta, _make_transition
     return tuple(
         make(state(t["f"]), state(t["t"]), epoch + delta(0, 0, t["at"]), t["r"])
-        for t in json.loads(text)
+        for t in stored_loads(text)
     )
 
 

@@ -121,19 +121,21 @@ class Batched(Generic[I, R]):
             self._inflight = self._take()
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
             self._flusher.add_done_callback(self._flushed)
-        with anyio.CancelScope(shield=True):
-            try:
-                await done.wait()
-            except asyncio.CancelledError:
-                if slot in self._pending:
-                    self._pending.remove(slot)  # not taken: it never happens
-                    raise
-                while not done.is_set():  # taken: wait until it happened
+        try:
+            await done.wait()
+        except asyncio.CancelledError:  # by anyio, trio-style, or plain asyncio
+            if slot in self._pending:
+                self._pending.remove(slot)  # not taken: it never happens
+                raise
+            # Taken: wait until it happened (shielded from anyio's cancellation,
+            # which would come again at every wait; plain asyncio's comes once).
+            with anyio.CancelScope(shield=True):
+                while not done.is_set():
                     try:
                         await done.wait()
                     except asyncio.CancelledError:
                         continue
-                raise
+            raise
         assert slot.outcome is not None
         return slot.outcome
 

@@ -81,6 +81,7 @@ _state = codec.state_from_text
 # Status and Trigger are StrEnums: str() of a member is its value, and much cheaper
 # than .value (a property).
 _loads = json.loads
+_stored = codec.stored_loads
 _raw = codec.raw_dumps
 _to_us = codec.to_us
 _to_us_or_none = codec.to_us_or_none
@@ -172,7 +173,7 @@ RUN_COLUMNS: Final = (
 
 def progress_from_text(text: str | None) -> ItemCounts:
     """The item counts of a run's ``progress`` column."""
-    return NO_PROGRESS if text is None else codec.counts_from_json(_loads(text))
+    return NO_PROGRESS if text is None else codec.counts_from_json(_stored(text))
 
 
 def progress_text(counts: ItemCounts) -> str:
@@ -192,10 +193,10 @@ def run_from_row(row: Sequence[Any]) -> Run:
         _STATUS[status],
         _state(state),
         _TRIGGER[trigger],
-        _loads(params),
-        None if result is None else _loads(result),
-        None if error is None else codec.error_from_json(_loads(error)),
-        _loads(labels),
+        _stored(params),
+        None if result is None else _stored(result),
+        None if error is None else codec.error_from_json(_stored(error)),
+        _stored(labels),
         _moment(created_at),
         _from_us_or_none(scheduled_for),
         _from_us_or_none(queued_at),
@@ -204,7 +205,7 @@ def run_from_row(row: Sequence[Any]) -> Run:
         _from_us_or_none(due_at),
         codec.attempts_from_text(attempts),
         codec.history_from_text(history),
-        () if warnings == "[]" else tuple(_loads(warnings)),
+        () if warnings == "[]" else tuple(_stored(warnings)),
         progress_from_text(progress),
         parent_id,
         root_id,
