@@ -87,6 +87,8 @@ IDENTITY: Final = (
 _STARTS: Final = frozenset({Status.PENDING, Status.QUEUED})
 _STREAMS: Final = frozenset({"log", "stdout", "stderr"})
 _NO_PROGRESS: Final = ItemCounts()
+_VERSIONS: Final = (0, INT64[1])
+_SEQUENCES: Final = (tuple, list)  # for isinstance: a tuple of types costs less than a union
 
 _stored_run = compile_copier(
     Run,
@@ -132,7 +134,32 @@ def _check_error(field: str, error: object) -> ErrorInfo | None:
     return error
 
 
+def _is_utc(moment: object) -> bool:
+    """Whether *moment* needs no normalising: an aware UTC datetime well in range
+    (the common case, told apart cheaply)."""
+    return moment.__class__ is datetime and moment.tzinfo is UTC and 1 < moment.year < 9999
+
+
+def _plain_text(value: object) -> bool:
+    """Whether *value* is None or a plain str that is text (the common case)."""
+    return value is None or (value.__class__ is str and is_text(value))
+
+
 def _transition(index: int, t: object) -> Transition:
+    if (
+        t.__class__ is Transition
+        and _is_utc(t.at)
+        and _plain_text(t.reason)
+        and state_from_text(t.from_) is t.from_
+        and state_from_text(t.to) is t.to
+        and is_text(t.from_)
+        and is_text(t.to)
+    ):
+        return t
+    return _transition_checked(index, t)
+
+
+def _transition_checked(index: int, t: object) -> Transition:
     if not isinstance(t, Transition):
         raise InvalidValue(f"history[{index}]", t, "a Transition")
     from_, to = state_from_text(t.from_), state_from_text(t.to)
@@ -146,6 +173,22 @@ def _transition(index: int, t: object) -> Transition:
 
 
 def _attempt(index: int, a: object) -> Attempt:
+    if a.__class__ is Attempt:
+        number, started, ended = a.number, a.started_at, a.ended_at
+        if (
+            number == index + 1
+            and number.__class__ is int
+            and number <= INT32[1]
+            and _is_utc(started)
+            and (ended is None or (_is_utc(ended) and ended >= started))
+            and _plain_text(a.outcome)
+            and a.error is None
+        ):
+            return a
+    return _attempt_checked(index, a)
+
+
+def _attempt_checked(index: int, a: object) -> Attempt:
     field = f"attempts[{index}]"
     if not isinstance(a, Attempt):
         raise InvalidValue(field, a, "an Attempt")
@@ -171,7 +214,7 @@ def _check_plain_fields(run: Run, stored: Run | None = None) -> None:
     if run.status.__class__ is not Status:
         raise InvalidValue("status", run.status, "a Status")
     check_text("state", run.state, empty=False)
-    check_int("version", run.version, (0, INT64[1]))
+    check_int("version", run.version, _VERSIONS)
     if stored is None or run.priority != stored.priority:
         check_int("priority", run.priority, INT32)
     if stored is None or run.result is not stored.result:
@@ -179,7 +222,7 @@ def _check_plain_fields(run: Run, stored: Run | None = None) -> None:
     if stored is None or (run.error is not stored.error and run.error != stored.error):
         _check_error("error", run.error)
     if stored is None or run.warnings != stored.warnings:
-        if not isinstance(run.warnings, tuple | list):
+        if not isinstance(run.warnings, _SEQUENCES):
             raise InvalidValue("warnings", run.warnings, "a tuple of str")
         for index, warning in enumerate(run.warnings):
             check_text(f"warnings[{index}]", warning)
@@ -189,8 +232,14 @@ def _check_plain_fields(run: Run, stored: Run | None = None) -> None:
     check_text("job", run.job, empty=False)
     if run.trigger.__class__ is not Trigger:
         raise InvalidValue("trigger", run.trigger, "a Trigger")
-    for name in ("parent_id", "root_id", "workflow_run_id", "idempotency_key"):
-        check_text(name, getattr(run, name), optional=True)
+    for name, value in (
+        ("parent_id", run.parent_id),
+        ("root_id", run.root_id),
+        ("workflow_run_id", run.workflow_run_id),
+        ("idempotency_key", run.idempotency_key),
+    ):
+        if value is not None:
+            check_text(name, value)
     if not isinstance(run.params, dict):
         raise InvalidValue("params", run.params, "a dict of JSON values")
     check_json(run.params, "params")
@@ -217,11 +266,12 @@ def _as_stored(
     if not terminal and run.ended_at is not None:
         raise InvalidValue("ended_at", run.ended_at, f"None while the run is {run.status}")
     given: object = run.attempts
-    if not isinstance(given, tuple | list):
+    if not isinstance(given, _SEQUENCES):
         raise InvalidValue("attempts", given, "a tuple of Attempt")
     old = () if stored is None else stored.attempts
+    kept = len(old)
     attempts = tuple(
-        a if i < len(old) and a is old[i] else _attempt(i, a) for i, a in enumerate(given)
+        [a if i < kept and a is old[i] else _attempt(i, a) for i, a in enumerate(given)]
     )
     if stored is not None and (run.labels is stored.labels or run.labels == stored.labels):
         labels = stored.labels
@@ -304,7 +354,7 @@ def admit_kept(run: Run, lifecycle: Lifecycle) -> Run:
 def _admit_walk(run: Run, lifecycle: Lifecycle) -> Run:
     """*run* as stored, its history checked: a walk of *lifecycle* from a state
     of status PENDING or QUEUED to its state."""
-    history = tuple(_transition(i, t) for i, t in enumerate(run.history))
+    history = tuple([_transition(i, t) for i, t in enumerate(run.history)])
     stored = _as_stored(run, history, lifecycle)
     start = history[0].from_ if history else stored.state
     if start not in lifecycle.states or lifecycle.status_of(start) not in _STARTS:
@@ -369,7 +419,7 @@ def admit_successor(
             run.state,
             f"its history does not extend the stored history of {n} moves",
         )
-    added = tuple(_transition(i, t) for i, t in enumerate(history[n:], n))
+    added = tuple([_transition(i, t) for i, t in enumerate(history[n:], n)])
     want = expected_version + max(1, len(added))
     if run.version != want:
         raise NotASuccessor(

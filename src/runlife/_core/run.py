@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import attrs
 
 from runlife._core.convert import aware, frozen_labels
-from runlife._core.fast import compile_copier
+from runlife._core.fast import compile_copier, compile_maker
 from runlife._core.ids import new_id
 from runlife._core.records import Attempt, ErrorInfo, ItemCounts, Transition
 from runlife._core.status import Status, Trigger
@@ -132,24 +132,37 @@ class Run:
         check_json(params, "params")
         created_at: datetime = check_moment("at", at)  # type: ignore[assignment]
         scheduled_for = check_moment("scheduled_for", scheduled_for, optional=True)
-        return cls(
-            id=id if id is not None else new_id(),
-            job=job,
-            status=status,
-            state=state,
-            trigger=Trigger(trigger),
-            params=params,
-            labels=frozen_labels(labels),
-            created_at=created_at,
-            queued_at=created_at if status is Status.QUEUED else None,
-            scheduled_for=scheduled_for,
-            due_at=scheduled_for,
-            parent_id=parent.id if parent else None,
-            root_id=(parent.root_id or parent.id) if parent else None,
-            workflow_run_id=workflow_run_id,
-            idempotency_key=idempotency_key,
-            priority=priority,
+        fields = (
+            id if id is not None else new_id(),
+            job,
+            status,
+            state,
+            trigger if trigger.__class__ is Trigger else Trigger(trigger),
+            params,
+            None,  # result
+            None,  # error
+            frozen_labels(labels),
+            created_at,
+            scheduled_for,
+            created_at if status is Status.QUEUED else None,  # queued_at
+            None,  # started_at
+            None,  # ended_at
+            scheduled_for,  # due_at
+            (),  # attempts
+            (),  # history
+            (),  # warnings
+            _NO_PROGRESS,
+            parent.id if parent else None,
+            (parent.root_id or parent.id) if parent else None,
+            workflow_run_id,
+            idempotency_key,
+            priority,
+            0,  # version
         )
+        if cls is Run:  # every field is given, and checked above: set directly
+            return _make_run(*fields)  # type: ignore[no-any-return]
+        names = [field.name for field in attrs.fields(Run)]
+        return cls(**dict(zip(names, fields, strict=True)))  # type: ignore[arg-type]
 
     @property
     def duration(self) -> timedelta | None:
@@ -214,3 +227,6 @@ Run._moved = compile_copier(  # type: ignore[method-assign]
     ),
     {"version": "self.version + 1"},
 )
+
+_make_run = compile_maker(Run)
+_NO_PROGRESS: Final = ItemCounts()

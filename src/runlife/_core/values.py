@@ -248,10 +248,45 @@ def check_json(value: object, field: str) -> None:
         if not math.isfinite(value):  # type: ignore[arg-type]
             raise NotSerializable(field, value)
         return
-    if kind is dict or kind is list or kind is tuple:
-        _check_container(value, field)
+    if kind is dict:
+        if not _plain_keys(value) or not _plain_scalars(value.values()):  # type: ignore[arg-type, attr-defined]
+            _check_container(value, field)
+        return
+    if kind is list or kind is tuple:
+        if not _plain_scalars(value):  # type: ignore[arg-type]
+            _check_container(value, field)
         return
     raise NotSerializable(field, value)
+
+
+_INT64_LOW, _INT64_HIGH = INT64
+
+
+def _plain_keys(value: Iterable[object]) -> bool:
+    """Whether every key of *value* is ASCII text without NUL (the common case,
+    told apart cheaply; any other goes through the full check, which names it)."""
+    for key in value:
+        if key.__class__ is not str or not key.isascii() or "\x00" in key:
+            return False
+    return True
+
+
+def _plain_scalars(values: Iterable[object]) -> bool:
+    """Whether each of *values* is a plain scalar a store keeps: ASCII text without
+    NUL, a 64-bit int, a bool or None (the common params and results, told apart
+    cheaply; anything else, a nested value included, goes through the full check,
+    which builds the paths that name what it refuses)."""
+    for item in values:
+        kind = item.__class__
+        if kind is str:
+            if not item.isascii() or "\x00" in item:  # type: ignore[attr-defined, operator]
+                return False
+        elif kind is int:
+            if not _INT64_LOW <= item <= _INT64_HIGH:  # type: ignore[operator]
+                return False
+        elif item is not None and kind is not bool:
+            return False
+    return True
 
 
 def _check_container(root: object, field: str) -> None:

@@ -51,10 +51,17 @@ class _Slot(Generic[I, R]):
 
     __slots__ = ("done", "item", "outcome")
 
-    def __init__(self, item: I, done: asyncio.Event | None) -> None:
+    def __init__(self, item: I, done: asyncio.Future[None] | None) -> None:
         self.item = item
-        self.done = done
+        self.done = done  # asyncio: a bare future, the cheapest thing to wait on
         self.outcome: R | RunlifeError | None = None
+
+    def answer(self, outcome: R | RunlifeError) -> None:
+        """Give the slot its outcome, and wake its caller (asyncio)."""
+        self.outcome = outcome
+        done = self.done
+        if done is not None and not done.done():  # a cancelled wait cancelled it
+            done.set_result(None)
 
 
 def _wrapped(exc: BaseException) -> StoreError:
@@ -113,27 +120,31 @@ class Batched(Generic[I, R]):
     # -- asyncio -------------------------------------------------------------------------
 
     async def _submit_asyncio(self, item: I) -> R | RunlifeError:
-        done = asyncio.Event()
-        slot: _Slot[I, R] = _Slot(item, done)
+        loop = asyncio.get_running_loop()
+        slot: _Slot[I, R] = _Slot(item, loop.create_future())
         self._pending.append(slot)
         if self._flusher is None:
             # The batch leaves now, with what is queued; later writes take the next.
             self._inflight = self._take()
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+            self._flusher = loop.create_task(self._flush())
             self._flusher.add_done_callback(self._flushed)
-        with anyio.CancelScope(shield=True):
-            try:
-                await done.wait()
-            except asyncio.CancelledError:
-                if slot in self._pending:
-                    self._pending.remove(slot)  # not taken: it never happens
-                    raise
-                while not done.is_set():  # taken: wait until it happened
+        try:
+            await slot.done  # type: ignore[misc]
+        except asyncio.CancelledError:  # by anyio, trio-style, or plain asyncio
+            if slot in self._pending:
+                self._pending.remove(slot)  # not taken: it never happens
+                raise
+            # Taken: wait until it happened (shielded from anyio's cancellation,
+            # which would come again at every wait; plain asyncio's comes once),
+            # each wait on a fresh future (a cancelled wait cancels its future).
+            with anyio.CancelScope(shield=True):
+                while slot.outcome is None:
+                    slot.done = loop.create_future()
                     try:
-                        await done.wait()
+                        await slot.done
                     except asyncio.CancelledError:
                         continue
-                raise
+            raise
         assert slot.outcome is not None
         return slot.outcome
 
@@ -141,9 +152,7 @@ class Batched(Generic[I, R]):
         while self._inflight:
             outcomes = await self._outcomes(self._inflight)
             for slot, outcome in zip(self._inflight, outcomes, strict=True):
-                slot.outcome = outcome
-                assert slot.done is not None
-                slot.done.set()
+                slot.answer(outcome)
             self._inflight = []
             # Let the callers just answered go first (one may stop the process: the
             # next batch is not sent behind its back), and let more writes queue.
@@ -161,10 +170,7 @@ class Batched(Generic[I, R]):
         cause = asyncio.CancelledError() if task.cancelled() else task.exception()
         error = _wrapped(cause or RuntimeError("the batch writer stopped"))
         for slot in (*self._inflight, *self._pending):
-            if slot.outcome is None:
-                slot.outcome = _copy_error(error)
-            assert slot.done is not None
-            slot.done.set()
+            slot.answer(_copy_error(error) if slot.outcome is None else slot.outcome)
         self._inflight = []
         self._pending = []
 

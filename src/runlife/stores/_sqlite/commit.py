@@ -26,6 +26,7 @@ which reach a task at any await) never cuts a write in half:
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sqlite3
 import time
@@ -38,6 +39,7 @@ import anyio.lowlevel
 
 from runlife._threads import run_sync
 from runlife.exceptions import StoreError
+from runlife.stores._batching import on_asyncio
 from runlife.stores._failpoints import FailpointError, armed, hit
 from runlife.stores._sqlite import sql
 from runlife.stores._sqlite.connections import Conn
@@ -103,15 +105,49 @@ use savepoints runs again), so it only reads what it is given."""
 _UNSET: Any = object()
 
 
+class _Done:
+    """When a queued write's batch ran, or the lead came to it: on asyncio a bare
+    future (the cheapest thing a task can wait on), else an anyio event."""
+
+    __slots__ = ("_event", "_future")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop | None, event: type[anyio.Event] | None
+    ) -> None:
+        self._future = None if loop is None else loop.create_future()
+        self._event = None if event is None else event()
+
+    def set(self) -> None:
+        future = self._future
+        if future is None:
+            assert self._event is not None
+            self._event.set()
+        elif not future.done():  # a cancelled waiter cancelled it
+            future.set_result(None)
+
+    async def wait(self) -> None:
+        if self._future is None:
+            assert self._event is not None
+            await self._event.wait()
+        else:
+            await self._future
+
+
 class _Op(Generic[T]):
     """One queued write: its function, and then its outcome."""
 
     __slots__ = ("abandoned", "done", "error", "finished", "fn", "name", "result")
 
-    def __init__(self, name: str | None, fn: OpFn[T], event: type[anyio.Event]) -> None:
+    def __init__(
+        self,
+        name: str | None,
+        fn: OpFn[T],
+        loop: asyncio.AbstractEventLoop | None,
+        event: type[anyio.Event] | None,
+    ) -> None:
         self.name = name
         self.fn = fn
-        self.done = event()
+        self.done = _Done(loop, event)
         self.finished = False
         self.abandoned = False
         self.result: T = _UNSET
@@ -154,9 +190,10 @@ class GroupCommit:
         self._queue: list[_Op[Any]] = []
         self._leader: _Op[Any] | None = None
         self._idle: anyio.Event | None = None
-        # The running backend's own Event class: made directly, an event costs
-        # half (anyio.Event() looks the backend up on every call).
-        self._event: type[anyio.Event] = type(anyio.Event())
+        self._loop = asyncio.get_running_loop() if on_asyncio() else None
+        # Elsewhere the running backend's own Event class: made directly, an event
+        # costs half (anyio.Event() looks the backend up on every call).
+        self._event: type[anyio.Event] | None = None if self._loop else type(anyio.Event())
         self.commits = 0
         """How many transactions committed (for tests and benchmarks)."""
 
@@ -178,7 +215,7 @@ class GroupCommit:
         *name* names its failpoints (``{name}.before_commit`` and
         ``{name}.after_commit``), if it has any.
         """
-        op = _Op(name, fn, self._event)
+        op = _Op(name, fn, self._loop, self._event)
         self._queue.append(op)
         if self._leader is None:
             self._leader = op

@@ -81,10 +81,13 @@ _state = codec.state_from_text
 # Status and Trigger are StrEnums: str() of a member is its value, and much cheaper
 # than .value (a property).
 _loads = json.loads
+_stored = codec.stored_loads
 _raw = codec.raw_dumps
 _to_us = codec.to_us
 _to_us_or_none = codec.to_us_or_none
 _from_us_or_none = codec.from_us_or_none
+_attempts_text = codec.attempts_text
+_history_text = codec.history_text
 
 NO_PROGRESS: Final = ItemCounts()
 
@@ -170,7 +173,7 @@ RUN_COLUMNS: Final = (
 
 def progress_from_text(text: str | None) -> ItemCounts:
     """The item counts of a run's ``progress`` column."""
-    return NO_PROGRESS if text is None else codec.counts_from_json(_loads(text))
+    return NO_PROGRESS if text is None else codec.counts_from_json(_stored(text))
 
 
 def progress_text(counts: ItemCounts) -> str:
@@ -190,10 +193,10 @@ def run_from_row(row: Sequence[Any]) -> Run:
         _STATUS[status],
         _state(state),
         _TRIGGER[trigger],
-        _loads(params),
-        None if result is None else _loads(result),
-        None if error is None else codec.error_from_json(_loads(error)),
-        _loads(labels),
+        _stored(params),
+        None if result is None else _stored(result),
+        None if error is None else codec.error_from_json(_stored(error)),
+        _stored(labels),
         _moment(created_at),
         _from_us_or_none(scheduled_for),
         _from_us_or_none(queued_at),
@@ -202,7 +205,7 @@ def run_from_row(row: Sequence[Any]) -> Run:
         _from_us_or_none(due_at),
         codec.attempts_from_text(attempts),
         codec.history_from_text(history),
-        () if warnings == "[]" else tuple(_loads(warnings)),
+        () if warnings == "[]" else tuple(_stored(warnings)),
         progress_from_text(progress),
         parent_id,
         root_id,
@@ -301,8 +304,8 @@ def run_insert_values(run: Run, params: str) -> tuple[Any, ...]:
         _to_us_or_none(run.started_at),
         _to_us_or_none(run.ended_at),
         _to_us_or_none(run.due_at),
-        _raw(codec.attempts_to_json(run.attempts)),
-        _raw([codec.transition_to_json(t) for t in run.history]),
+        _attempts_text(run.attempts),
+        _history_text(run.history),
         _raw(list(run.warnings)) if run.warnings else "[]",
         None,
         run.parent_id,
@@ -344,13 +347,11 @@ def appended(
     if not transitions:
         return None, []
     status, rid, job = str(run.status), run.id, run.job
-    objects = []
-    events = []
-    for t in transitions:
-        from_, to, at, reason = str(t.from_), str(t.to), _to_us(t.at), t.reason
-        objects.append({"f": from_, "t": to, "at": at, "r": reason})
-        events.append((rid, job, "transition", at, status, from_, to, reason))
-    return _raw(objects)[1:], events
+    events = [
+        (rid, job, "transition", _to_us(t.at), status, str(t.from_), str(t.to), t.reason)
+        for t in transitions
+    ]
+    return _history_text(transitions)[1:], events
 
 
 def move_values(run: Run, owner: str | None, lease: int | None) -> tuple[Any, ...]:
@@ -361,7 +362,7 @@ def move_values(run: Run, owner: str | None, lease: int | None) -> tuple[Any, ..
     return (
         str(run.status),
         str(run.state),
-        _raw(codec.attempts_to_json(run.attempts)),
+        _attempts_text(run.attempts),
         _to_us_or_none(run.queued_at),
         _to_us_or_none(run.started_at),
         _to_us_or_none(run.ended_at),

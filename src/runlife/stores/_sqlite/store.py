@@ -240,7 +240,8 @@ class SQLiteStore(StoreBase):
     # -- the two paths: group-committed writes and pooled reads --------------------
 
     async def _write(self, name: str | None, fn: OpFn[T]) -> T:
-        await self._ensure_open()
+        if not self._opened:
+            await self._ensure_open()
         assert self._commits is not None
         return await self._commits.write(name, fn)
 
@@ -582,30 +583,31 @@ class SQLiteStore(StoreBase):
                 for job, labels in conn.execute(sql.live_runs(len(limited)), limited):
                     live.append((job, _loads(labels) if limits[job].per_label else {}))
             plan = ClaimPlan(worker, lifecycles, limits, now=_from_us(now), limit=limit, live=live)
-            # A k-way merge of the jobs' queues in claim order; a job the plan closes
-            # (at its max_concurrency) leaves the merge instead of being read to its end.
-            held: dict[str, tuple[int, Any]] = {}
+            # A k-way merge of the jobs' queues in claim order, each queue with one row
+            # in the heap; a queue is read on only while the plan may take from it, so
+            # neither a full claim nor a job the plan closes (at its max_concurrency)
+            # reads a row (or a chunk of rows) beyond what it takes.
+            held: dict[str, tuple[int, int, Any]] = {}
             streams = [_queued(conn, name, limit) for name in names]
             heap = [(*first, index) for index, s in enumerate(streams) if (first := next(s, None))]
             heapq.heapify(heap)
             while heap and not plan.done:
-                _, row, index = heap[0]
-                nxt = next(streams[index], None)
-                if nxt is None:
-                    heapq.heappop(heap)
-                else:
-                    heapq.heapreplace(heap, (*nxt, index))
-                if not plan.open(names[index]):
-                    heap = [entry for entry in heap if entry[2] != index]
-                    heapq.heapify(heap)
+                _, row, index = heapq.heappop(heap)
+                name = names[index]
+                if not plan.open(name):
                     continue
-                candidate, fence, params = self._claimable(later, row)
+                candidate, created, fence, params = self._claimable(later, row)
                 if plan.offer(candidate) is not None:
-                    held[candidate.id] = (fence, params)
+                    held[candidate.id] = (created, fence, params)
+                if plan.open(name):
+                    nxt = next(streams[index], None)
+                    if nxt is not None:
+                        heapq.heappush(heap, (*nxt, index))
             expires = now + lease_us
+            until = _from_us(expires)
             writes: list[tuple[Any, ...]] = []
             claims = tuple(
-                self._hold(later, writes, old, moved, *held[old.id], worker, expires)
+                self._hold(later, writes, old, moved, *held[old.id], worker, expires, until)
                 for old, moved in plan.taken
             )
             conn.executemany(sql.CLAIM_RUN, writes)
@@ -613,10 +615,11 @@ class SQLiteStore(StoreBase):
 
         return await self._write("claim", op)
 
-    def _claimable(self, later: Later, row: Sequence[Any]) -> tuple[Run, int, Any]:
-        """The run of a `rows.CLAIMABLE_COLUMNS` row (writer thread), its fence and a
-        copy of its params no caller holds. A run this store keeps as it is stored
-        is not decoded again: only its item counts are read from the row."""
+    def _claimable(self, later: Later, row: Sequence[Any]) -> tuple[Run, int, int, Any]:
+        """The run of a `rows.CLAIMABLE_COLUMNS` row (writer thread), its creation
+        (µs), its fence and a copy of its params no caller holds. A run this store
+        keeps as it is stored is not decoded again: only its item counts are read
+        from the row."""
         run_id, version, created, progress, fence = rows.claimable_state(row)
         kept = later.kept(run_id, _UNKNOWN)
         if kept is _UNKNOWN:
@@ -624,9 +627,9 @@ class SQLiteStore(StoreBase):
         run = None if kept is None else kept.stored(version, created)
         if kept is None or run is None:
             run = rows.claimable_from_row(row)
-            return run, fence, rows.json_copy(run.params)
+            return run, created, fence, rows.json_copy(run.params)
         fresh = rows.fresh_copy(run, rows.json_copy(kept.params), dict(kept.labels), progress)
-        return fresh, fence, kept.params
+        return fresh, created, fence, kept.params
 
     @staticmethod
     def _hold(
@@ -634,25 +637,26 @@ class SQLiteStore(StoreBase):
         writes: list[tuple[Any, ...]],
         old: Run,
         moved: Run,
+        created: int,
         fence: int,
         params: Any,
         worker: str,
         expires: int,
+        until: datetime,
     ) -> Claim:
-        """Record the claim of *old* (moved into RUNNING as *moved*) by *worker*: its
+        """Record the claim of *old* (created at *created* µs, moved into RUNNING as
+        *moved*) by *worker* until *expires* (µs; *until* as a moment): its
         `sql.CLAIM_RUN` values go to *writes*, its label and event rows to *later*;
-        *params* is a copy of its params no caller holds."""
+        *params* is a copy of its params no caller holds (a claim changes neither
+        params nor labels: the run is kept with that copy)."""
         tail, events = rows.appended(moved, moved.history[len(old.history) :])
         fence += 1
         writes.append((tail, *rows.move_values(moved, worker, expires), fence, old.id))
         if moved.labels and moved.status is not old.status:
             later.labels.append((str(moved.status), old.id))
         later.events.extend(events)
-        kept = _Kept(
-            moved, _to_us(moved.created_at), rows.json_copy(moved.params), dict(moved.labels)
-        )
-        later.keep(old.id, kept)
-        return Claim(run=moved, owner=worker, fence=fence, expires_at=_from_us(expires))
+        later.keep(old.id, _Kept(moved, created, params, dict(moved.labels)))
+        return Claim(run=moved, owner=worker, fence=fence, expires_at=until)
 
     async def claim_run(
         self, run_id: str, worker: str, lifecycle: Lifecycle, *, lease: float
@@ -670,14 +674,18 @@ class SQLiteStore(StoreBase):
             row = conn.execute(sql.CLAIMABLE_ONE, (run_id,)).fetchone()
             if row is None:
                 raise RunNotFound(run_id)
-            run, fence, params = self._claimable(later, row)
+            run, created, fence, params = self._claimable(later, row)
             if run.status not in _CLAIMABLE_ONE:
                 raise ConcurrentUpdate(run_id, run.version, run.version)
             moved = lifecycle.transition(
                 run, Status.RUNNING, at=_from_us(now), reason=claim_reason(worker)
             )
             writes: list[tuple[Any, ...]] = []
-            claim = self._hold(later, writes, run, moved, fence, params, worker, now + lease_us)
+            expires = now + lease_us
+            claim = self._hold(
+                later, writes, run, moved, created, fence, params, worker, expires,
+                _from_us(expires),
+            )  # fmt: skip
             conn.executemany(sql.CLAIM_RUN, writes)
             return claim
 
