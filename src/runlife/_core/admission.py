@@ -497,6 +497,14 @@ def admit_lines(
         InvalidValue: a field is not storable (naming the line, the field and the value).
         NotSerializable: its fields are not JSON.
     """
+    try:
+        plain = _plain_batch(lines, claimed)
+    except TypeError:  # an unhashable value where text belongs: named below
+        plain = False
+    if plain:
+        if flat is not None:
+            flat.extend([True] * len(lines))
+        return tuple(lines)
     out: list[LogLine] = []
     append = out.append
     # The texts of a batch repeat (its run, levels, field names, hosts): each
@@ -514,6 +522,84 @@ def admit_lines(
             if flat is not None:
                 flat.append(False)
     return tuple(out)
+
+
+_SCALAR_KINDS: Final = frozenset({str, int, float, bool, type(None)})
+_TEXT: Final[frozenset[type]] = frozenset({str})
+_TEXT_OR_NONE: Final[frozenset[type]] = frozenset({str, type(None)})
+
+
+def _plain_texts(column: Sequence[Any], kinds: frozenset[type] = _TEXT) -> bool:
+    """Whether every value of *column* is of *kinds*, and each str among them ASCII
+    without NUL. The classes are looked at first: a set keeps one of the values
+    that are equal, and a str subclass equals its str."""
+    if not {value.__class__ for value in column} <= kinds:
+        return False
+    for text in set(column):
+        if text is not None and (not text.isascii() or "\x00" in text):
+            return False
+    return True
+
+
+def _plain_batch(lines: Sequence[LogLine], claimed: str | None) -> bool:
+    """Whether every line of *lines* is plain (what `_plain_line` checks of one),
+    checked a column at a time: each distinct value of a column is looked at
+    once, in loops the interpreter runs fast. False says only that some line
+    needs the line-by-line check (which names what is wrong)."""
+    if not lines or {line.__class__ for line in lines} != {LogLine}:
+        return not lines
+    run_ids = [line.run_id for line in lines]
+    if not _plain_texts(run_ids) or "" in run_ids:
+        return False
+    if claimed is not None and set(run_ids) != {claimed}:
+        return False
+    streams = [line.stream for line in lines]
+    if not {s.__class__ for s in streams} <= _TEXT or not set(streams) <= _STREAMS:
+        return False
+    levels = [line.level for line in lines]
+    if not _plain_texts(levels):
+        return False
+    for level in set(levels):
+        if not level.islower():
+            return False
+    if not _plain_texts([line.message for line in lines]):
+        return False
+    if not _plain_texts([line.item for line in lines], _TEXT_OR_NONE):
+        return False
+    attempts = [line.attempt for line in lines]
+    attempt_kinds = {attempt.__class__ for attempt in attempts}
+    if not attempt_kinds <= {int, type(None)}:
+        return False
+    if int in attempt_kinds:
+        numbers = [attempt for attempt in attempts if attempt is not None]
+        if not (min(numbers) >= 1 and max(numbers) <= INT32[1]):
+            return False
+    ats = [line.at for line in lines]
+    if {at.__class__ for at in ats} != {datetime} or {at.tzinfo for at in ats} != {UTC}:
+        return False
+    if not (min(ats).year > 1 and max(ats).year < 9999):
+        return False
+    every = [line.fields for line in lines]
+    if {fields.__class__ for fields in every} != {dict}:
+        return False
+    keys = [key for fields in every for key in fields]
+    if keys and not _plain_texts(keys):
+        return False
+    values = [value for fields in every for value in fields.values()]
+    kinds = {value.__class__ for value in values}
+    if not kinds <= _SCALAR_KINDS:
+        return False
+    if str in kinds and not _plain_texts([v for v in values if v.__class__ is str]):
+        return False
+    if int in kinds:
+        ints = [v for v in values if v.__class__ is int]
+        if not (min(ints) >= INT64[0] and max(ints) <= INT64[1]):
+            return False
+    if float in kinds:
+        for value in values:
+            if value.__class__ is float and not math.isfinite(value):
+                return False
+    return True
 
 
 _PLAIN_VALUES: Final = frozenset({bool, type(None)})
