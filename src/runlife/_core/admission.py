@@ -17,7 +17,10 @@ the same value whatever it keeps underneath. Nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -527,13 +530,14 @@ def admit_lines(
 _SCALAR_KINDS: Final = frozenset({str, int, float, bool, type(None)})
 _TEXT: Final[frozenset[type]] = frozenset({str})
 _TEXT_OR_NONE: Final[frozenset[type]] = frozenset({str, type(None)})
+_column = operator.attrgetter
 
 
 def _plain_texts(column: Sequence[Any], kinds: frozenset[type] = _TEXT) -> bool:
     """Whether every value of *column* is of *kinds*, and each str among them ASCII
     without NUL. The classes are looked at first: a set keeps one of the values
     that are equal, and a str subclass equals its str."""
-    if not {value.__class__ for value in column} <= kinds:
+    if not set(map(type, column)) <= kinds:
         return False
     for text in set(column):
         if text is not None and (not text.isascii() or "\x00" in text):
@@ -541,65 +545,69 @@ def _plain_texts(column: Sequence[Any], kinds: frozenset[type] = _TEXT) -> bool:
     return True
 
 
+def _of_kind(values: Sequence[Any], kinds: Sequence[type], kind: type) -> list[Any]:
+    """The values of *values* whose class (in *kinds*, beside them) is *kind*."""
+    return list(itertools.compress(values, map(operator.is_, kinds, itertools.repeat(kind))))
+
+
 def _plain_batch(lines: Sequence[LogLine], claimed: str | None) -> bool:
     """Whether every line of *lines* is plain (what `_plain_line` checks of one),
     checked a column at a time: each distinct value of a column is looked at
-    once, in loops the interpreter runs fast. False says only that some line
+    once, and the columns are walked by the interpreter's own loops (map,
+    compress), not a bytecode loop per line. False says only that some line
     needs the line-by-line check (which names what is wrong)."""
-    if not lines or {line.__class__ for line in lines} != {LogLine}:
+    if not lines or set(map(type, lines)) != {LogLine}:
         return not lines
-    run_ids = [line.run_id for line in lines]
+    run_ids = list(map(_column("run_id"), lines))
     if not _plain_texts(run_ids) or "" in run_ids:
         return False
     if claimed is not None and set(run_ids) != {claimed}:
         return False
-    streams = [line.stream for line in lines]
-    if not {s.__class__ for s in streams} <= _TEXT or not set(streams) <= _STREAMS:
+    streams = list(map(_column("stream"), lines))
+    if not set(map(type, streams)) <= _TEXT or not set(streams) <= _STREAMS:
         return False
-    levels = [line.level for line in lines]
+    levels = list(map(_column("level"), lines))
     if not _plain_texts(levels):
         return False
     for level in set(levels):
         if not level.islower():
             return False
-    if not _plain_texts([line.message for line in lines]):
+    if not _plain_texts(list(map(_column("message"), lines))):
         return False
-    if not _plain_texts([line.item for line in lines], _TEXT_OR_NONE):
+    if not _plain_texts(list(map(_column("item"), lines)), _TEXT_OR_NONE):
         return False
-    attempts = [line.attempt for line in lines]
-    attempt_kinds = {attempt.__class__ for attempt in attempts}
+    attempts = list(map(_column("attempt"), lines))
+    attempt_kinds = set(map(type, attempts))
     if not attempt_kinds <= {int, type(None)}:
         return False
     if int in attempt_kinds:
-        numbers = [attempt for attempt in attempts if attempt is not None]
+        numbers = set(filter(functools.partial(operator.is_not, None), attempts))
         if not (min(numbers) >= 1 and max(numbers) <= INT32[1]):
             return False
-    ats = [line.at for line in lines]
-    if {at.__class__ for at in ats} != {datetime} or {at.tzinfo for at in ats} != {UTC}:
+    ats = list(map(_column("at"), lines))
+    if set(map(type, ats)) != {datetime} or set(map(_column("tzinfo"), ats)) != {UTC}:
         return False
-    if not (min(ats).year > 1 and max(ats).year < 9999):
+    years = set(map(_column("year"), ats))
+    if not (min(years) > 1 and max(years) < 9999):
         return False
-    every = [line.fields for line in lines]
-    if {fields.__class__ for fields in every} != {dict}:
+    every = list(map(_column("fields"), lines))
+    if set(map(type, every)) != {dict}:
         return False
-    keys = [key for fields in every for key in fields]
+    keys = list(itertools.chain.from_iterable(every))
     if keys and not _plain_texts(keys):
         return False
-    values = [value for fields in every for value in fields.values()]
-    kinds = {value.__class__ for value in values}
-    if not kinds <= _SCALAR_KINDS:
+    values = list(itertools.chain.from_iterable(map(dict.values, every)))
+    kinds = list(map(type, values))
+    present = set(kinds)
+    if not present <= _SCALAR_KINDS:
         return False
-    if str in kinds and not _plain_texts([v for v in values if v.__class__ is str]):
+    if str in present and not _plain_texts(_of_kind(values, kinds, str)):
         return False
-    if int in kinds:
-        ints = [v for v in values if v.__class__ is int]
+    if int in present:
+        ints = _of_kind(values, kinds, int)
         if not (min(ints) >= INT64[0] and max(ints) <= INT64[1]):
             return False
-    if float in kinds:
-        for value in values:
-            if value.__class__ is float and not math.isfinite(value):
-                return False
-    return True
+    return float not in present or all(map(math.isfinite, _of_kind(values, kinds, float)))
 
 
 _PLAIN_VALUES: Final = frozenset({bool, type(None)})
