@@ -49,7 +49,7 @@ from runlife._core.values import (
     check_text,
     is_text,
 )
-from runlife.exceptions import InvalidValue, NotASuccessor
+from runlife.exceptions import InvalidValue, NotASuccessor, RunlifeError
 
 __all__ = (
     "IDENTITY",
@@ -450,6 +450,12 @@ def admit_items(items: Sequence[Item], claimed: str | None = None) -> tuple[Item
             (naming the item and the field).
         NotSerializable: an output is not JSON.
     """
+    try:
+        plain = _plain_items(items, claimed)
+    except TypeError:  # an unhashable value where text belongs: named below
+        plain = False
+    if plain:
+        return tuple(items)
     out: list[Item] = []
     run_id = claimed
     for index, item in enumerate(items):
@@ -485,6 +491,60 @@ def check_item_query(
         return None
     (one,) = check_statuses("status", (status,))
     return one
+
+
+_NONE: Final[frozenset[type]] = frozenset({type(None)})
+_MOMENT_OR_NONE: Final[frozenset[type]] = frozenset({datetime, type(None)})
+
+
+def _texts(column: Sequence[Any], kinds: frozenset[type]) -> bool:
+    """Whether every value of *column* is of *kinds* (str, or None too) and each
+    str among them text a store keeps (`is_text`), each distinct one checked once."""
+    if not set(map(type, column)) <= kinds:
+        return False
+    return all(text is None or is_text(text) for text in set(column))
+
+
+def _plain_items(items: Sequence[Item], claimed: str | None) -> bool:
+    """Whether the items are plain (what `admit_item` accepts as it is, all of one
+    run: *claimed* if given), checked a column at a time. False says only that
+    some item needs the item-by-item check (which names what is wrong)."""
+    if not items or set(map(type, items)) != {Item}:
+        return not items
+    run_ids = set(map(_column("run_id"), items))
+    if len(run_ids) != 1 or (claimed is not None and run_ids != {claimed}):
+        return False
+    keys = list(map(_column("key"), items))
+    if not _texts([*run_ids, *keys], _TEXT) or "" in run_ids or "" in keys:
+        return False
+    if not _texts(list(map(_column("phase"), items)), _TEXT_OR_NONE):
+        return False
+    if not _texts(list(map(_column("reason"), items)), _TEXT_OR_NONE):
+        return False
+    if set(map(type, map(_column("status"), items))) != {Status}:
+        return False
+    if not set(map(type, map(_column("error"), items))) <= _NONE:
+        return False
+    attempts = list(map(_column("attempts"), items))
+    if set(map(type, attempts)) != {int} or min(attempts) < 0 or max(attempts) > INT32[1]:
+        return False
+    moments = [*map(_column("started_at"), items), *map(_column("ended_at"), items)]
+    if not set(map(type, moments)) <= _MOMENT_OR_NONE:
+        return False
+    moments = list(filter(None, moments))
+    if moments:
+        if set(map(_column("tzinfo"), moments)) != {UTC}:
+            return False
+        years = set(map(_column("year"), moments))
+        if not (min(years) > 1 and max(years) < 9999):
+            return False
+    try:
+        for item in items:
+            if item.output is not None:
+                check_json(item.output, f"item {item.key!r} output")
+    except RunlifeError:  # named by the item-by-item check
+        return False
+    return True
 
 
 def admit_lines(

@@ -38,14 +38,14 @@ import sys
 import threading
 import traceback
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
 import attrs
 import structlog
 
-from runlife._clock import SystemClock
+from runlife._clock import now_of
 from runlife._core.codec import encode_cursor
 from runlife._core.fast import compile_maker
 from runlife._core.logtext import clean_fields, clean_text, render_jsonl, render_text
@@ -82,6 +82,7 @@ _log = structlog.get_logger("runlife.logs")
 _OWN: Final = frozenset({"run_id", "job", "attempt", "item"})
 _WARNED: Final = frozenset({"warning"})
 _ERRORS: Final = frozenset({"error", "critical"})
+_COUNTED: Final = _WARNED | _ERRORS
 _LEVEL_OF_STREAM: Final[Mapping[str, str]] = {"stdout": "info", "stderr": "warning"}
 # A line written without a newline is cut at this length (a progress bar).
 _LONGEST_PARTIAL: Final = 64 * 1024
@@ -153,10 +154,7 @@ class RunLog:
         self._claim = claim
         self._guard = guard
         self._clock = clock
-        # The real clock's time read without its method's frame: once a line.
-        self._now: Callable[[], datetime] = (
-            functools.partial(datetime.now, UTC) if clock.__class__ is SystemClock else clock.now
-        )
+        self._now = now_of(clock)
         self._max_lines = settings.max_lines
         self._max_bytes = settings.max_bytes
         self._batch = settings.batch
@@ -217,19 +215,19 @@ class RunLog:
     ) -> None:
         """Take one line, whose message and fields are storable and *size* long."""
         with self._lock:
-            if stream == "log":
+            if level in _COUNTED and stream == "log":
                 if level in _WARNED:
                     self.warnings += 1
-                elif level in _ERRORS:
+                else:
                     self.errors += 1
             if self._closed:
                 self.late += 1
                 return
-            if self.lines >= self._max_lines or self.bytes + size > self._max_bytes:
+            lines, size = self.lines, self.bytes + size
+            if lines >= self._max_lines or size > self._max_bytes:
                 self._over_limit()
                 return
-            self.lines += 1
-            self.bytes += size
+            self.lines, self.bytes = lines + 1, size
             pending = self._pending
             pending.append((self._now(), stream, level, message, item))
             self._fields.append(fields)

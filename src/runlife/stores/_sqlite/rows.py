@@ -77,6 +77,7 @@ __all__ = (
 _EPOCH: Final = codec.EPOCH
 _US: Final = timedelta(microseconds=1)
 _STATUS: Final[Mapping[str, Status]] = {s.value: s for s in Status}
+_STATUS_TEXT: Final[Mapping[Status, str]] = {s: s.value for s in Status}
 _TRIGGER: Final[Mapping[str, Trigger]] = {t.value: t for t in Trigger}
 _state = codec.state_from_text
 # Status and Trigger are StrEnums: str() of a member is its value, and much cheaper
@@ -494,7 +495,7 @@ def item_values(item: Item, output: str) -> tuple[Any, ...]:
         item.run_id,
         item.key,
         item.phase,
-        str(item.status),
+        _STATUS_TEXT[item.status],
         _to_us_or_none(item.started_at),
         _to_us_or_none(item.ended_at),
         item.attempts,

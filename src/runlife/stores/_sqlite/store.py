@@ -840,7 +840,7 @@ class SQLiteStore(StoreBase):
         checked = admit.admit_items(items, None if claim is None else claim.run_id)
         if not checked:
             return ()
-        outputs = [_raw(item.output) for item in checked]
+        outputs = ["null" if i.output is None else _raw(i.output) for i in checked]
         values = [rows.item_values(i, o) for i, o in zip(checked, outputs, strict=True)]
         events = list(map(rows.item_event_text, checked, values))
         run_id = checked[0].run_id

@@ -1,5 +1,6 @@
-"""`admit_lines`: a batch of log lines checked a column at a time accepts, flags
-and refuses exactly what the line-by-line check does."""
+"""`admit_lines` and `admit_items`: a batch of log lines or items checked a column
+at a time accepts, flags, converts and refuses exactly what the check of one line
+or one item at a time does."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runlife._core import admission
-from runlife._core.records import LogLine
-from runlife.exceptions import RunlifeError
+from runlife._core.records import ErrorInfo, Item, LogLine
+from runlife._core.status import Status
+from runlife.exceptions import InvalidValue, RunlifeError
 
 T0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 
@@ -166,3 +168,74 @@ def test_one_odd_value_among_plain_lines_is_caught(
         flat = []
     assert got == expected
     assert flat == expected_flat
+
+
+# -- items -----------------------------------------------------------------------------
+
+ODD_ITEM: Final[dict[str, list[Any]]] = {
+    "run_id": ["run-b", "", "r\x00", None, 3, _Text("run-a"), "lone \ud800"],
+    "key": ["", "k\x00", None, 3, _Text("k1"), ["k"], "lone \ud800", "é"],
+    "phase": ["", "p\x00", 3, _Text("p"), "é", "lone \ud800"],
+    "reason": ["", "r\x00", 3, _Text("r"), "é"],
+    "status": ["SUCCEEDED", None, 3],
+    "attempts": [-1, 2**31, True, 1.0, "1", None],
+    "error": [ErrorInfo(kind="error", type="E", message="m"), "boom"],
+    "output": [{"a": [1, 2]}, math.nan, object(), {1: "x"}, [b"x"], "é", 2**70],
+    "started_at": [
+        T0.astimezone(timezone(timedelta(hours=2))),
+        datetime(2026, 3, 10, 2, 0),
+        datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
+        datetime(1, 1, 1, 0, 1, tzinfo=UTC),
+        "2026-03-10",
+    ],
+    "ended_at": [datetime(2026, 3, 10, 2, 0), "x", T0 + timedelta(seconds=1)],
+}
+
+
+def _items_one_by_one(items: list[Item], claimed: str | None) -> Any:
+    out, run_id = [], claimed
+    for index, item in enumerate(items):
+        try:
+            stored = admission.admit_item(item)
+        except InvalidValue as exc:
+            return InvalidValue, f"items[{index}]{exc.field.removeprefix('item')}"
+        except (RunlifeError, TypeError) as exc:
+            return type(exc), str(exc)
+        if run_id is None:
+            run_id = stored.run_id
+        elif stored.run_id != run_id:
+            return InvalidValue, f"items[{index}].run_id"
+        out.append(stored)
+    return tuple(out)
+
+
+@pytest.mark.parametrize("claimed", [None, "run-a"])
+@pytest.mark.parametrize(
+    ("name", "value"), [(name, value) for name, values in ODD_ITEM.items() for value in values]
+)
+def test_one_odd_value_among_plain_items_is_caught(
+    name: str, value: Any, claimed: str | None
+) -> None:
+    """Every odd value, alone in a batch of plain items, is refused or converted
+    as the item-by-item check refuses or converts it."""
+    items = [
+        Item(run_id="run-a", key=f"k{n}", phase="p", status=Status.SUCCEEDED, started_at=T0,
+             ended_at=T0, attempts=1, output={"n": n})
+        for n in range(3)
+    ]  # fmt: skip
+    object.__setattr__(items[1], name, value)
+    expected = _items_one_by_one(items, claimed)
+    try:
+        got: Any = admission.admit_items(items, claimed)
+    except InvalidValue as exc:
+        got = InvalidValue, exc.field
+    except (RunlifeError, TypeError) as exc:
+        got = type(exc), str(exc)
+    assert got == expected
+
+
+def test_plain_items_come_back_as_given() -> None:
+    """A batch of plain items (the runtime's) is admitted as the very items given."""
+    items = [Item(run_id="run-a", key=f"k{n}", started_at=T0, attempts=1) for n in range(3)]
+    admitted = admission.admit_items(items)
+    assert all(a is b for a, b in zip(admitted, items, strict=True))
