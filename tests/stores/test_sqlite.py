@@ -46,7 +46,7 @@ from runlife.stores import _failpoints, open_store
 from runlife.stores._registry import sqlite_path
 from runlife.stores._sqlite import SCHEMA_VERSION, SQLiteStore, schema
 from runlife.stores._sqlite.commit import GroupCommit
-from runlife.stores._sqlite.messages import MessageIds
+from runlife.stores._sqlite.messages import LONGEST_KEPT, MessageIds
 from runlife.testing._contract import StoreContract
 
 LC = DEFAULT_LIFECYCLE
@@ -715,6 +715,13 @@ def test_message_ids_remembered_wrongly_are_stored_anew(db: Path) -> None:
         ).fetchone()
         assert hits == 1
         assert ids.ids(conn, [("r1", "done")]) == {"r1": {"done": again["r1"]["done"]}}
+        # A message too long to remember is stored again by the next append.
+        long = "x" * (LONGEST_KEPT + 1)
+        first_long = ids.ids(conn, [("r1", long)])["r1"][long]
+        second_long = ids.ids(conn, [("r1", long)])["r1"][long]
+        assert first_long != second_long
+        texts = dict(conn.execute("SELECT mid, message FROM log_messages WHERE run_id = 'r1'"))
+        assert texts[first_long] == texts[second_long] == long
     finally:
         conn.close()
 

@@ -6,11 +6,12 @@ messages (the values are in the fields), and the index is the dearest part of
 storing a line.
 
 `MessageIds` finds the id of each message of a batch: the writer remembers the
-ids it wrote (at most `KEPT` of them), checks those it reuses against the
-file in one statement (a batch rolled back, a purge, or another process may
-have changed what it remembers), and stores the others, indexing them with one
-statement. A message it does not remember is stored again: two rows of one text
-cost some room, never a wrong line (a line reads its own row).
+ids it wrote (at most `KEPT` of them, of messages up to `LONGEST_KEPT` long),
+checks those it reuses against the file in one statement (a batch rolled back, a
+purge, or another process may have changed what it remembers), and stores the
+others, indexing them with one statement. A message it does not remember is
+stored again: two rows of one text cost some room, never a wrong line (a line
+reads its own row).
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from typing import Final
 
 from runlife.stores._sqlite import sql
 
-__all__ = ("KEPT", "MessageIds")
+__all__ = ("KEPT", "LONGEST_KEPT", "MessageIds")
 
 KEPT: Final = 16_384
 """The message ids a writer remembers at most (it forgets them all past that)."""
+LONGEST_KEPT: Final = 1024
+"""The longest message a writer remembers (longer ones seldom repeat, and the
+memory of `KEPT` of them stays small)."""
 
 
 class MessageIds:
@@ -70,5 +74,9 @@ class MessageIds:
                 known.clear()
             for mid, run_id, message in rows:
                 out.setdefault(run_id, {})[message] = mid
-            known.update(((run_id, message), mid) for mid, run_id, message in rows[:KEPT])
+            known.update(
+                ((run_id, message), mid)
+                for mid, run_id, message in rows[:KEPT]
+                if len(message) <= LONGEST_KEPT
+            )
         return out
