@@ -26,6 +26,7 @@ import attrs
 import pytest
 
 from runlife import DEFAULT_LIFECYCLE, Lifecycle, Run, Status
+from runlife._core import codec
 from runlife._core.codec import encode_cursor
 from runlife._core.queries import JobRecord, LogQuery, RunQuery
 from runlife._core.records import LogLine
@@ -45,6 +46,7 @@ from runlife.stores import _failpoints, open_store
 from runlife.stores._registry import sqlite_path
 from runlife.stores._sqlite import SCHEMA_VERSION, SQLiteStore, schema
 from runlife.stores._sqlite.commit import GroupCommit
+from runlife.stores._sqlite.messages import LONGEST_KEPT, MessageIds
 from runlife.testing._contract import StoreContract
 
 LC = DEFAULT_LIFECYCLE
@@ -149,6 +151,65 @@ async def test_a_version_1_database_gets_cancel_requests(
         versions = [v for (v,) in conn.execute("SELECT version FROM runlife_schema ORDER BY 1")]
     conn.close()
     assert versions == list(range(1, SCHEMA_VERSION + 1))
+
+
+async def test_a_version_3_log_keeps_its_lines_with_each_message_once(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of schema 3 (each line held its message, and the full-text index held
+    each line) is migrated on opening: every line reads back as it was, each
+    distinct message of a run is stored and indexed once, search finds the lines,
+    and appending goes on numbering after the last line."""
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "SCHEMA_VERSION", 3)
+        async with SQLiteStore(db) as store:
+            a = await store.create_run(queued())
+            b = await store.create_run(queued())
+    at = codec.to_us(T0)
+    old = [
+        (a.id, 1, 1, at, "log", "info", "backing up", "r1", 1, '{"n":1}'),
+        (b.id, 1, 2, at + 1, "stdout", "info", "backing up", None, None, None),
+        (a.id, 2, 3, at + 2, "stderr", "warning", "Device UNREACHABLE", "r2", 2, None),
+        (a.id, 3, 4, at + 3, "log", "info", "backing up", "r3", 2, '{"n":3}'),
+    ]
+    with sqlite3.connect(db) as conn:
+        conn.executemany(
+            "INSERT INTO logs (run_id, seq, lid, at, stream, level, message, item, attempt,"
+            " fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            old,
+        )
+        conn.execute("INSERT INTO logs_fts (rowid, message) SELECT lid, message FROM logs")
+    conn.close()
+    async with SQLiteStore(db) as store:
+        page = await store.logs(LogQuery(run_id=a.id))
+        assert [
+            (x.seq, x.at, x.stream, x.level, x.message, x.item, x.attempt, x.fields)
+            for x in page.lines
+        ] == [
+            (1, T0, "log", "info", "backing up", "r1", 1, {"n": 1}),
+            (2, T0 + timedelta(microseconds=2), "stderr", "warning", "Device UNREACHABLE",
+             "r2", 2, {}),
+            (3, T0 + timedelta(microseconds=3), "log", "info", "backing up", "r3", 2, {"n": 3}),
+        ]  # fmt: skip
+        assert [x.seq for x in await store.search_logs(a.id, "unreach")] == [2]
+        assert [x.seq for x in await store.search_logs(a.id, "BACKING")] == [1, 3]
+        assert [x.seq for x in await store.search_logs(b.id, "backing")] == [1]
+        with sqlite3.connect(db) as conn:
+            messages = sorted(conn.execute("SELECT run_id, message FROM log_messages"))
+            (indexed,) = conn.execute(
+                "SELECT count(*) FROM log_messages_fts WHERE log_messages_fts MATCH 'backing'"
+            ).fetchone()
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        conn.close()
+        assert messages == sorted(
+            [(a.id, "backing up"), (a.id, "Device UNREACHABLE"), (b.id, "backing up")]
+        )
+        assert indexed == 2
+        (more,) = await store.append_logs(
+            [LogLine(run_id=a.id, seq=0, at=T0, message="backing up")]
+        )
+        assert more.seq == 4
+        assert [x.seq for x in await store.search_logs(a.id, "backing")] == [1, 3, 4]
 
 
 async def test_newer_schema_is_refused_untouched(db: Path) -> None:
@@ -603,6 +664,68 @@ async def test_search_logs_short_needles_and_case(db: Path) -> None:
         assert [line.message for line in page.lines] == ["pushed config elsewhere"]
 
 
+async def test_a_runs_message_is_stored_once_however_often_it_is_logged(db: Path) -> None:
+    """Lines of one message, in one append or many, name one row of log_messages
+    (one entry of the full-text index); another run's same message is its own."""
+    async with SQLiteStore(db) as store:
+        a = await store.create_run(queued())
+        b = await store.create_run(queued())
+        for _ in range(3):
+            await store.append_logs(
+                [LogLine(run_id=a.id, seq=0, at=T0, message="backing up", fields={"n": n})
+                 for n in range(5)]
+                + [LogLine(run_id=b.id, seq=0, at=T0, message="backing up")]
+            )  # fmt: skip
+        page = await store.logs(LogQuery(run_id=a.id))
+        assert [x.fields for x in page.lines] == [{"n": n} for n in range(5)] * 3
+        assert len(await store.search_logs(b.id, "backing")) == 3
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT count(*) FROM log_messages").fetchone() == (2,)
+    finally:
+        conn.close()
+
+
+def test_message_ids_remembered_wrongly_are_stored_anew(db: Path) -> None:
+    """The ids a writer remembers are checked against the file: after a rollback
+    (or a purge) took their rows, the messages are stored and indexed again, and
+    a line never names a row of another message."""
+
+    async def make() -> None:
+        async with SQLiteStore(db):
+            pass
+
+    anyio.run(make)
+    ids = MessageIds()
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        first = ids.ids(conn, [("r1", "backing up"), ("r1", "done")])
+        conn.execute("ROLLBACK")
+        conn.execute("BEGIN")
+        # Another message takes the id the rolled-back one had.
+        conn.execute("INSERT INTO log_messages (mid, run_id, message) VALUES (?, 'r2', 'x')",
+                     (first["r1"]["backing up"],))  # fmt: skip
+        again = ids.ids(conn, [("r1", "backing up"), ("r1", "done")])
+        conn.execute("COMMIT")
+        stored = dict(conn.execute("SELECT mid, message FROM log_messages WHERE run_id = 'r1'"))
+        assert {stored[again["r1"][m]] for m in ("backing up", "done")} == {"backing up", "done"}
+        (hits,) = conn.execute(
+            "SELECT count(*) FROM log_messages_fts WHERE log_messages_fts MATCH 'backing'"
+        ).fetchone()
+        assert hits == 1
+        assert ids.ids(conn, [("r1", "done")]) == {"r1": {"done": again["r1"]["done"]}}
+        # A message too long to remember is stored again by the next append.
+        long = "x" * (LONGEST_KEPT + 1)
+        first_long = ids.ids(conn, [("r1", long)])["r1"][long]
+        second_long = ids.ids(conn, [("r1", long)])["r1"][long]
+        assert first_long != second_long
+        texts = dict(conn.execute("SELECT mid, message FROM log_messages WHERE run_id = 'r1'"))
+        assert texts[first_long] == texts[second_long] == long
+    finally:
+        conn.close()
+
+
 async def test_purge_removes_log_lines_from_the_search_index(db: Path) -> None:
     """Purged runs' lines leave the full-text index too (no orphaned hits)."""
     async with SQLiteStore(db) as store:
@@ -613,8 +736,11 @@ async def test_purge_removes_log_lines_from_the_search_index(db: Path) -> None:
         assert await store.purge(older_than=T0 + timedelta(days=1)) == 1
     conn = sqlite3.connect(db)
     try:
-        hits = conn.execute("SELECT count(*) FROM logs_fts WHERE logs_fts MATCH 'needle'")
+        hits = conn.execute(
+            "SELECT count(*) FROM log_messages_fts WHERE log_messages_fts MATCH 'needle'"
+        )
         assert hits.fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM log_messages").fetchone() == (0,)
     finally:
         conn.close()
 
@@ -879,8 +1005,19 @@ async def main(path: str) -> None:
     print(conn.execute("PRAGMA integrity_check").fetchone()[0])
     seqs = [s for (s,) in conn.execute("SELECT seq FROM logs ORDER BY run_id, seq")]
     print(len(seqs) % len(lines) == 0 and seqs == list(range(1, len(seqs) + 1)))
-    (fts,) = conn.execute("SELECT count(*) FROM logs_fts WHERE logs_fts MATCH 'line'").fetchone()
-    print(fts == len(seqs))
+    # Every stored line's message is in the index (each distinct one of a run once
+    # or more, never a line without its message).
+    (fts,) = conn.execute(
+        "SELECT count(DISTINCT m.message) FROM log_messages_fts f"
+        " JOIN log_messages m ON m.mid = f.rowid WHERE log_messages_fts MATCH 'line'"
+    ).fetchone()
+    (named,) = conn.execute(
+        "SELECT count(DISTINCT m.message) FROM logs l JOIN log_messages m ON m.mid = l.mid"
+    ).fetchone()
+    (lost,) = conn.execute(
+        "SELECT count(*) FROM logs WHERE mid NOT IN (SELECT mid FROM log_messages)"
+    ).fetchone()
+    print(fts == named == (len(lines) if seqs else 0) and lost == 0)
     stored = {r for (r,) in conn.execute("SELECT id FROM runs")}
     print(stored == set(created))
 

@@ -17,7 +17,10 @@ the same value whatever it keeps underneath. Nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -46,7 +49,7 @@ from runlife._core.values import (
     check_text,
     is_text,
 )
-from runlife.exceptions import InvalidValue, NotASuccessor
+from runlife.exceptions import InvalidValue, NotASuccessor, RunlifeError
 
 __all__ = (
     "IDENTITY",
@@ -497,6 +500,12 @@ def admit_items(items: Sequence[Item], claimed: str | None = None) -> tuple[Item
             (naming the item and the field).
         NotSerializable: an output is not JSON.
     """
+    try:
+        plain = _plain_items(items, claimed)
+    except TypeError:  # an unhashable value where text belongs: named below
+        plain = False
+    if plain:
+        return tuple(items)
     out: list[Item] = []
     run_id = claimed
     for index, item in enumerate(items):
@@ -534,6 +543,60 @@ def check_item_query(
     return one
 
 
+_NONE: Final[frozenset[type]] = frozenset({type(None)})
+_MOMENT_OR_NONE: Final[frozenset[type]] = frozenset({datetime, type(None)})
+
+
+def _texts(column: Sequence[Any], kinds: frozenset[type]) -> bool:
+    """Whether every value of *column* is of *kinds* (str, or None too) and each
+    str among them text a store keeps (`is_text`), each distinct one checked once."""
+    if not set(map(type, column)) <= kinds:
+        return False
+    return all(text is None or is_text(text) for text in set(column))
+
+
+def _plain_items(items: Sequence[Item], claimed: str | None) -> bool:
+    """Whether the items are plain (what `admit_item` accepts as it is, all of one
+    run: *claimed* if given), checked a column at a time. False says only that
+    some item needs the item-by-item check (which names what is wrong)."""
+    if not items or set(map(type, items)) != {Item}:
+        return not items
+    run_ids = set(map(_column("run_id"), items))
+    if len(run_ids) != 1 or (claimed is not None and run_ids != {claimed}):
+        return False
+    keys = list(map(_column("key"), items))
+    if not _texts([*run_ids, *keys], _TEXT) or "" in run_ids or "" in keys:
+        return False
+    if not _texts(list(map(_column("phase"), items)), _TEXT_OR_NONE):
+        return False
+    if not _texts(list(map(_column("reason"), items)), _TEXT_OR_NONE):
+        return False
+    if set(map(type, map(_column("status"), items))) != {Status}:
+        return False
+    if not set(map(type, map(_column("error"), items))) <= _NONE:
+        return False
+    attempts = list(map(_column("attempts"), items))
+    if set(map(type, attempts)) != {int} or min(attempts) < 0 or max(attempts) > INT32[1]:
+        return False
+    moments = [*map(_column("started_at"), items), *map(_column("ended_at"), items)]
+    if not set(map(type, moments)) <= _MOMENT_OR_NONE:
+        return False
+    moments = list(filter(None, moments))
+    if moments:
+        if set(map(_column("tzinfo"), moments)) != {UTC}:
+            return False
+        years = set(map(_column("year"), moments))
+        if not (min(years) > 1 and max(years) < 9999):
+            return False
+    try:
+        for item in items:
+            if item.output is not None:
+                check_json(item.output, f"item {item.key!r} output")
+    except RunlifeError:  # named by the item-by-item check
+        return False
+    return True
+
+
 def admit_lines(
     lines: Sequence[LogLine], claimed: str | None = None, *, flat: list[bool] | None = None
 ) -> tuple[LogLine, ...]:
@@ -547,6 +610,14 @@ def admit_lines(
         InvalidValue: a field is not storable (naming the line, the field and the value).
         NotSerializable: its fields are not JSON.
     """
+    try:
+        plain = _plain_batch(lines, claimed)
+    except TypeError:  # an unhashable value where text belongs: named below
+        plain = False
+    if plain:
+        if flat is not None:
+            flat.extend([True] * len(lines))
+        return tuple(lines)
     out: list[LogLine] = []
     append = out.append
     # The texts of a batch repeat (its run, levels, field names, hosts): each
@@ -564,6 +635,89 @@ def admit_lines(
             if flat is not None:
                 flat.append(False)
     return tuple(out)
+
+
+_SCALAR_KINDS: Final = frozenset({str, int, float, bool, type(None)})
+_TEXT: Final[frozenset[type]] = frozenset({str})
+_TEXT_OR_NONE: Final[frozenset[type]] = frozenset({str, type(None)})
+_column = operator.attrgetter
+
+
+def _plain_texts(column: Sequence[Any], kinds: frozenset[type] = _TEXT) -> bool:
+    """Whether every value of *column* is of *kinds*, and each str among them ASCII
+    without NUL. The classes are looked at first: a set keeps one of the values
+    that are equal, and a str subclass equals its str."""
+    if not set(map(type, column)) <= kinds:
+        return False
+    for text in set(column):
+        if text is not None and (not text.isascii() or "\x00" in text):
+            return False
+    return True
+
+
+def _of_kind(values: Sequence[Any], kinds: Sequence[type], kind: type) -> list[Any]:
+    """The values of *values* whose class (in *kinds*, beside them) is *kind*."""
+    return list(itertools.compress(values, map(operator.is_, kinds, itertools.repeat(kind))))
+
+
+def _plain_batch(lines: Sequence[LogLine], claimed: str | None) -> bool:
+    """Whether every line of *lines* is plain (what `_plain_line` checks of one),
+    checked a column at a time: each distinct value of a column is looked at
+    once, and the columns are walked by the interpreter's own loops (map,
+    compress), not a bytecode loop per line. False says only that some line
+    needs the line-by-line check (which names what is wrong)."""
+    if not lines or set(map(type, lines)) != {LogLine}:
+        return not lines
+    run_ids = list(map(_column("run_id"), lines))
+    if not _plain_texts(run_ids) or "" in run_ids:
+        return False
+    if claimed is not None and set(run_ids) != {claimed}:
+        return False
+    streams = list(map(_column("stream"), lines))
+    if not set(map(type, streams)) <= _TEXT or not set(streams) <= _STREAMS:
+        return False
+    levels = list(map(_column("level"), lines))
+    if not _plain_texts(levels):
+        return False
+    for level in set(levels):
+        if not level.islower():
+            return False
+    if not _plain_texts(list(map(_column("message"), lines))):
+        return False
+    if not _plain_texts(list(map(_column("item"), lines)), _TEXT_OR_NONE):
+        return False
+    attempts = list(map(_column("attempt"), lines))
+    attempt_kinds = set(map(type, attempts))
+    if not attempt_kinds <= {int, type(None)}:
+        return False
+    if int in attempt_kinds:
+        numbers = set(filter(functools.partial(operator.is_not, None), attempts))
+        if not (min(numbers) >= 1 and max(numbers) <= INT32[1]):
+            return False
+    ats = list(map(_column("at"), lines))
+    if set(map(type, ats)) != {datetime} or set(map(_column("tzinfo"), ats)) != {UTC}:
+        return False
+    years = set(map(_column("year"), ats))
+    if not (min(years) > 1 and max(years) < 9999):
+        return False
+    every = list(map(_column("fields"), lines))
+    if set(map(type, every)) != {dict}:
+        return False
+    keys = list(itertools.chain.from_iterable(every))
+    if keys and not _plain_texts(keys):
+        return False
+    values = list(itertools.chain.from_iterable(map(dict.values, every)))
+    kinds = list(map(type, values))
+    present = set(kinds)
+    if not present <= _SCALAR_KINDS:
+        return False
+    if str in present and not _plain_texts(_of_kind(values, kinds, str)):
+        return False
+    if int in present:
+        ints = _of_kind(values, kinds, int)
+        if not (min(ints) >= INT64[0] and max(ints) <= INT64[1]):
+            return False
+    return float not in present or all(map(math.isfinite, _of_kind(values, kinds, float)))
 
 
 _PLAIN_VALUES: Final = frozenset({bool, type(None)})

@@ -38,6 +38,7 @@ import anyio.lowlevel
 import anyio.to_thread
 import structlog
 
+from runlife._clock import now_of
 from runlife._core.fast import compile_maker
 from runlife._core.policy import ItemsOutcome, Retry, items_outcome, resumed_items, wait_limit
 from runlife._core.queries import Claim
@@ -222,6 +223,7 @@ class RunItems:
         self._claim = claim
         self._guard = guard
         self._clock = clock
+        self._now = now_of(clock)
         self._spawn = spawn
         self._thread = threading.get_ident()
         self._waiting: dict[str, Item] = {}
@@ -311,7 +313,7 @@ class RunItems:
             if key not in self._skipped:
                 self._put(item)
         else:
-            item = _item(self.run_id, key, phase, Status.RUNNING, self._clock.now(), None, 1,
+            item = _item(self.run_id, key, phase, Status.RUNNING, self._now(), None, 1,
                          None, None, None)  # fmt: skip
             self._open[key] = item
             self._put(item)
@@ -326,9 +328,9 @@ class RunItems:
         failed = isinstance(exc, Exception)
         if started.status is Status.SKIPPED and not failed:
             if exc is None and scope._skip is not None:
-                self._put(_ended(started, Status.SKIPPED, self._clock.now(), reason=scope._skip))
+                self._put(_ended(started, Status.SKIPPED, self._now(), reason=scope._skip))
             return False
-        now = self._clock.now()
+        now = self._now()
         output, bad = _json_or_error(scope.output, scope.key)
         if exc is None and bad is None:
             if scope._skip is not None:

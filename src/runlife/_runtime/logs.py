@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import sys
 import threading
@@ -44,6 +45,7 @@ import anyio
 import attrs
 import structlog
 
+from runlife._clock import now_of
 from runlife._core.codec import encode_cursor
 from runlife._core.fast import compile_maker
 from runlife._core.logtext import clean_fields, clean_text, render_jsonl, render_text
@@ -80,6 +82,7 @@ _log = structlog.get_logger("runlife.logs")
 _OWN: Final = frozenset({"run_id", "job", "attempt", "item"})
 _WARNED: Final = frozenset({"warning"})
 _ERRORS: Final = frozenset({"error", "critical"})
+_COUNTED: Final = _WARNED | _ERRORS
 _LEVEL_OF_STREAM: Final[Mapping[str, str]] = {"stdout": "info", "stderr": "warning"}
 # A line written without a newline is cut at this length (a progress bar).
 _LONGEST_PARTIAL: Final = 64 * 1024
@@ -151,7 +154,7 @@ class RunLog:
         self._claim = claim
         self._guard = guard
         self._clock = clock
-        self._now = clock.now
+        self._now = now_of(clock)
         self._max_lines = settings.max_lines
         self._max_bytes = settings.max_bytes
         self._batch = settings.batch
@@ -212,19 +215,19 @@ class RunLog:
     ) -> None:
         """Take one line, whose message and fields are storable and *size* long."""
         with self._lock:
-            if stream == "log":
+            if level in _COUNTED and stream == "log":
                 if level in _WARNED:
                     self.warnings += 1
-                elif level in _ERRORS:
+                else:
                     self.errors += 1
             if self._closed:
                 self.late += 1
                 return
-            if self.lines >= self._max_lines or self.bytes + size > self._max_bytes:
+            lines, size = self.lines, self.bytes + size
+            if lines >= self._max_lines or size > self._max_bytes:
                 self._over_limit()
                 return
-            self.lines += 1
-            self.bytes += size
+            self.lines, self.bytes = lines + 1, size
             pending = self._pending
             pending.append((self._now(), stream, level, message, item))
             self._fields.append(fields)
@@ -316,7 +319,7 @@ class RunLog:
             )
         if record.stack_info:
             raw["stack"] = record.stack_info
-        self._add_event(record.levelname.lower() or "info", message, item, raw)
+        self.take_event(record.levelname.lower() or "info", message, (), {}, item, raw)
 
     def take_event(
         self,
@@ -331,33 +334,21 @@ class RunLog:
         if args:
             event = _interpolate(event, args)
         message = event if event.__class__ is str else str(event)
-        if kw:
-            if "item" in kw:
-                given = kw.pop("item")
-                item = None if given is None else str(given)
-            exc_info = kw.pop("exc_info", None)
-            if kw.pop("stack_info", None):
-                kw["stack"] = "".join(traceback.format_stack(sys._getframe(2)))
-            if exc_info:
-                text = _traceback(exc_info)
-                if text is not None:
-                    kw["exception"] = text
-            raw = {**extra, **kw} if extra else kw
+        if message.isascii() and "\x00" not in message:
+            size = len(message)
         else:
-            raw = dict(extra)
-        self._add_event(level, message, item, raw)
-
-    def _add_event(self, level: str, message: str, item: str | None, raw: dict[str, Any]) -> None:
-        if not message.isascii() or "\x00" in message:
             message = clean_text(message)
             size = len(message.encode("utf-8"))
-        else:
-            size = len(message)
-        if raw:
-            fields, more = clean_fields(raw)
+        if kw:
+            if "item" in kw or "exc_info" in kw or "stack_info" in kw:
+                item = _special_keys(kw, item)
+            fields, more = clean_fields({**extra, **kw} if extra else kw)
+            size += more
+        elif extra:
+            fields, more = clean_fields(dict(extra))
             size += more
         else:
-            fields = raw
+            fields = kw
         self.add("log", level, message, item, fields, size)
 
     # -- storing (the event loop) ----------------------------------------------------
@@ -393,11 +384,15 @@ class RunLog:
             fields, self._fields = self._fields, []
         run_id, attempt, make = self.run_id, self.attempt, _make_line
         for start in range(0, len(lines), _CHUNK):
-            end = start + _CHUNK
+            part = lines[start : start + _CHUNK]
+            # Numbered as the store will number them, once it is known where this
+            # attempt's lines go on: the store hands them back as they are.
+            first = 0 if self._known is None else self._known + 1
+            seqs = range(first, first + len(part)) if first else itertools.repeat(0, len(part))
             chunk = [
-                make(run_id, 0, at, stream, level, message, item, attempt, more)
-                for (at, stream, level, message, item), more in zip(
-                    lines[start:end], fields[start:end], strict=True
+                make(run_id, seq, at, stream, level, message, item, attempt, more)
+                for seq, (at, stream, level, message, item), more in zip(
+                    seqs, part, fields[start : start + _CHUNK], strict=True
                 )
             ]
             if not await self._store(chunk):
@@ -460,6 +455,24 @@ class RunLog:
                 f"its limit of {self._max_lines:,} lines or {self._max_bytes:,} characters"
             )
         return tuple(out)
+
+
+def _special_keys(kw: dict[str, Any], item: str | None) -> str | None:
+    """Take ``item``, ``exc_info`` and ``stack_info`` out of a call's keywords
+    (the traceback and the stack become the fields ``exception`` and ``stack``);
+    the line's item."""
+    if "item" in kw:
+        given = kw.pop("item")
+        item = None if given is None else str(given)
+    exc_info = kw.pop("exc_info", None)
+    if kw.pop("stack_info", None):
+        # The caller's stack: the frames above the logger's method.
+        kw["stack"] = "".join(traceback.format_stack(sys._getframe(3)))
+    if exc_info:
+        text = _traceback(exc_info)
+        if text is not None:
+            kw["exception"] = text
+    return item
 
 
 def _plural(n: int, word: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -84,10 +85,16 @@ _json_parts: Callable[..., Run] = compile_copier(Run, ("params", "result"))
 _as_read: Callable[..., Run] = compile_copier(Run, ("params", "result", "labels", "progress"))
 _numbered: Callable[..., Event] = compile_copier(Event, ("seq",))
 
-_Fields = dict[str, Any] | str
-# A kept line: at, stream, level, message, item, attempt, and its fields (flat
-# ones as a private dict, others as JSON text); its seq is its place in the list.
-_Kept = tuple[datetime, str, str, str, str | None, int | None]
+# A kept line, one tuple: at, stream, level, message, item, attempt, and its
+# fields: flat ones (scalar values) as the tuple of their names and then their
+# values, others as None and their JSON text. Its seq is its place in its run's
+# list. A tuple of plain values is let go by the garbage collector at its first
+# collection, a dict only at a full one, and each object a line keeps brings the
+# next collection nearer: one tuple a line, and a log of millions of lines costs
+# the collector little.
+_Kept = tuple[Any, ...]
+_NAMES_KEPT: Final = 4096
+"""The field names a store keeps one tuple of, at most (names repeat from line to line)."""
 
 
 class _Queue:
@@ -221,12 +228,7 @@ class _Row:
     expires_at: datetime | None = None
     counts: ItemCounts = _NO_ITEMS
     items: dict[str, tuple[Item, str]] = attrs.Factory(dict)
-    # Each line as a tuple of its parts (`_Kept`), its fields in a list beside:
-    # a tuple of plain values is let go by the garbage collector at its first
-    # collection (one that holds a dict never is), which a store of millions of
-    # lines notices.
     logs: list[_Kept] = attrs.Factory(list)
-    log_fields: list[_Fields] = attrs.Factory(list)
     signals: dict[str, str] = attrs.Factory(dict)
     cancel: CancelRequest | None = None
 
@@ -280,6 +282,7 @@ class MemoryStore(StoreBase):
         # Each job's lifecycle, with the spec it was read from (every write needs it).
         self._lifecycle_of: dict[str, tuple[Mapping[str, Any] | None, Lifecycle]] = {}
         self._runs: dict[str, _Row] = {}
+        self._names: dict[tuple[str, ...], tuple[str, ...]] = {}
         # Indexes; dicts used as insertion-ordered sets.
         self._by_status: dict[Status, dict[str, None]] = {s: {} for s in Status}
         # The runs with a due time, by status: heaps of (due_at, run id), whose
@@ -936,30 +939,39 @@ class MemoryStore(StoreBase):
             if claim is not None:
                 self._check_claim(claim, claim.run_id)
             out: list[LogLine] = []
-            last: dict[str, tuple[LogLine, int]] = {}
             runs = self._runs
+            names = self._names
             for line, plain in zip(checked, flat, strict=True):
-                # Plain fields are flat (the admission saw each value): a copy keeps them.
-                fields = dict(line.fields) if plain else _kept_fields(line.fields)
                 row = runs[line.run_id]
                 logs = row.logs
-                logs.append((line.at, line.stream, line.level, line.message, line.item,
-                             line.attempt))  # fmt: skip
-                row.log_fields.append(fields)
-                # The caller's line with its seq: flat fields are the caller's own,
-                # never the copy kept here; others as a read gives them.
-                mine = line.fields if isinstance(fields, dict) else codec.loads(fields)
-                out.append(_line_numbered(line, seq=len(logs), fields=mine))
+                fields = line.fields
+                seq = len(logs) + 1
+                if plain:
+                    # Flat fields (the admission saw each value): their names and
+                    # values keep them, and the caller's line keeps the caller's
+                    # own; a line the writer numbered as the store does is handed
+                    # back as it came.
+                    keys = tuple(fields)
+                    keys = names.get(keys, keys)
+                    logs.append((line.at, line.stream, line.level, line.message, line.item,
+                                 line.attempt, keys, *fields.values()))  # fmt: skip
+                    out.append(line if line.seq == seq else _line_numbered(
+                        line, seq=seq, fields=fields))  # fmt: skip
+                    if len(names) < _NAMES_KEPT:
+                        names.setdefault(keys, keys)
+                else:
+                    kept = _kept(line, names)
+                    logs.append(kept)
+                    out.append(_line_numbered(line, seq=seq, fields=_fields_of(kept)))
             if out:
                 # One event per run of the batch, naming its last line (kept, read back
                 # as the log's lines are).
-                counted: dict[str, int] = {}
-                for line in out:
-                    counted[line.run_id] = counted.get(line.run_id, 0) + 1
-                    last[line.run_id] = (line, counted[line.run_id])
+                counted = Counter(line.run_id for line in out)
+                last = {line.run_id: line for line in out}
                 now = self._now()
-                for run_id, (line, n) in last.items():
+                for run_id, line in last.items():
                     run = runs[run_id].run
+                    n = counted[run_id]
                     self._event(
                         Event(kind="log", run_id=run_id, job=run.job, at=now, status=run.status,
                               lines=n),
@@ -992,9 +1004,8 @@ class MemoryStore(StoreBase):
                     break
             page = found[: query.limit]
             cursor = codec.encode_cursor(page[-1] + 1) if len(found) > query.limit else None
-            fields = row.log_fields
             return LogPage(
-                lines=tuple(_line(query.run_id, i + 1, logs[i], fields[i]) for i in page),
+                lines=tuple(_line(query.run_id, i + 1, logs[i]) for i in page),
                 next_cursor=cursor,
             )
 
@@ -1011,7 +1022,7 @@ class MemoryStore(StoreBase):
             out: list[LogLine] = []
             for index, kept in enumerate(row.logs):
                 if needle in kept[3].lower():
-                    out.append(_line(run_id, index + 1, kept, row.log_fields[index]))
+                    out.append(_line(run_id, index + 1, kept))
                     if len(out) >= limit:
                         break
             return tuple(out)
@@ -1063,7 +1074,7 @@ class MemoryStore(StoreBase):
         elif event.lines is not None:
             of, seq = self._event_lines[event.seq]  # type: ignore[index]
             row = self._runs[of]
-            line = _line(of, seq, row.logs[seq - 1], row.log_fields[seq - 1])
+            line = _line(of, seq, row.logs[seq - 1])
             event = attrs.evolve(event, log=line)
         return event
 
@@ -1116,7 +1127,7 @@ class MemoryStore(StoreBase):
                         for item, output in row.items.values()
                     ],
                     "logs": [
-                        codec.line_to_json(_line(run_id, i + 1, kept, row.log_fields[i]))
+                        codec.line_to_json(_line(run_id, i + 1, kept))
                         for i, kept in enumerate(row.logs)
                     ],
                     "signals": {name: codec.loads(text) for name, text in row.signals.items()},
@@ -1192,9 +1203,7 @@ class MemoryStore(StoreBase):
             if line.run_id != run.id or line.seq != seq:
                 raise InvalidValue("log seq", line.seq, f"line {seq} of run {run.id!r}")
         for line in admit.admit_lines(lines):
-            row.logs.append((line.at, line.stream, line.level, line.message, line.item,
-                             line.attempt))  # fmt: skip
-            row.log_fields.append(_kept_fields(line.fields))
+            row.logs.append(_kept(line, self._names))
         for name, payload in dict(data["signals"]).items():
             check_text("signal name", name, empty=False)
             row.signals[name] = codec.dumps(payload, f"signal {name!r} payload")
@@ -1347,21 +1356,30 @@ _make_line = compile_maker(LogLine)
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def _kept_fields(fields: Mapping[str, Any]) -> _Fields:
-    """Admitted *fields* as kept: flat ones (scalar values, the common case) as a
-    private copy, others as JSON text, so that nothing outside shares them."""
+def _kept(line: LogLine, names: dict[tuple[str, ...], tuple[str, ...]]) -> _Kept:
+    """The admitted *line* as kept: flat fields (scalar values, the common case) as
+    their names (one tuple for each set of *names*) and values, others as JSON
+    text, so that nothing outside shares them."""
+    fields = line.fields
+    head = (line.at, line.stream, line.level, line.message, line.item, line.attempt)
     for value in fields.values():
         if value.__class__ not in _SCALARS:
-            return codec.raw_dumps(dict(fields))  # type: ignore[no-any-return]
-    return dict(fields)
+            return (*head, None, codec.raw_dumps(dict(fields)))
+    keys = tuple(fields)
+    return (*head, names.get(keys, keys), *fields.values())
 
 
-def _fields_copy(fields: _Fields) -> dict[str, Any]:
-    return dict(fields) if isinstance(fields, dict) else codec.loads(fields)
+def _fields_of(kept: _Kept) -> dict[str, Any]:
+    """A new dict of the fields of a kept line."""
+    keys = kept[6]
+    if keys is None:
+        return codec.loads(kept[7])  # type: ignore[no-any-return]
+    if not keys:
+        return {}
+    return dict(zip(keys, kept[7:], strict=True))
 
 
-def _line(run_id: str, seq: int, kept: _Kept, fields: _Fields) -> LogLine:
-    at, stream, level, message, item, attempt = kept
+def _line(run_id: str, seq: int, kept: _Kept) -> LogLine:
     return _make_line(  # type: ignore[no-any-return]
-        run_id, seq, at, stream, level, message, item, attempt, _fields_copy(fields)
+        run_id, seq, *kept[:6], _fields_of(kept)
     )

@@ -35,6 +35,7 @@ __all__ = (
     "JOB_COLUMNS",
     "LABEL_COLUMNS",
     "LOG_COLUMNS",
+    "LOG_STORED_COLUMNS",
     "MOVE_COLUMNS",
     "NO_PROGRESS",
     "PAGE_COLUMNS",
@@ -60,8 +61,7 @@ __all__ = (
     "json_copy",
     "label_rows",
     "log_from_row",
-    "stored_log",
-    "log_values",
+    "log_rows",
     "move_values",
     "page_from_rows",
     "newest_first",
@@ -75,7 +75,9 @@ __all__ = (
 )
 
 _EPOCH: Final = codec.EPOCH
+_US: Final = timedelta(microseconds=1)
 _STATUS: Final[Mapping[str, Status]] = {s.value: s for s in Status}
+_STATUS_TEXT: Final[Mapping[Status, str]] = {s: s.value for s in Status}
 _TRIGGER: Final[Mapping[str, Trigger]] = {t.value: t for t in Trigger}
 _state = codec.state_from_text
 # Status and Trigger are StrEnums: str() of a member is its value, and much cheaper
@@ -494,7 +496,7 @@ def item_values(item: Item, output: str) -> tuple[Any, ...]:
         item.run_id,
         item.key,
         item.phase,
-        str(item.status),
+        _STATUS_TEXT[item.status],
         _to_us_or_none(item.started_at),
         _to_us_or_none(item.ended_at),
         item.attempts,
@@ -561,38 +563,51 @@ LOG_COLUMNS: Final = (
     "attempt",
     "fields",
 )
-"""A log line; ``fields`` is NULL when it has none."""
+"""A log line as read; ``fields`` is NULL when it has none."""
 
-
-def log_values(line: LogLine, seq: int, lid: int) -> tuple[Any, ...]:
-    """The values of `LOG_COLUMNS` and the ``lid`` for the admitted *line* as line
-    *seq* of its run, *lid* of the store (``sql.INSERT_LOG``'s parameters)."""
-    fields = line.fields
-    return (
-        line.run_id,
-        seq,
-        _to_us(line.at),
-        line.stream,
-        line.level,
-        line.message,
-        line.item,
-        line.attempt,
-        _raw(fields) if fields else None,
-        lid,
-    )
-
+LOG_STORED_COLUMNS: Final = (
+    "run_id",
+    "seq",
+    "at",
+    "stream",
+    "level",
+    "mid",
+    "item",
+    "attempt",
+    "fields",
+)
+"""A log line as stored: its message is the row ``mid`` of ``log_messages``."""
 
 _numbered_log = compile_copier(LogLine, ("seq", "fields"))
 
 
-def stored_log(line: LogLine, values: Sequence[Any], flat: bool) -> LogLine:
-    """The admitted *line* as a read returns it, from the *values* `log_values`
-    made of it: *flat* fields (scalars, as the admission saw) are the caller's own,
-    as stored; others are read from their JSON, as a read would."""
-    text = values[-2]
-    if flat or text is None:  # None: no fields
-        return _numbered_log(line, seq=values[1], fields=line.fields)  # type: ignore[no-any-return]
-    return _numbered_log(line, seq=values[1], fields=_loads(text))  # type: ignore[no-any-return]
+def log_rows(
+    lines: Sequence[LogLine],
+    flat: Sequence[bool],
+    seqs: dict[str, int],
+    mids: Mapping[str, Mapping[str, int]],
+) -> tuple[list[LogLine], list[tuple[Any, ...]]]:
+    """The admitted *lines* (*flat*: whether the admission found each one's fields
+    scalars) numbered on from *seqs* (the last seq of each run, updated), as a
+    read returns them: a flat line numbered as stored is the caller's own, others
+    are copies, their fields read back from their JSON. And their rows of
+    `LOG_STORED_COLUMNS`, each naming its message's id in *mids* (by run id, then
+    message)."""
+    stored: list[LogLine] = []
+    values: list[tuple[Any, ...]] = []
+    add, add_row, epoch, us, raw = stored.append, values.append, _EPOCH, _US, _raw
+    for line, plain in zip(lines, flat, strict=True):
+        run_id, fields = line.run_id, line.fields
+        seq = seqs[run_id] = seqs[run_id] + 1
+        text = raw(fields) if fields else None
+        # The admission made every time an aware UTC datetime.
+        add_row((run_id, seq, (line.at - epoch) // us, line.stream, line.level,
+                 mids[run_id][line.message], line.item, line.attempt, text))  # fmt: skip
+        if plain or text is None:
+            add(line if line.seq == seq else _numbered_log(line, seq=seq, fields=fields))
+        else:
+            add(_numbered_log(line, seq=seq, fields=_loads(text)))
+    return stored, values
 
 
 def log_from_row(row: Sequence[Any]) -> LogLine:

@@ -20,7 +20,7 @@ from runlife.stores._sqlite.errors import is_busy
 
 __all__ = ("APPLICATION_ID", "MIGRATIONS", "RUNLIFE_TABLES", "SCHEMA_VERSION", "check", "migrate")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema version this runlife writes; a database at a higher one is refused."""
 
 APPLICATION_ID: Final = 0x726C6966
@@ -176,6 +176,48 @@ MIGRATIONS: Mapping[int, Sequence[str]] = {
     # The store puts a batch of lines into the full-text index itself, with one
     # statement: a trigger that indexes them one at a time costs five times more.
     3: ("DROP TRIGGER logs_ai",),
+    # Each distinct message of a run's log is stored once, in log_messages, and the
+    # full-text index holds those: a log's lines repeat their messages (the values
+    # are in the fields), and indexing each line's copy cost more than storing the
+    # line. A line names its message by ``mid``; ``lid`` and its index go.
+    4: (
+        """CREATE TABLE log_messages (
+            mid INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            message TEXT NOT NULL
+        )""",
+        "CREATE INDEX log_messages_moving ON log_messages (run_id, message)",
+        "INSERT INTO log_messages (run_id, message)"
+        " SELECT run_id, message FROM logs GROUP BY run_id, message ORDER BY min(lid)",
+        """CREATE TABLE logs_by_message (
+            run_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            at INTEGER NOT NULL,
+            stream TEXT NOT NULL,
+            level TEXT NOT NULL,
+            mid INTEGER NOT NULL,
+            item TEXT,
+            attempt INTEGER,
+            fields TEXT,
+            PRIMARY KEY (run_id, seq)
+        ) WITHOUT ROWID""",
+        "INSERT INTO logs_by_message"
+        " SELECT l.run_id, l.seq, l.at, l.stream, l.level, m.mid, l.item, l.attempt, l.fields"
+        " FROM logs l JOIN log_messages m ON m.run_id = l.run_id AND m.message = l.message",
+        "DROP TABLE logs",
+        "DROP TABLE logs_fts",
+        "ALTER TABLE logs_by_message RENAME TO logs",
+        "DROP INDEX log_messages_moving",
+        # A run's messages (for search and purge), and its lines of one message.
+        "CREATE INDEX logs_mid ON logs (run_id, mid)",
+        "CREATE VIRTUAL TABLE log_messages_fts USING fts5("
+        "message, content='log_messages', content_rowid='mid', tokenize='trigram')",
+        "INSERT INTO log_messages_fts (log_messages_fts) VALUES ('rebuild')",
+        """CREATE TRIGGER log_messages_ad AFTER DELETE ON log_messages BEGIN
+            INSERT INTO log_messages_fts (log_messages_fts, rowid, message)
+            VALUES ('delete', old.mid, old.message);
+        END""",
+    ),
 }
 """The statements of each schema version, applied in order on top of the previous one."""
 
@@ -187,6 +229,7 @@ RUNLIFE_TABLES: Final = frozenset(
         "run_labels",
         "items",
         "logs",
+        "log_messages",
         "signals",
         "events",
         "cancel_requests",

@@ -22,9 +22,8 @@ from runlife.stores._sqlite.rows import (
     ITEM_RUN_COLUMNS,
     JOB_COLUMNS,
     LABEL_COLUMNS,
-    LOG_COLUMNS,
+    LOG_STORED_COLUMNS,
     MOVE_COLUMNS,
-    PAGE_COLUMNS,
     RUN_COLUMNS,
     RUN_INSERT_COLUMNS,
     TRANSITION_EVENT_COLUMNS,
@@ -46,8 +45,6 @@ def _marks(n: int) -> str:
 
 RUNS: Final = _names(RUN_COLUMNS)
 R_RUNS: Final = _names(RUN_COLUMNS, "r")
-LOGS: Final = _names(LOG_COLUMNS)
-L_LOGS: Final = _names(LOG_COLUMNS, "l")
 
 # -- runs --------------------------------------------------------------------------
 
@@ -202,39 +199,66 @@ def select_items(*, status: bool, phase: bool, after: bool, limit: bool) -> str:
 
 
 LAST_SEQ: Final = "SELECT coalesce(max(seq), 0) FROM logs WHERE run_id = ?"
-LAST_LID: Final = "SELECT coalesce(max(lid), 0) FROM logs"
-INSERT_LOG: Final = f"INSERT INTO logs ({LOGS}, lid) VALUES ({_marks(len(LOG_COLUMNS) + 1)})"
-INDEX_LOGS: Final = (
-    "INSERT INTO logs_fts (rowid, message) SELECT lid, message FROM logs WHERE lid > ? AND lid <= ?"
+INSERT_LOG: Final = (
+    f"INSERT INTO logs ({_names(LOG_STORED_COLUMNS)}) VALUES ({_marks(len(LOG_STORED_COLUMNS))})"
 )
-"""The lines of lids in a range (those one append wrote) into the full-text index, in
-one statement: no value goes through Python again."""
-LOGS_OF: Final = f"SELECT {LOGS} FROM logs WHERE run_id = ? ORDER BY seq LIMIT ?"
-FIRST_LID: Final = "SELECT lid FROM logs WHERE run_id = ? ORDER BY seq LIMIT 1"
-LAST_LID_OF: Final = "SELECT lid FROM logs WHERE run_id = ? ORDER BY seq DESC LIMIT 1"
-# The trigram match may be looser than Python's lower(): every hit is checked again.
+LAST_MID: Final = "SELECT coalesce(max(mid), 0) FROM log_messages"
+INSERT_MESSAGE: Final = "INSERT INTO log_messages (mid, run_id, message) VALUES (?, ?, ?)"
+INDEX_MESSAGES: Final = (
+    "INSERT INTO log_messages_fts (rowid, message)"
+    " SELECT mid, message FROM log_messages WHERE mid > ? AND mid <= ?"
+)
+"""The messages of mids in a range (those one append wrote) into the full-text index,
+in one statement: no value goes through Python again."""
+MESSAGES_IN: Final = (
+    "SELECT mid, run_id, message FROM log_messages WHERE mid IN (SELECT value FROM json_each(?))"
+)
+"""The messages of the mids of a JSON array."""
+
+# A line reads its message from log_messages: the line's table comes first (CROSS
+# JOIN keeps that order), a page being a range of it.
+_LINE: Final = "l.run_id, l.seq, l.at, l.stream, l.level, m.message, l.item, l.attempt, l.fields"
+_LINES: Final = "logs l CROSS JOIN log_messages m ON m.mid = l.mid"
+LOGS_OF: Final = f"SELECT {_LINE} FROM {_LINES} WHERE l.run_id = ? ORDER BY l.seq LIMIT ?"
+LOGS_WITH: Final = (
+    f"SELECT {_LINE} FROM {_LINES.replace('logs l', 'logs l INDEXED BY logs_mid')}"
+    " WHERE l.run_id = ? AND l.mid IN (SELECT value FROM json_each(?)) ORDER BY l.seq LIMIT ?"
+)
+"""A run's lines of the mids of a JSON array, in order: through the index of its
+lines by message (a search finds few messages, often of few lines)."""
+MID_RANGE: Final = (
+    "SELECT (SELECT min(mid) FROM logs WHERE run_id = ?),"
+    " (SELECT max(mid) FROM logs WHERE run_id = ?)"
+)
+"""The lowest and highest mid of a run's lines (two lookups in the index: a min and a
+max in one select would scan the run's stretch of it)."""
+# A run's messages get increasing mids, so the lowest and highest of its lines bound
+# its stretch of the full-text index.
 SEARCH_FTS: Final = (
-    f"SELECT {L_LOGS} FROM logs_fts f JOIN logs l INDEXED BY logs_lid ON l.lid = f.rowid"
-    " WHERE logs_fts MATCH ? AND f.rowid BETWEEN ? AND ? AND l.run_id = ? ORDER BY l.seq"
+    "SELECT m.mid, m.message FROM log_messages_fts f"
+    " CROSS JOIN log_messages m ON m.mid = f.rowid"
+    " WHERE log_messages_fts MATCH ? AND f.rowid BETWEEN ? AND ? AND m.run_id = ?"
 )
-SEARCH_SCAN: Final = (
-    f"SELECT {LOGS} FROM logs WHERE run_id = ? AND rl_icontains(message, ?) ORDER BY seq"
+MESSAGES_OF: Final = (
+    "SELECT mid, message FROM log_messages WHERE mid IN (SELECT mid FROM logs WHERE run_id = ?)"
 )
+"""Every message of a run's log (the needles too short for the index)."""
 
 
 def log_page(query: LogQuery) -> tuple[str, list[Any]]:
     """The statement (rows of `rows.PAGE_COLUMNS`) and parameters of a page of
     *query*, but its run, position and limit (``run_id``, the ``seq`` to read
     after, ``limit + 1`` come first and last)."""
-    where = ["run_id = ?", "seq > ?"]
+    where = ["l.run_id = ?", "l.seq > ?"]
     args: list[Any] = []
     for column, value in (("stream", query.stream), ("item", query.item),
                           ("level", query.level)):  # fmt: skip
         if value is not None:
-            where.append(f"{column} = ?")
+            where.append(f"l.{column} = ?")
             args.append(value)
-    text = f"SELECT {_names(PAGE_COLUMNS)} FROM logs WHERE {' AND '.join(where)}"
-    return f"{text} ORDER BY seq LIMIT ?", args
+    page = _LINE.removeprefix("l.run_id, ")
+    text = f"SELECT {page} FROM {_LINES} WHERE {' AND '.join(where)}"
+    return f"{text} ORDER BY l.seq LIMIT ?", args
 
 
 SAVE_SIGNAL: Final = (
@@ -281,9 +305,13 @@ def purgeable(n: int) -> str:
     )
 
 
-PURGE_OWNED: Final = tuple(
-    f"DELETE FROM {table} WHERE run_id = ?"
-    for table in ("run_labels", "items", "logs", "signals", "events", "cancel_requests")
+PURGE_OWNED: Final = (
+    # A run's messages first: its lines name them.
+    "DELETE FROM log_messages WHERE mid IN (SELECT mid FROM logs WHERE run_id = ?)",
+    *(
+        f"DELETE FROM {table} WHERE run_id = ?"
+        for table in ("run_labels", "items", "logs", "signals", "events", "cancel_requests")
+    ),
 )
 PURGE_RUN: Final = "DELETE FROM runs WHERE id = ?"
 

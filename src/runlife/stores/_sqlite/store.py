@@ -56,6 +56,7 @@ from runlife.stores._sqlite import rows, schema, sql
 from runlife.stores._sqlite.commit import GroupCommit, Later, OpFn
 from runlife.stores._sqlite.connections import Conn, Readers, connect, with_busy_retry
 from runlife.stores._sqlite.errors import translate
+from runlife.stores._sqlite.messages import MessageIds
 
 __all__ = ("SQLiteStore",)
 
@@ -169,6 +170,7 @@ class SQLiteStore(StoreBase):
         # back, when the stored version (and creation) says it is the same run.
         # Writer thread only.
         self._runs: dict[str, _Kept] = {}
+        self._messages = MessageIds()  # writer thread only
 
     def __repr__(self) -> str:
         return f"<SQLiteStore {self.path!r}>"
@@ -846,7 +848,7 @@ class SQLiteStore(StoreBase):
         checked = admit.admit_items(items, None if claim is None else claim.run_id)
         if not checked:
             return ()
-        outputs = [_raw(item.output) for item in checked]
+        outputs = ["null" if i.output is None else _raw(i.output) for i in checked]
         values = [rows.item_values(i, o) for i, o in zip(checked, outputs, strict=True)]
         events = list(map(rows.item_event_text, checked, values))
         run_id = checked[0].run_id
@@ -928,6 +930,7 @@ class SQLiteStore(StoreBase):
         if not checked and claim is None:
             return ()
         run_ids = list(dict.fromkeys(line.run_id for line in checked))
+        messages = self._messages
 
         def op(conn: sqlite3.Connection, now: int, later: Later) -> tuple[LogLine, ...]:
             held: dict[str, tuple[Any, ...]] = {}
@@ -946,22 +949,11 @@ class SQLiteStore(StoreBase):
                 return ()
             seqs = {rid: conn.execute(sql.LAST_SEQ, (rid,)).fetchone()[0] for rid in run_ids}
             before = dict(seqs)
-            (lid,) = conn.execute(sql.LAST_LID).fetchone()
-            first_lid = lid
-            values = []
-            stored = []
-            for line, plain in zip(checked, flat, strict=True):
-                seq = seqs[line.run_id] = seqs[line.run_id] + 1
-                lid += 1
-                row = rows.log_values(line, seq, lid)
-                values.append(row)
-                stored.append(rows.stored_log(line, row, plain))
+            mids = messages.ids(conn, dict.fromkeys((li.run_id, li.message) for li in checked))
+            stored, values = rows.log_rows(checked, flat, seqs, mids)
             conn.executemany(sql.INSERT_LOG, values)
-            conn.execute(sql.INDEX_LOGS, (first_lid, lid))
             # One event per run of the batch, not per line (followers page the log).
-            last: dict[str, LogLine] = {}
-            for line in stored:
-                last[line.run_id] = line
+            last = {line.run_id: line for line in stored}
             conn.executemany(
                 sql.INSERT_LOG_EVENT,
                 [
@@ -996,8 +988,9 @@ class SQLiteStore(StoreBase):
     ) -> tuple[LogLine, ...]:
         """Lines of the run's log whose message contains *text* (case-insensitive), in order.
 
-        Needles of 3 characters or more go through the FTS5 trigram index; shorter
-        ones scan the run's lines.
+        The run's messages (each distinct one stored once) are searched, through
+        the FTS5 trigram index for needles of 3 characters or more, all of them for
+        shorter ones; then its lines of the messages found.
         """
         admit.check_search(run_id, text, limit)
         needle = text.lower()
@@ -1005,26 +998,22 @@ class SQLiteStore(StoreBase):
         def read(conn: sqlite3.Connection) -> tuple[LogLine, ...]:
             if not needle:
                 return tuple(map(rows.log_from_row, conn.execute(sql.LOGS_OF, (run_id, limit))))
-            # A run's lines get increasing lids as they get increasing seqs, so its
-            # first and last lines bound its stretch of the full-text index.
-            first = conn.execute(sql.FIRST_LID, (run_id,)).fetchone()
+            first, last = conn.execute(sql.MID_RANGE, (run_id, run_id)).fetchone()
             if first is None:
                 return ()
             found: Iterator[Sequence[Any]]
             if len(text) >= 3:
-                (last,) = conn.execute(sql.LAST_LID_OF, (run_id,)).fetchone()
                 phrase = '"' + text.replace('"', '""') + '"'
-                found = conn.execute(sql.SEARCH_FTS, (phrase, first[0], last, run_id))
+                found = conn.execute(sql.SEARCH_FTS, (phrase, first, last, run_id))
             else:
-                found = conn.execute(sql.SEARCH_SCAN, (run_id, needle))
-            out: list[LogLine] = []
-            for row in found:
-                line = rows.log_from_row(row)
-                if needle in line.message.lower():
-                    out.append(line)
-                    if len(out) >= limit:
-                        break
-            return tuple(out)
+                found = conn.execute(sql.MESSAGES_OF, (run_id,))
+            # The trigram match may be looser than Python's lower(): each message
+            # found is checked again.
+            mids = [mid for mid, message in found if needle in message.lower()]
+            if not mids:
+                return ()
+            args = (run_id, json.dumps(mids), limit)
+            return tuple(map(rows.log_from_row, conn.execute(sql.LOGS_WITH, args)))
 
         return await self._read(read)
 
