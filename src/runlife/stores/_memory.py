@@ -228,9 +228,19 @@ class _Row:
     expires_at: datetime | None = None
     counts: ItemCounts = _NO_ITEMS
     items: dict[str, tuple[Item, str]] = attrs.Factory(dict)
-    logs: list[_Kept] = attrs.Factory(list)
+    # Its log's lines; () until the first (a list is an object the garbage
+    # collector traces at each full collection, empty or not, and most runs of a
+    # large store have no lines).
+    logs: Sequence[_Kept] = ()
     signals: dict[str, str] = attrs.Factory(dict)
     cancel: CancelRequest | None = None
+
+    def log_list(self) -> list[_Kept]:
+        """Its log's lines, to append to."""
+        logs = self.logs
+        if logs.__class__ is not list:
+            logs = self.logs = []
+        return logs
 
 
 class MemoryStore(StoreBase):
@@ -943,7 +953,7 @@ class MemoryStore(StoreBase):
             names = self._names
             for line, plain in zip(checked, flat, strict=True):
                 row = runs[line.run_id]
-                logs = row.logs
+                logs = row.log_list()
                 fields = line.fields
                 seq = len(logs) + 1
                 if plain:
@@ -1203,7 +1213,7 @@ class MemoryStore(StoreBase):
             if line.run_id != run.id or line.seq != seq:
                 raise InvalidValue("log seq", line.seq, f"line {seq} of run {run.id!r}")
         for line in admit.admit_lines(lines):
-            row.logs.append(_kept(line, self._names))
+            row.log_list().append(_kept(line, self._names))
         for name, payload in dict(data["signals"]).items():
             check_text("signal name", name, empty=False)
             row.signals[name] = codec.dumps(payload, f"signal {name!r} payload")
