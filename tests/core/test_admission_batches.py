@@ -95,6 +95,15 @@ def log_lines(draw: st.DrawFn) -> LogLine:
     return line
 
 
+def _batched(lines: list[LogLine], claimed: str | None) -> tuple[Any, list[bool]]:
+    """What the batch check gives, in `_one_by_one`'s form."""
+    flat: list[bool] = []
+    try:
+        return admission.admit_lines(lines, claimed, flat=flat), flat
+    except (RunlifeError, TypeError) as exc:
+        return (type(exc), str(exc)), []
+
+
 def _one_by_one(lines: list[LogLine], claimed: str | None) -> tuple[Any, list[bool]]:
     """What the line-by-line check gives: the lines and flags, or the error."""
     out, flat, good = [], [], set()
@@ -123,14 +132,7 @@ def test_a_batch_is_admitted_as_its_lines_one_by_one(
     """The same lines back, the same flat flags, or the same error naming the same
     line: the column checks only ever shortcut the line-by-line ones."""
     expected, expected_flat = _one_by_one(lines, claimed)
-    flat: list[bool] = []
-    try:
-        got: Any = admission.admit_lines(lines, claimed, flat=flat)
-    except (RunlifeError, TypeError) as exc:
-        got = (type(exc), str(exc))
-        flat = []
-    assert got == expected
-    assert flat == expected_flat
+    assert _batched(lines, claimed) == (expected, expected_flat)
 
 
 def test_a_plain_batch_comes_back_as_given() -> None:
@@ -160,14 +162,7 @@ def test_one_odd_value_among_plain_lines_is_caught(
     ]
     object.__setattr__(plain[1], name, value)
     expected, expected_flat = _one_by_one(plain, claimed)
-    flat: list[bool] = []
-    try:
-        got: Any = admission.admit_lines(plain, claimed, flat=flat)
-    except (RunlifeError, TypeError) as exc:
-        got = (type(exc), str(exc))
-        flat = []
-    assert got == expected
-    assert flat == expected_flat
+    assert _batched(plain, claimed) == (expected, expected_flat)
 
 
 # -- items -----------------------------------------------------------------------------
