@@ -21,7 +21,7 @@ import functools
 import itertools
 import math
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -112,9 +112,27 @@ _stored_run = compile_copier(
 )
 
 
+_SAFE_YEARS: Final = range(2, 9999)
+"""The years of a moment that needs no look at its range (the common case)."""
+
+
+def _is_utc(moment: object) -> bool:
+    """Whether *moment* needs no normalising: an aware UTC datetime well in range
+    (the common case, told apart cheaply)."""
+    return moment.__class__ is datetime and moment.tzinfo is UTC and moment.year in _SAFE_YEARS
+
+
+def _utc_column(moments: Sequence[Any]) -> bool:
+    """Whether every one of *moments* is as `_is_utc` says, looked at a column at
+    a time."""
+    if set(map(type, moments)) != {datetime} or set(map(_column("tzinfo"), moments)) != {UTC}:
+        return False
+    years = set(map(_column("year"), moments))
+    return min(years) in _SAFE_YEARS and max(years) in _SAFE_YEARS
+
+
 def _utc(field: str, moment: datetime) -> datetime:
-    # The common case, checked cheaply: an aware UTC datetime well in range.
-    if moment.__class__ is datetime and moment.tzinfo is UTC and 1 < moment.year < 9999:
+    if _is_utc(moment):  # the common case, checked cheaply
         return moment
     out = check_moment(field, moment)
     assert out is not None
@@ -135,12 +153,6 @@ def _check_error(field: str, error: object) -> ErrorInfo | None:
     check_text(f"{field}.message", error.message)
     check_text(f"{field}.traceback", error.traceback, optional=True)
     return error
-
-
-def _is_utc(moment: object) -> bool:
-    """Whether *moment* needs no normalising: an aware UTC datetime well in range
-    (the common case, told apart cheaply)."""
-    return moment.__class__ is datetime and moment.tzinfo is UTC and 1 < moment.year < 9999
 
 
 def _plain_text(value: object) -> bool:
@@ -543,16 +555,32 @@ def check_item_query(
     return one
 
 
-_NONE: Final[frozenset[type]] = frozenset({type(None)})
-_MOMENT_OR_NONE: Final[frozenset[type]] = frozenset({datetime, type(None)})
+_TEXT: Final[frozenset[type]] = frozenset({str})
+_TEXT_OR_NONE: Final[frozenset[type]] = frozenset({str, type(None)})
+_column = operator.attrgetter
 
 
-def _texts(column: Sequence[Any], kinds: frozenset[type]) -> bool:
+def _is_ascii_text(text: str) -> bool:
+    """Whether *text* is ASCII without NUL (what a plain line holds)."""
+    return text.isascii() and "\x00" not in text
+
+
+def _texts(
+    column: Sequence[Any],
+    kinds: frozenset[type] = _TEXT,
+    good: Callable[[str], bool] = _is_ascii_text,
+) -> bool:
     """Whether every value of *column* is of *kinds* (str, or None too) and each
-    str among them text a store keeps (`is_text`), each distinct one checked once."""
+    str among them *good*, each distinct one looked at once. The classes are
+    looked at first: a set keeps one of the values that are equal, and a str
+    subclass equals its str."""
     if not set(map(type, column)) <= kinds:
         return False
-    return all(text is None or is_text(text) for text in set(column))
+    return all(text is None or good(text) for text in set(column))
+
+
+_NONE: Final[frozenset[type]] = frozenset({type(None)})
+_MOMENT_OR_NONE: Final[frozenset[type]] = frozenset({datetime, type(None)})
 
 
 def _plain_items(items: Sequence[Item], claimed: str | None) -> bool:
@@ -565,11 +593,11 @@ def _plain_items(items: Sequence[Item], claimed: str | None) -> bool:
     if len(run_ids) != 1 or (claimed is not None and run_ids != {claimed}):
         return False
     keys = list(map(_column("key"), items))
-    if not _texts([*run_ids, *keys], _TEXT) or "" in run_ids or "" in keys:
+    if not _texts([*run_ids, *keys], _TEXT, is_text) or "" in run_ids or "" in keys:
         return False
-    if not _texts(list(map(_column("phase"), items)), _TEXT_OR_NONE):
+    if not _texts(list(map(_column("phase"), items)), _TEXT_OR_NONE, is_text):
         return False
-    if not _texts(list(map(_column("reason"), items)), _TEXT_OR_NONE):
+    if not _texts(list(map(_column("reason"), items)), _TEXT_OR_NONE, is_text):
         return False
     if set(map(type, map(_column("status"), items))) != {Status}:
         return False
@@ -582,12 +610,8 @@ def _plain_items(items: Sequence[Item], claimed: str | None) -> bool:
     if not set(map(type, moments)) <= _MOMENT_OR_NONE:
         return False
     moments = list(filter(None, moments))
-    if moments:
-        if set(map(_column("tzinfo"), moments)) != {UTC}:
-            return False
-        years = set(map(_column("year"), moments))
-        if not (min(years) > 1 and max(years) < 9999):
-            return False
+    if moments and not _utc_column(moments):
+        return False
     try:
         for item in items:
             if item.output is not None:
@@ -638,21 +662,6 @@ def admit_lines(
 
 
 _SCALAR_KINDS: Final = frozenset({str, int, float, bool, type(None)})
-_TEXT: Final[frozenset[type]] = frozenset({str})
-_TEXT_OR_NONE: Final[frozenset[type]] = frozenset({str, type(None)})
-_column = operator.attrgetter
-
-
-def _plain_texts(column: Sequence[Any], kinds: frozenset[type] = _TEXT) -> bool:
-    """Whether every value of *column* is of *kinds*, and each str among them ASCII
-    without NUL. The classes are looked at first: a set keeps one of the values
-    that are equal, and a str subclass equals its str."""
-    if not set(map(type, column)) <= kinds:
-        return False
-    for text in set(column):
-        if text is not None and (not text.isascii() or "\x00" in text):
-            return False
-    return True
 
 
 def _of_kind(values: Sequence[Any], kinds: Sequence[type], kind: type) -> list[Any]:
@@ -669,7 +678,7 @@ def _plain_batch(lines: Sequence[LogLine], claimed: str | None) -> bool:
     if not lines or set(map(type, lines)) != {LogLine}:
         return not lines
     run_ids = list(map(_column("run_id"), lines))
-    if not _plain_texts(run_ids) or "" in run_ids:
+    if not _texts(run_ids) or "" in run_ids:
         return False
     if claimed is not None and set(run_ids) != {claimed}:
         return False
@@ -677,14 +686,14 @@ def _plain_batch(lines: Sequence[LogLine], claimed: str | None) -> bool:
     if not set(map(type, streams)) <= _TEXT or not set(streams) <= _STREAMS:
         return False
     levels = list(map(_column("level"), lines))
-    if not _plain_texts(levels):
+    if not _texts(levels):
         return False
     for level in set(levels):
         if not level.islower():
             return False
-    if not _plain_texts(list(map(_column("message"), lines))):
+    if not _texts(list(map(_column("message"), lines))):
         return False
-    if not _plain_texts(list(map(_column("item"), lines)), _TEXT_OR_NONE):
+    if not _texts(list(map(_column("item"), lines)), _TEXT_OR_NONE):
         return False
     attempts = list(map(_column("attempt"), lines))
     attempt_kinds = set(map(type, attempts))
@@ -694,24 +703,20 @@ def _plain_batch(lines: Sequence[LogLine], claimed: str | None) -> bool:
         numbers = set(filter(functools.partial(operator.is_not, None), attempts))
         if not (min(numbers) >= 1 and max(numbers) <= INT32[1]):
             return False
-    ats = list(map(_column("at"), lines))
-    if set(map(type, ats)) != {datetime} or set(map(_column("tzinfo"), ats)) != {UTC}:
-        return False
-    years = set(map(_column("year"), ats))
-    if not (min(years) > 1 and max(years) < 9999):
+    if not _utc_column(list(map(_column("at"), lines))):
         return False
     every = list(map(_column("fields"), lines))
     if set(map(type, every)) != {dict}:
         return False
     keys = list(itertools.chain.from_iterable(every))
-    if keys and not _plain_texts(keys):
+    if keys and not _texts(keys):
         return False
     values = list(itertools.chain.from_iterable(map(dict.values, every)))
     kinds = list(map(type, values))
     present = set(kinds)
     if not present <= _SCALAR_KINDS:
         return False
-    if str in present and not _plain_texts(_of_kind(values, kinds, str)):
+    if str in present and not _texts(_of_kind(values, kinds, str)):
         return False
     if int in present:
         ints = _of_kind(values, kinds, int)
@@ -756,7 +761,7 @@ def _plain_line(line: LogLine, claimed: str | None, good: set[str]) -> bool:
     if attempt is not None and not (attempt.__class__ is int and 1 <= attempt <= INT32[1]):
         return False
     at = line.at
-    if not (at.__class__ is datetime and at.tzinfo is UTC and 1 < at.year < 9999):
+    if not (at.__class__ is datetime and at.tzinfo is UTC and at.year in _SAFE_YEARS):
         return False
     fields = line.fields
     if fields.__class__ is not dict:
