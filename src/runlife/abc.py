@@ -28,7 +28,7 @@ from runlife._core.queries import (
     Page,
     RunQuery,
 )
-from runlife._core.records import Event, Item, LogLine, Transition
+from runlife._core.records import Event, Item, ItemCounts, LogLine, Transition
 from runlife._core.run import Run
 from runlife._core.status import Status
 
@@ -270,6 +270,7 @@ class Store(Protocol):
         expected_version: int,
         claim: Claim | None = None,
         only_if_lapsed: bool = False,
+        expected_progress: ItemCounts | None = None,
     ) -> Run:
         """Write *run* if the stored version is *expected_version*.
 
@@ -278,7 +279,10 @@ class Store(Protocol):
         event each. With *claim*, the write is a worker's and is refused with
         `LeaseLost` unless the claim still holds. With *only_if_lapsed* (the
         reaper), it is refused with `ConcurrentUpdate` unless the run's lease has
-        lapsed by store time. Raises `ConcurrentUpdate` on a version mismatch and
+        lapsed by store time. With *expected_progress*, it is refused with
+        `ConcurrentUpdate` unless the run's stored item counts are these (an
+        outcome decided from the run's items is written only if no item changed
+        since). Raises `ConcurrentUpdate` on a version mismatch and
         `RunNotFound`. Returns the stored run.
         """
         ...

@@ -270,16 +270,21 @@ class LeaseLost(Conflict):
 
 
 class ConcurrentUpdate(Conflict):
-    """A compare-and-set on a run's ``version`` lost to another writer."""
+    """A compare-and-set on a run lost to another writer: its ``version`` (or
+    the item counts the write expected) changed meanwhile.
 
-    def __init__(self, run_id: str, expected: int, actual: int | None) -> None:
+    >>> str(ConcurrentUpdate("01J9", 3, 4))
+    'run 01J9 changed concurrently: expected version 3, found 4; read it again and retry'
+    """
+
+    def __init__(
+        self, run_id: str, expected: int, actual: int | None, *, why: str | None = None
+    ) -> None:
         self.run_id = run_id
         self.expected = expected
         self.actual = actual
-        super().__init__(
-            f"run {run_id} changed concurrently: expected version {expected}, "
-            f"found {actual}; read it again and retry"
-        )
+        why = why or f"expected version {expected}, found {actual}"
+        super().__init__(f"run {run_id} changed concurrently: {why}; read it again and retry")
 
 
 class UnknownStore(InvalidValue):

@@ -47,7 +47,7 @@ import anyio
 import structlog
 
 import runlife
-from runlife import Claim, Lifecycle, Run, RunQuery, Status
+from runlife import Claim, ItemCounts, Lifecycle, Run, RunQuery, Status
 from runlife.abc import Store
 from runlife.stores import SQLiteStore, open_store
 
@@ -119,9 +119,14 @@ class Recording:
         expected_version: int,
         claim: Claim | None = None,
         only_if_lapsed: bool = False,
+        expected_progress: ItemCounts | None = None,
     ) -> Run:
         call = self._store.update_run(
-            run, expected_version=expected_version, claim=claim, only_if_lapsed=only_if_lapsed
+            run,
+            expected_version=expected_version,
+            claim=claim,
+            only_if_lapsed=only_if_lapsed,
+            expected_progress=expected_progress,
         )
         if claim is None:
             return await call

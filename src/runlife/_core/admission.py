@@ -49,7 +49,7 @@ from runlife._core.values import (
     check_text,
     is_text,
 )
-from runlife.exceptions import InvalidValue, NotASuccessor, RunlifeError
+from runlife.exceptions import ConcurrentUpdate, InvalidValue, NotASuccessor, RunlifeError
 
 __all__ = (
     "IDENTITY",
@@ -65,7 +65,9 @@ __all__ = (
     "check_cancel_request",
     "check_claim_args",
     "check_events_args",
+    "check_expected_progress",
     "check_item_query",
+    "check_progress",
     "check_purge_args",
     "check_run_ids",
     "check_search",
@@ -950,6 +952,58 @@ def check_events_args(after: object, run_id: object, limit: object) -> int:
     if after is None:
         return 0
     return check_int("after", after, (0, INT64[1]))
+
+
+_COUNTS: Final = tuple(field.name for field in attrs.fields(ItemCounts))
+
+
+def check_expected_progress(value: object) -> ItemCounts | None:
+    """The *expected_progress* of ``update_run``: None, or item counts that a
+    store can hold (each an int from 0, the total their sum).
+
+    >>> check_expected_progress(ItemCounts(total=1, failed=1)).failed
+    1
+    """
+    if value is None:
+        return None
+    expected = "None or an ItemCounts of ints from 0, its total their sum"
+    if value.__class__ is not ItemCounts:
+        raise InvalidValue("expected_progress", value, expected)
+    assert isinstance(value, ItemCounts)
+    numbers = [getattr(value, name) for name in _COUNTS]
+    if any(n.__class__ is not int or not 0 <= n <= INT64[1] for n in numbers) or (
+        value.total != sum(numbers[1:])
+    ):
+        raise InvalidValue("expected_progress", value, expected)
+    return value
+
+
+def check_progress(
+    run_id: str, version: int, stored: ItemCounts, expected: ItemCounts | None
+) -> None:
+    """Refuse, with `ConcurrentUpdate`, a write of run *run_id* (stored at
+    *version*) that *expected* other item counts than the *stored* ones.
+
+    >>> check_progress("01J9", 3, ItemCounts(), None)
+    >>> check_progress("01J9", 3, ItemCounts(total=1, failed=1), ItemCounts())
+    Traceback (most recent call last):
+    ...
+    runlife.exceptions.ConcurrentUpdate: run 01J9 changed concurrently: its items changed \
+since the write was decided (expected no items, found 1 failed of 1); read it again and retry
+    """
+    if expected is not None and stored != expected:
+        raise ConcurrentUpdate(
+            run_id,
+            version,
+            version,
+            why=f"its items changed since the write was decided (expected "
+            f"{_counts_text(expected)}, found {_counts_text(stored)})",
+        )
+
+
+def _counts_text(counts: ItemCounts) -> str:
+    parts = [f"{n} {name}" for name in _COUNTS[1:] if (n := getattr(counts, name))]
+    return f"{', '.join(parts)} of {counts.total}" if parts else "no items"
 
 
 def check_timeout(field: str, value: object) -> float:

@@ -40,7 +40,7 @@ from runlife._core.queries import (
     Page,
     RunQuery,
 )
-from runlife._core.records import Event, Item, LogLine, Transition
+from runlife._core.records import Event, Item, ItemCounts, LogLine, Transition
 from runlife._core.run import Run
 from runlife._core.status import Status
 from runlife.abc import Clock, Store
@@ -231,12 +231,17 @@ class StoreGuard:
         expected_version: int,
         claim: Claim | None = None,
         only_if_lapsed: bool = False,
+        expected_progress: ItemCounts | None = None,
     ) -> Run:
         """Write *run* by compare-and-set, exactly once (see `_write_once`)."""
 
         async def write() -> Run:
             return await self.store.update_run(
-                run, expected_version=expected_version, claim=claim, only_if_lapsed=only_if_lapsed
+                run,
+                expected_version=expected_version,
+                claim=claim,
+                only_if_lapsed=only_if_lapsed,
+                expected_progress=expected_progress,
             )
 
         async def landed() -> Run | None:

@@ -246,6 +246,11 @@ class RunItems:
     def __repr__(self) -> str:
         return f"<RunItems of run {self.run_id}: {len(self._waiting)} waiting to be written>"
 
+    @property
+    def wrote(self) -> bool:
+        """Whether the attempt handed any item write to the store."""
+        return self._queued > 0
+
     @functools.cached_property
     def _log(self) -> Any:
         # Made when first needed: most attempts never log about their items.
@@ -647,16 +652,14 @@ async def _done_before(guard: StoreGuard, parent_id: str) -> dict[str, tuple[Ite
     return done
 
 
-async def items_verdict(
-    guard: StoreGuard, run_id: str, items_fail_run: float | None
-) -> ItemsOutcome:
-    """How run *run_id* ends by its stored items (`items_outcome`), naming the
-    first failed ones."""
-    progress = (await guard.get_run(run_id)).progress
+async def items_verdict(guard: StoreGuard, run: Run, items_fail_run: float | None) -> ItemsOutcome:
+    """How *run* ends by its item counts (`items_outcome`), naming the first
+    failed items (read from the store when some failed)."""
+    progress = run.progress
     names: list[str] = []
     if progress.failed:
         for status in (Status.FAILED, Status.CANCELLED):
-            found = await guard.items(run_id, status, limit=_NAMED - len(names))
+            found = await guard.items(run.id, status, limit=_NAMED - len(names))
             names += (item.key for item in found)
             if len(names) >= _NAMED:
                 break

@@ -678,6 +678,7 @@ class Worker:
             return apply_decision(decision, _warned(run, warnings), held.lifecycle)
 
         build: Callable[[Run], Awaitable[Run]]
+        by_items = False  # an outcome judged on the run's items
         kind = held.cut_kind
         if kind == "cancel":
             message = held.cut_reason or "cancelled"
@@ -729,13 +730,15 @@ class Worker:
                 return failed(run, exc)
 
         else:
+            by_items = True
 
             async def build(run: Run) -> Run:
                 try:
                     check_json(outcome.result, "result")
                 except NotSerializable as bad:
                     return failed(run, bad)
-                items = await items_verdict(self.guard, run.id, spec.items_fail_run)
+                # Judged on *run*'s item counts: the write expects them (`_write`).
+                items = await items_verdict(self.guard, run, spec.items_fail_run)
                 if items.error is not None:
                     return failed(run, items.error)
                 done = _succeeded_copy(
@@ -764,22 +767,39 @@ class Worker:
                 note=note,
             )
 
-        stored = await self._write(held, honoured)
+        stored = await self._write(held, honoured, by_items=by_items)
         if stored is not None and stored.status is Status.RETRYING:
             self.on_retry(stored)
         if stored is not None and stored.status is Status.QUEUED:
             self.claimable.pulse()
 
-    async def _write(self, held: Held, build: Callable[[Run], Awaitable[Run]]) -> Run | None:
+    async def _write(
+        self, held: Held, build: Callable[[Run], Awaitable[Run]], *, by_items: bool = False
+    ) -> Run | None:
         """Write the attempt's outcome with the claim; after a concurrent change
         (the run was changed by another writer while still held), build it again
-        from what is stored."""
+        from what is stored.
+
+        With *by_items* (an outcome judged on the run's item counts), the write
+        also expects the counts it was built from: an item saved meanwhile (by
+        anyone, with the store's ``save_item``) makes it build again. The
+        attempt's own item writes are stored by then, but the held copy of the
+        run counts from its claim: after them, the first build is of the run as
+        stored.
+        """
         run = held.run
+        if by_items and held.items is not None and held.items.wrote:
+            run = await self.guard.get_run(run.id)
+            if run.status not in LIVE:
+                return None
         for _ in range(_FINISH_TRIES):
             moved = await build(run)
             try:
                 stored = await self.guard.update_run(
-                    moved, expected_version=run.version, claim=held.claim
+                    moved,
+                    expected_version=run.version,
+                    claim=held.claim,
+                    expected_progress=run.progress if by_items else None,
                 )
             except LeaseLost:
                 await self._lost(run.id, "the attempt's outcome was not written")

@@ -547,9 +547,11 @@ class MemoryStore(StoreBase):
         expected_version: int,
         claim: Claim | None = None,
         only_if_lapsed: bool = False,
+        expected_progress: ItemCounts | None = None,
     ) -> Run:
         """Write *run* by compare-and-set (see `runlife.abc.Store.update_run`)."""
         check_int("expected_version", expected_version)
+        admit.check_expected_progress(expected_progress)
         async with await self._use():
             check_text("run.id", run.id)
             row = self._row(run.id)
@@ -559,6 +561,7 @@ class MemoryStore(StoreBase):
                 raise ConcurrentUpdate(run.id, expected_version, stored.version)
             if only_if_lapsed and not self._lapsed(row):
                 raise ConcurrentUpdate(run.id, expected_version, stored.version)
+            admit.check_progress(run.id, stored.version, row.counts, expected_progress)
             full = _json_parts(stored, params=codec.loads(row.params), result=stored.result)
             norm, known = admit.admit_successor(
                 full, run, expected_version=expected_version, lifecycle=self._lifecycle(run.job)

@@ -323,6 +323,30 @@ class StoreContract(HostileCallers):
         assert got.progress == want
         assert (await store.get_run(run.id)).progress == want
 
+    async def test_update_run_may_expect_the_item_counts(self, store: Store) -> None:
+        """With expected_progress, update_run writes only while the run's item
+        counts are those: after an item saved since they were read, it raises
+        ConcurrentUpdate and writes nothing; with the counts as stored, it writes."""
+        await self.put(store, queued())
+        (claim,) = await store.claim("w1", {"backup": LC}, limit=1, lease=LONG)
+        run = claim.run
+        await store.save_item(Item(run_id=run.id, key="a", status=S.FAILED))
+        done = LC.transition(run, S.SUCCEEDED, at=await store.now())
+        with pytest.raises(ConcurrentUpdate) as info:
+            await store.update_run(
+                done, expected_version=run.version, claim=claim, expected_progress=run.progress
+            )
+        assert info.value.run_id == run.id
+        assert "items" in str(info.value)
+        now = await store.get_run(run.id)
+        assert (now.status, now.version) == (S.RUNNING, run.version)
+        counts = ItemCounts(total=1, failed=1)
+        assert now.progress == counts
+        got = await store.update_run(
+            done, expected_version=run.version, claim=claim, expected_progress=counts
+        )
+        assert (got.status, got.version, got.progress) == (S.SUCCEEDED, done.version, counts)
+
     # -- claims --------------------------------------------------------------------
 
     async def test_claim_takes_priority_then_age_then_id(self, store: Store) -> None:

@@ -394,6 +394,21 @@ class HostileCallers:
             lambda: store.request_cancel("", by="ops"),
             lambda: store.cancel_requests(run.id),
             lambda: store.cancel_requests([run.id, 7]),  # type: ignore[list-item]
+            *(
+                lambda bad=bad: store.update_run(
+                    LC.transition(claim.run, S.SUCCEEDED, at=now),
+                    expected_version=claim.run.version,
+                    claim=claim,
+                    expected_progress=bad,
+                )
+                for bad in (
+                    {"total": 0},
+                    ItemCounts(total=2, failed=1),
+                    ItemCounts(total=-1, failed=-1),
+                    ItemCounts(total=2**63, succeeded=2**63),
+                    ItemCounts(total=True, succeeded=True),
+                )
+            ),
         ]
         for call in calls:
             await self._unchanged_after(store, InvalidValue, call)

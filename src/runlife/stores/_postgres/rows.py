@@ -38,6 +38,7 @@ __all__ = (
     "STORED_COLUMNS",
     "cancel_from_row",
     "candidate_from_row",
+    "counts_row",
     "event_from_row",
     "item_event_body",
     "item_from_row",
@@ -251,6 +252,11 @@ def move_row(run: Run, known: int, result: str, **extra: Any) -> str:
         }
     )  # fmt: skip
     return f'{head[:-1]},"result":{result}'
+
+
+def counts_row(counts: ItemCounts) -> list[int]:
+    """The ``counts`` condition of a `move_row`: *counts* from pending to skipped."""
+    return [counts.pending, counts.running, counts.succeeded, counts.failed, counts.skipped]
 
 
 def rows_json(rows: Sequence[str]) -> str:

@@ -127,9 +127,11 @@ MOVE_ROWS: Final = """
         ord int, id text, job text, status text, state text, result json, error json,
         labels jsonb, search text[], queued_at bigint, started_at bigint, ended_at bigint,
         due_at bigint, attempts json, warnings json, priority int, version bigint,
-        n0 int, h json, expected bigint, owner text, fence bigint, only_if_lapsed boolean)"""
+        n0 int, h json, expected bigint, owner text, fence bigint, only_if_lapsed boolean,
+        counts bigint[])"""
 """Successors as a table (`rows.move_row`): their changed fields, their new history
-rows ``h`` (numbered from ``n0``), and the conditions of their write."""
+rows ``h`` (numbered from ``n0``), and the conditions of their write (``counts``:
+the item counts, pending to skipped, it expects, if any)."""
 
 
 def _history_rows(written: str) -> str:
@@ -216,6 +218,9 @@ w AS (
       AND (v.owner IS NULL OR (r.owner = v.owner AND r.fence = v.fence))
       AND (NOT v.only_if_lapsed OR r.expires_at IS NULL
            OR r.expires_at <= statement_timestamp())
+      AND (v.counts IS NULL
+           OR ARRAY[r.p_pending, r.p_running, r.p_succeeded, r.p_failed, r.p_skipped]::bigint[]
+              = v.counts)
     RETURNING r.id, v.ord, r.p_pending, r.p_running, r.p_succeeded, r.p_failed, r.p_skipped),
 hist AS (
     INSERT INTO runlife_transitions (run_id, n, from_state, to_state, at, reason)

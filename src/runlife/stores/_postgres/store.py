@@ -85,6 +85,7 @@ class _Move(NamedTuple):
     row: str
     expected: int
     claim: Claim | None
+    progress: ItemCounts | None
 
 
 def _private(run: Run) -> tuple[Run, str]:
@@ -275,18 +276,21 @@ class PostgresStore(StoreBase):
         expected_version: int,
         claim: Claim | None = None,
         only_if_lapsed: bool = False,
+        expected_progress: ItemCounts | None = None,
     ) -> Run:
         """Write *run* by compare-and-set (see `runlife.abc.Store.update_run`).
 
         Refusals, in this order: `RunNotFound`; `LeaseLost` (*claim* is not the
-        stored hold); `ConcurrentUpdate` (another version is stored, or with
-        *only_if_lapsed* the lease still holds); then `NotASuccessor`,
-        `InvalidValue` or `NotSerializable` from the successor check. Nothing is
-        written when anything is refused.
+        stored hold); `ConcurrentUpdate` (another version is stored, with
+        *only_if_lapsed* the lease still holds, or the item counts are not
+        *expected_progress*); then `NotASuccessor`, `InvalidValue` or
+        `NotSerializable` from the successor check. Nothing is written when
+        anything is refused.
         """
         check_int("expected_version", expected_version)
         if claim is not None and not isinstance(claim, Claim):
             raise InvalidValue("claim", claim, "a Claim or None")
+        progress = admit.check_expected_progress(expected_progress)
         _check_run(run)
         lifecycle, fresh = await self._lifecycle(run.job)
         checked: tuple[Run, int] | None = None
@@ -304,7 +308,7 @@ class PostgresStore(StoreBase):
                     checked = None
         if checked is None:
             stored, stored_text, checked = await self._admit_stored(
-                run, expected_version, claim, only_if_lapsed, lifecycle, fresh
+                run, expected_version, claim, only_if_lapsed, progress, lifecycle, fresh
             )
         norm, known = checked
         result = codec.raw_dumps(norm.result)
@@ -312,8 +316,11 @@ class PostgresStore(StoreBase):
             norm, known, result, expected=expected_version,
             owner=None if claim is None else claim.owner,
             fence=None if claim is None else claim.fence, only_if_lapsed=bool(only_if_lapsed),
+            counts=None if progress is None else rows.counts_row(progress),
         )  # fmt: skip
-        move = _Move(norm, stored_text, stored.params, result, row, expected_version, claim)
+        move = _Move(
+            norm, stored_text, stored.params, result, row, expected_version, claim, progress
+        )
         return await self._updates.submit(move)
 
     async def _admit_stored(
@@ -322,6 +329,7 @@ class PostgresStore(StoreBase):
         expected: int,
         claim: Claim | None,
         only_if_lapsed: bool,
+        progress: ItemCounts | None,
         lifecycle: Lifecycle,
         fresh: bool,
     ) -> tuple[Run, str, tuple[Run, int]]:
@@ -337,6 +345,7 @@ class PostgresStore(StoreBase):
             raise LeaseLost(claim.run_id, claim.owner, claim.fence)
         if stored.version != expected or (only_if_lapsed and not found.lapsed):
             raise ConcurrentUpdate(run.id, expected, stored.version)
+        admit.check_progress(run.id, stored.version, stored.progress, progress)
         try:
             checked = admit.admit_successor(
                 stored, run, expected_version=expected, lifecycle=lifecycle
@@ -641,5 +650,9 @@ def _refusal(move: _Move, hold: tx.Hold | None) -> RunlifeError:
     claim = move.claim
     if claim is not None and (hold.owner, hold.fence) != (claim.owner, claim.fence):
         return LeaseLost(claim.run_id, claim.owner, claim.fence)
-    # Another version is stored, or (only_if_lapsed) the lease still holds.
-    return ConcurrentUpdate(run_id, move.expected, hold.version)
+    # Another version is stored, (only_if_lapsed) the lease still holds, or the
+    # item counts are not those expected.
+    why = None
+    if hold.version == move.expected and move.progress is not None:
+        why = "its items changed since the write was decided, or its lease still holds"
+    return ConcurrentUpdate(run_id, move.expected, hold.version, why=why)

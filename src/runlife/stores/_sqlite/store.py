@@ -34,7 +34,7 @@ from runlife._core.queries import (
     Page,
     RunQuery,
 )
-from runlife._core.records import Event, Item, LogLine
+from runlife._core.records import Event, Item, ItemCounts, LogLine
 from runlife._core.run import Run
 from runlife._core.spec import lifecycle_of
 from runlife._core.status import TERMINAL, Status, Trigger
@@ -453,6 +453,7 @@ class SQLiteStore(StoreBase):
         expected_version: int,
         claim: Claim | None = None,
         only_if_lapsed: bool = False,
+        expected_progress: ItemCounts | None = None,
     ) -> Run:
         """Write *run* if the stored version is *expected_version* (see `runlife.abc.Store`).
 
@@ -461,8 +462,8 @@ class SQLiteStore(StoreBase):
         Raises:
             RunNotFound: no such run.
             LeaseLost: *claim* no longer matches the stored owner and fence.
-            ConcurrentUpdate: the version differs, or (*only_if_lapsed*) the lease
-                still holds.
+            ConcurrentUpdate: the version differs, (*only_if_lapsed*) the lease
+                still holds, or the item counts are not *expected_progress*.
             ~runlife.exceptions.NotASuccessor: *run* does not continue the stored run.
             ~runlife.exceptions.InvalidValue: a field is not storable.
             NotSerializable: its result is not JSON.
@@ -473,6 +474,7 @@ class SQLiteStore(StoreBase):
         run_id = run.id
         check_text("run.id", run_id)
         _check_claim_type(claim)
+        admit.check_expected_progress(expected_progress)
 
         def op(conn: sqlite3.Connection, now: int, later: Later) -> Run:
             head = conn.execute(sql.GET_HEAD, (run_id,)).fetchone()
@@ -487,6 +489,9 @@ class SQLiteStore(StoreBase):
                 raise ConcurrentUpdate(run_id, expected, version)
             if only_if_lapsed and lease is not None and lease > now:
                 raise ConcurrentUpdate(run_id, expected, version)
+            if expected_progress is not None:
+                counts = rows.progress_from_text(progress)
+                admit.check_progress(run_id, version, counts, expected_progress)
             stored, params = self._stored(conn, later, run_id, version, created)
             norm, known = self._admit_successor(conn, stored, run, expected, later)
             tail, events = rows.appended(norm, norm.history[known:])
