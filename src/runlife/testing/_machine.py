@@ -13,7 +13,7 @@ import functools
 import itertools
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -62,6 +62,11 @@ _run_specs = st.fixed_dictionaries(
         "due": st.booleans(),
     }
 )
+
+
+# How a transition's write expects the run's item counts: not at all, as stored, or
+# otherwise (refused).
+_COUNTS: Final = ("none", "current", "other")
 
 
 @attrs.define
@@ -213,8 +218,8 @@ def _machine_for(store: Store, base: datetime) -> type[RuleBasedStateMachine]:
                 self.keys[(run.job, key)] = run.id
 
         @precondition(lambda self: self.has(ACTIVE))
-        @rule(data=st.data(), odds=st.integers(0, 4))
-        def transition(self, data: st.DataObject, odds: int) -> None:
+        @rule(data=st.data(), odds=st.integers(0, 4), counts=st.sampled_from(_COUNTS))
+        def transition(self, data: st.DataObject, odds: int, counts: str) -> None:
             stale = odds == 0  # one write in five comes with a stale version
             run_id = self.pick(data, ACTIVE)
             e = self.model[run_id]
@@ -223,21 +228,30 @@ def _machine_for(store: Store, base: datetime) -> type[RuleBasedStateMachine]:
             nxt = LC.transition(current, target, at=self.moment(), reason=f"to {target}")
             claim = self.claim_for(data, run_id)
             expected_version = current.version - 1 if stale else current.version
+            # Some writes expect the run's item counts: as they are, or as they were
+            # before one more item failed.
+            progress = e.progress()
+            expected = {
+                "none": None,
+                "current": progress,
+                "other": attrs.evolve(
+                    progress, total=progress.total + 1, failed=progress.failed + 1
+                ),
+            }[counts]
+            write = functools.partial(
+                store.update_run,
+                nxt,
+                expected_version=expected_version,
+                claim=claim,
+                expected_progress=expected,
+            )
             if claim is not None and not self.holds(claim):
-                refused(
-                    LeaseLost, store.update_run, nxt, expected_version=expected_version, claim=claim
-                )
+                refused(LeaseLost, write)
                 return
-            if stale:
-                refused(
-                    ConcurrentUpdate,
-                    store.update_run,
-                    nxt,
-                    expected_version=expected_version,
-                    claim=claim,
-                )
+            if stale or counts == "other":
+                refused(ConcurrentUpdate, write)
                 return
-            got = call(store.update_run, nxt, expected_version=expected_version, claim=claim)
+            got = call(write)
             assert got == nxt
             e.run = nxt
             if nxt.status not in _LIVE:
