@@ -391,8 +391,9 @@ class Worker:
                 free = self.concurrency - len(self.held)
                 if free > 0:
                     claims: tuple[Claim, ...] = ()
-                    self._claim_call = call = anyio.CancelScope()
-                    with anyio.CancelScope(shield=True), call:
+                    # Shielded from a stop; cut by a drain's end (its own cancel).
+                    self._claim_call = call = anyio.CancelScope(shield=True)
+                    with call:
                         try:
                             claims = await self.guard.claim(
                                 self.worker_id, lifecycles, limit=free, lease=self.lease
