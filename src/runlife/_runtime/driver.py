@@ -343,15 +343,17 @@ class Driver:
     ) -> None:
         """Wait for a reason to look again: its own pulse, a run that may be
         claimable, the poll (or *until*), and while it holds workflow runs any run's
-        outcome in this runtime (a child's, perhaps)."""
+        outcome in this runtime (a child's, perhaps). The runs it created since
+        *seen* pulsed `claimable` and `changed` once each: not a reason."""
         latest = self.clock.now() + timedelta(seconds=self.poll)
+        made = self._made - seen[3]
         pulses = [
             (self.pulse, seen[0]),
-            (self.claimable, seen[1]),
+            (self.claimable, seen[1] + made),
             (self.store_changed, seen[2]),
         ]
         if self._drives:
-            pulses.append((self.changed, outcomes))
+            pulses.append((self.changed, outcomes + made))
         await nap(self.clock, latest if until is None else min(until, latest), pulses=pulses)
 
     async def _heartbeat_loop(self) -> None:

@@ -168,23 +168,20 @@ class StoreGuard:
         """Write with *fn*; after an outage, a `Conflict` may mean that an earlier
         try was stored and only its reply was lost: *landed* then returns what is
         stored if it is this write, or None if it is not (the conflict is real)."""
-        failed = False
-
-        async def tracked() -> T:
-            nonlocal failed
-            try:
-                return await fn()
-            except StoreError:
-                failed = True
-                raise
-
+        # The first try, as in `_call`: a conflict then is real.
         try:
-            return await self._call(what, tracked)
+            with self.clock.busy():
+                return await fn()
+        except SchemaMismatch:
+            raise
+        except StoreError as exc:
+            first = exc
+        try:
+            return await self._retried(what, first, fn)
         except Conflict:
-            if failed:
-                stored = await landed()
-                if stored is not None:
-                    return stored
+            stored = await landed()
+            if stored is not None:
+                return stored
             raise
 
     # -- the store's methods, guarded ----------------------------------------------

@@ -153,11 +153,25 @@ class _Seen:
 class _Reading:
     """A read of a job's record in flight, that other callers may wait for."""
 
-    __slots__ = ("done", "spec")
+    __slots__ = ("_done", "finished", "spec")
 
     def __init__(self) -> None:
-        self.done = anyio.Event()
         self.spec: JobSpec | None = None
+        self.finished = False
+        self._done: anyio.Event | None = None  # made by the first caller that waits
+
+    async def wait(self) -> None:
+        """Return once the read is over."""
+        if self.finished:
+            return
+        if self._done is None:
+            self._done = anyio.Event()
+        await self._done.wait()
+
+    def finish(self) -> None:
+        self.finished = True
+        if self._done is not None:
+            self._done.set()
 
 
 class JobBook:
@@ -226,7 +240,7 @@ class JobBook:
         """
         reading = self._reading.get(name)
         if reading is not None:
-            await reading.done.wait()
+            await reading.wait()
             if reading.spec is not None:
                 return reading.spec
             # That read failed or was cancelled: this caller reads on its own.
@@ -238,7 +252,7 @@ class JobBook:
         finally:
             if self._reading.get(name) is reading:
                 del self._reading[name]
-            reading.done.set()
+            reading.finish()
 
     async def _read_record(self, name: str) -> JobSpec:
         try:
@@ -258,6 +272,10 @@ class JobBook:
         except JobNotFound:
             return job.to_record()
         return record_of(job.name, self._learn(job.name, record.spec).spec)
+
+    def saved(self, record: JobRecord) -> None:
+        """Know the spec of *record*, a job's record as its save stored it."""
+        self._learn(record.name, record.spec)
 
     async def set_policy(self, name: str, **changes: Any) -> JobSpec:
         """Set policy fields of job *name* in its stored spec (*changes* as

@@ -295,7 +295,7 @@ class AsyncRuntime:
                 if job.spec.schedule is not None:
                     # Kept only if the store has no record yet: a schedule's start.
                     record = attrs.evolve(record, last_scheduled_for=now)
-                await self.guard.save_job(record)
+                self.book.saved(await self.guard.save_job(record))
             for wf in self.workflows.values():
                 spec = workflow_spec(wf).to_spec()
                 await self.guard.save_job(JobRecord(name=wf.name, spec=spec))

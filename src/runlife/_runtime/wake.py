@@ -11,8 +11,10 @@ wake-up costs a read and nothing else.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Generic, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -20,7 +22,9 @@ import anyio.lowlevel
 from runlife._clock import SystemClock
 from runlife.abc import Clock
 
-__all__ = ("Pulse", "nap")
+__all__ = ("Pulse", "Queue", "nap")
+
+T = TypeVar("T")
 
 
 class Pulse:
@@ -107,6 +111,50 @@ class _FutureWaiter(_Waiter):
 
     async def wait(self) -> None:
         await self.future
+
+
+class Queue(Generic[T]):
+    """An unbounded first-in, first-out queue of one event loop, whose `put` wakes
+    one waiting `get` (not all of them, as a `Pulse` would).
+
+    >>> import anyio
+    >>> queue = Queue[str]()
+    >>> queue.put("a")
+    >>> anyio.run(queue.get)
+    'a'
+    """
+
+    __slots__ = ("_getters", "_items")
+
+    def __init__(self) -> None:
+        self._items: deque[T] = deque()
+        self._getters: deque[_Waiter] = deque()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: T) -> None:
+        """Add *item* and wake the longest waiting `get` (from the loop's thread)."""
+        self._items.append(item)
+        if self._getters:
+            self._getters.popleft().set()
+
+    async def get(self) -> T:
+        """The first item, once there is one; a checkpoint either way."""
+        if self._items:
+            await anyio.lowlevel.checkpoint()
+        while not self._items:
+            waiter = _waiter()
+            self._getters.append(waiter)
+            try:
+                await waiter.wait()
+            except BaseException:
+                if waiter in self._getters:
+                    self._getters.remove(waiter)
+                elif self._items and self._getters:
+                    self._getters.popleft().set()  # woken, but gone: the next one takes it
+                raise
+        return self._items.popleft()
 
 
 def _loop() -> asyncio.AbstractEventLoop | None:

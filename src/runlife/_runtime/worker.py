@@ -29,7 +29,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
@@ -38,7 +37,6 @@ from typing import Any, Literal
 import anyio
 import attrs
 import structlog
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from runlife._core.claiming import LIVE
 from runlife._core.fast import compile_copier
@@ -58,7 +56,7 @@ from runlife._runtime.job import Job
 from runlife._runtime.jobs import GOES_ON, apply_decision, honour_cancel, to_cancelled, to_queue
 from runlife._runtime.logs import LogSettings, LoopHandle, RunLog
 from runlife._runtime.waiting import Waits, wait_for_signal
-from runlife._runtime.wake import Pulse, nap
+from runlife._runtime.wake import Pulse, Queue, nap
 from runlife.abc import Clock, Executor
 from runlife.exceptions import (
     AttemptFailed,
@@ -341,8 +339,8 @@ class Worker:
         """Pulse it when a run of its jobs may have become claimable."""
         self.held: dict[str, Held] = {}
         self._freed = Pulse()
-        # anyio's streams and scopes belong to an event loop: made in `serve`.
-        self._send: MemoryObjectSendStream[Held] | None = None
+        # The pool's queue and anyio's scopes belong to an event loop: made in `serve`.
+        self._pool: Queue[Held] | None = None
         self._claiming: anyio.CancelScope | None = None
         # The store call of a claim in flight: it is never cut by a stop (a claim
         # that lands is adopted, then handed back), only once a drain's grace is over.
@@ -360,17 +358,19 @@ class Worker:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Claim, run and heartbeat until cancelled (after `drain`)."""
-        send, receive = anyio.create_memory_object_stream[Held](math.inf)
-        self._send = send
+        self._pool = pool = Queue[Held]()
         self._loop = LoopHandle.current()
-        with send, receive, capture.installed():
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
-                for _ in range(self.concurrency):
-                    tg.start_soon(self._pool_task, receive)
-                tg.start_soon(self._heartbeat_loop)
-                tg.start_soon(self._claim_loop)
-                task_status.started()
+        try:
+            with capture.installed():
+                async with anyio.create_task_group() as tg:
+                    self._tg = tg
+                    for _ in range(self.concurrency):
+                        tg.start_soon(self._pool_task, pool)
+                    tg.start_soon(self._heartbeat_loop)
+                    tg.start_soon(self._claim_loop)
+                    task_status.started()
+        finally:
+            self._pool = None
 
     async def _claim_loop(self) -> None:
         ended = self._claim_ended = anyio.Event()
@@ -391,8 +391,9 @@ class Worker:
                 free = self.concurrency - len(self.held)
                 if free > 0:
                     claims: tuple[Claim, ...] = ()
-                    self._claim_call = call = anyio.CancelScope()
-                    with anyio.CancelScope(shield=True), call:
+                    # Shielded from a stop; cut by a drain's end (its own cancel).
+                    self._claim_call = call = anyio.CancelScope(shield=True)
+                    with call:
                         try:
                             claims = await self.guard.claim(
                                 self.worker_id, lifecycles, limit=free, lease=self.lease
@@ -427,15 +428,16 @@ class Worker:
         job = self.jobs[claim.run.job]
         waits = Waits(self.clock, wake=self._wake, poll=self.poll)
         held = Held(claim, job, self.clock, self.guard, waits, make_log=self._log_of, specs=specs)
-        if self._send is None:
+        if self._pool is None:
             raise RuntimeError("the worker is not serving: start Worker.serve first")
         self.held[claim.run_id] = held
         if self._stopped:  # claimed while the worker stopped: handed back at once
             held.cut("interrupt", "its runtime shut down before the attempt started")
-        self._send.send_nowait(held)
+        self._pool.put(held)
 
-    async def _pool_task(self, receive: MemoryObjectReceiveStream[Held]) -> None:
-        async for held in receive:
+    async def _pool_task(self, pool: Queue[Held]) -> None:
+        while True:
+            held = await pool.get()
             try:
                 await self._attempt(held)
             except Exception:

@@ -13,6 +13,7 @@ of params and results, `Status` members for canonical state names).
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from bisect import bisect_right
 from collections import Counter
@@ -287,6 +288,7 @@ class MemoryStore(StoreBase):
         self.url = "memory://"
         self._clock: _Now = clock if clock is not None else SystemClock()
         self._changed: anyio.Event | None = None
+        self._change_futures: set[asyncio.Future[None]] = set()
         self._jobs: dict[str, JobRecord] = {}
         self._spec_texts: dict[str, tuple[Mapping[str, Any], str]] = {}
         # Each job's lifecycle, with the spec it was read from (every write needs it).
@@ -320,8 +322,7 @@ class MemoryStore(StoreBase):
         return None
 
     async def _close(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
+        self._notify_waiters()
 
     async def _use(self) -> _Step:
         """Open the store if need be: the method's body that follows runs without
@@ -331,13 +332,19 @@ class MemoryStore(StoreBase):
         return _STEP
 
     def _notify(self) -> None:
-        # The change event exists only while somebody waits for a change (an anyio
-        # Event costs a look-up of the running backend to make).
+        self._notify_waiters()
+        if self._on_change is not None:
+            self._on_change()
+
+    def _notify_waiters(self) -> None:
+        # What a wait waits on exists only while somebody waits for a change.
         if self._changed is not None:
             self._changed.set()
             self._changed = None
-        if self._on_change is not None:
-            self._on_change()
+        if self._change_futures:
+            futures, self._change_futures = self._change_futures, set()
+            for future in futures:
+                _settle(future)
 
     async def now(self) -> datetime:
         """The clock's now, in UTC."""
@@ -1095,11 +1102,25 @@ class MemoryStore(StoreBase):
         """Return after the next change, or after *timeout* seconds."""
         seconds = admit.check_timeout("timeout", timeout)
         await self._use()
-        changed = self._changed
-        if changed is None:
-            changed = self._changed = anyio.Event()
-        with anyio.move_on_after(seconds):
-            await changed.wait()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another backend (trio): an anyio event and scope
+            changed = self._changed
+            if changed is None:
+                changed = self._changed = anyio.Event()
+            with anyio.move_on_after(seconds):
+                await changed.wait()
+            return
+        # On asyncio, the cheapest wait there is: a bare future, and a timer of the
+        # loop (anyio's cancel scopes cancel it as they cancel any await).
+        future: asyncio.Future[None] = loop.create_future()
+        self._change_futures.add(future)
+        timer = loop.call_later(seconds, _settle, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
+            self._change_futures.discard(future)
 
     # -- snapshots ---------------------------------------------------------------
 
@@ -1326,6 +1347,11 @@ _make_transition: Callable[..., Transition] = compile_maker(Transition)
 
 def _plain(state: str) -> str:
     return state.value if isinstance(state, Status) else state
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _run_of(kept: Event | _Moved) -> str:
