@@ -16,7 +16,7 @@ from pgserver import fresh_schema, postgres_dsn  # noqa: F401 - a fixture, used 
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile(
     "ci",
-    max_examples=200,
+    max_examples=120,  # more than "dev", and the whole suite within CI's time on 2 cores
     deadline=2000,  # ms: a noisy 2-core machine must not fail a correct test
     suppress_health_check=(HealthCheck.too_slow,),
     print_blob=True,
