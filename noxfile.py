@@ -23,7 +23,7 @@ def _install(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite; extra arguments go to pytest (``nox -s tests -- -k lifecycle``)."""
     _install(session)
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "auto", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -67,7 +67,7 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one() -> Non
     assert len(sh) == 2
     demo, tests = (code.strip() for _, code, _ in sh)
     assert demo.endswith("runlife demo")
-    assert tests.endswith("pytest")
+    assert tests.endswith("pytest -n auto")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     for step in (part.strip() for part in tests.split("&&")):
         assert step in ci, f".ci/run does not run the README's {step!r}"

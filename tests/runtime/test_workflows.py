@@ -655,11 +655,13 @@ async def test_a_chain_of_a_thousand_links(clock: VirtualClock, store: MemorySto
 
 
 # On asyncio only: it takes a while, and the chain above runs on both backends.
+# `python -m benchmarks workflow` runs the same shape with 10,000 parts, timed.
 @pytest.mark.parametrize("anyio_backend", [("asyncio", {})], ids=["asyncio"])
-async def test_a_fan_out_and_in_of_ten_thousand_nodes(
+async def test_a_fan_out_and_in_of_thousands_of_nodes(
     clock: VirtualClock, store: MemoryStore
 ) -> None:
-    jobs = make_jobs("split", *(f"part{i:05d}" for i in range(10_000)), "merge")
+    n = 2_500
+    jobs = make_jobs("split", *(f"part{i:05d}" for i in range(n)), "merge")
     split, parts, merge = jobs[0], jobs[1:-1], jobs[-1]
     graph: dict[runlife.Job, list[runlife.Job]] = {split: [], **{p: [split] for p in parts}}
     graph[merge] = parts
@@ -668,8 +670,8 @@ async def test_a_fan_out_and_in_of_ten_thousand_nodes(
         done = await rt.wait((await rt.submit(wf)).id)
         nodes = await children(rt, done.id)
     assert done.status is S.SUCCEEDED
-    assert done.result == {"nodes": 10_002, "succeeded": 10_002}
-    assert len(nodes) == 10_002
+    assert done.result == {"nodes": n + 2, "succeeded": n + 2}
+    assert len(nodes) == n + 2
     assert nodes["merge"].created_at >= max(nodes[p.name].ended_at for p in parts)  # type: ignore[type-var]
 
 
