@@ -474,29 +474,24 @@ class SQLiteStore(StoreBase):
         run_id = run.id
         check_text("run.id", run_id)
         _check_claim_type(claim)
-        admit.check_expected_progress(expected_progress)
+        counts = admit.check_expected_progress(expected_progress)
+
+        guarded = claim is None or (claim.run_id == run_id and _bindable_claim(claim))
+        # The checks against the stored run (hold, version, lease) as the guard of
+        # the write, when the store keeps that run: see _move_kept.
+        guard = (run_id, expected)
+        if claim is not None:
+            guard += (claim.owner, claim.fence)
 
         def op(conn: sqlite3.Connection, now: int, later: Later) -> Run:
-            head = conn.execute(sql.GET_HEAD, (run_id,)).fetchone()
-            if head is None:
-                raise RunNotFound(run_id)
-            version, owner, fence, lease, created, progress = head
-            if claim is not None and (
-                claim.run_id != run_id or owner != claim.owner or fence != claim.fence
-            ):
-                raise LeaseLost(run_id, claim.owner, claim.fence)
-            if version != expected:
-                raise ConcurrentUpdate(run_id, expected, version)
-            if only_if_lapsed and lease is not None and lease > now:
-                raise ConcurrentUpdate(run_id, expected, version)
-            if expected_progress is not None:
-                counts = rows.progress_from_text(progress)
-                admit.check_progress(run_id, version, counts, expected_progress)
-            stored, params = self._stored(conn, later, run_id, version, created)
-            norm, known = self._admit_successor(conn, stored, run, expected, later)
-            tail, events = rows.appended(norm, norm.history[known:])
-            hold = (owner, lease) if norm.status in LIVE else (None, None)
-            conn.execute(sql.MOVE_RUN, (tail, *rows.move_values(norm, *hold), run_id))
+            moved = None
+            if guarded:
+                moved = self._move_kept(conn, later, run, guard, only_if_lapsed, counts, now)
+            if moved is None:
+                moved = self._move_read(
+                    conn, later, run, expected, claim, only_if_lapsed, counts, now
+                )
+            norm, stored, created, params, progress = moved
             status = str(norm.status)
             same_labels = norm.labels == stored.labels
             if not same_labels or norm.priority != stored.priority:
@@ -508,7 +503,6 @@ class SQLiteStore(StoreBase):
                 later.labels.append((status, run_id))
             elif norm.status is not stored.status and norm.labels:
                 later.labels.append((status, run_id))
-            later.events.extend(events)
             out = rows.as_returned(norm, progress)
             # A terminal run never changes again: nothing to keep it for.
             kept = None if out.status in TERMINAL else _Kept(out, created, params, dict(out.labels))
@@ -516,6 +510,94 @@ class SQLiteStore(StoreBase):
             return out
 
         return await self._write("update_run", op)
+
+    def _move_kept(
+        self,
+        conn: sqlite3.Connection,
+        later: Later,
+        run: Run,
+        guard: tuple[Any, ...],
+        only_if_lapsed: bool,
+        counts: ItemCounts | None,
+        now: int,
+    ) -> tuple[Run, Run, int, Any, str | None] | None:
+        """Write the successor *run* of the run this store keeps, without reading
+        the run first: checked against the kept run, then written only if the
+        stored run is that one, held under the claim and lapsed as asked (*guard*:
+        the id, the expected version, and the claim's owner and fence if any).
+        What was written (see `_move_read`), or None, having written nothing, if
+        the store keeps no such run, the successor fails its checks, or the
+        stored run is not as the guard wants: the caller then reads it and
+        refuses the write with the error that comes first."""
+        run_id, expected = guard[0], guard[1]
+        kept = later.kept(run_id, _UNKNOWN)
+        if kept is _UNKNOWN:
+            kept = self._runs.get(run_id)
+        if kept is None:
+            return None
+        stored = kept.stored(expected, kept.created)
+        if stored is None:
+            return None
+        try:
+            norm, known = self._admit_successor(conn, stored, run, expected, later)
+        except sqlite3.Error:
+            raise  # reading the job's lifecycle failed: the transaction is in doubt
+        except Exception:
+            return None  # refused: the stored run tells which refusal comes first
+        tail, events = rows.appended(norm, norm.history[known:])
+        held = norm.status in LIVE
+        values = rows.move_values(norm, None, None)
+        if held:
+            values = values[:-2]  # the hold stays as it is stored
+        text = sql.move_guarded(held=held, claim=len(guard) > 2, lapsed=only_if_lapsed)
+        args = (tail, *values, run_id, expected, kept.created, *guard[2:])
+        found = conn.execute(text, (*args, now) if only_if_lapsed else args).fetchall()
+        if not found:
+            return None
+        progress = found[0][0]
+        if counts is not None:
+            # Refused after the write: the batch takes it back (see GroupCommit).
+            admit.check_progress(run_id, expected, rows.progress_from_text(progress), counts)
+        later.events.extend(events)
+        return norm, stored, kept.created, kept.params, progress
+
+    def _move_read(
+        self,
+        conn: sqlite3.Connection,
+        later: Later,
+        run: Run,
+        expected: int,
+        claim: Claim | None,
+        only_if_lapsed: bool,
+        counts: ItemCounts | None,
+        now: int,
+    ) -> tuple[Run, Run, int, Any, str | None]:
+        """Check the successor *run* against the stored run, read now, in the order
+        of the refusals, and write it. The run as stored, the stored run before,
+        its creation (µs), a copy of its params no caller holds and its
+        ``progress`` column."""
+        run_id = run.id
+        head = conn.execute(sql.GET_HEAD, (run_id,)).fetchone()
+        if head is None:
+            raise RunNotFound(run_id)
+        version, owner, fence, lease, created, progress = head
+        if claim is not None and (
+            claim.run_id != run_id or owner != claim.owner or fence != claim.fence
+        ):
+            raise LeaseLost(run_id, claim.owner, claim.fence)
+        if version != expected:
+            raise ConcurrentUpdate(run_id, expected, version)
+        if only_if_lapsed and lease is not None and lease > now:
+            raise ConcurrentUpdate(run_id, expected, version)
+        if counts is not None:
+            admit.check_progress(run_id, version, rows.progress_from_text(progress), counts)
+        stored, params = self._stored(conn, later, run_id, version, created)
+        norm, known = self._admit_successor(conn, stored, run, expected, later)
+        tail, events = rows.appended(norm, norm.history[known:])
+        hold = (owner, lease) if norm.status in LIVE else (None, None)
+        conn.execute(sql.MOVE_RUN, (tail, *rows.move_values(norm, *hold), run_id))
+        later.events.extend(events)
+        return norm, stored, created, params, progress
 
     def _stored(
         self, conn: sqlite3.Connection, later: Later, run_id: str, version: int, created: int
