@@ -105,38 +105,12 @@ use savepoints runs again), so it only reads what it is given."""
 _UNSET: Any = object()
 
 
-class _Done:
-    """When a queued write's batch ran, or the lead came to it: on asyncio a bare
-    future (the cheapest thing a task can wait on), else an anyio event."""
-
-    __slots__ = ("_event", "_future")
-
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop | None, event: type[anyio.Event] | None
-    ) -> None:
-        self._future = None if loop is None else loop.create_future()
-        self._event = None if event is None else event()
-
-    def set(self) -> None:
-        future = self._future
-        if future is None:
-            assert self._event is not None
-            self._event.set()
-        elif not future.done():  # a cancelled waiter cancelled it
-            future.set_result(None)
-
-    async def wait(self) -> None:
-        if self._future is None:
-            assert self._event is not None
-            await self._event.wait()
-        else:
-            await self._future
-
-
 class _Op(Generic[T]):
-    """One queued write: its function, and then its outcome."""
+    """One queued write: its function, then its outcome; and when its batch ran, or
+    the lead came to it: on asyncio a bare future (the cheapest thing a task can
+    wait on), else an anyio event."""
 
-    __slots__ = ("abandoned", "done", "error", "finished", "fn", "name", "result")
+    __slots__ = ("abandoned", "error", "event", "finished", "fn", "future", "name", "result")
 
     def __init__(
         self,
@@ -147,11 +121,20 @@ class _Op(Generic[T]):
     ) -> None:
         self.name = name
         self.fn = fn
-        self.done = _Done(loop, event)
+        self.future = None if loop is None else loop.create_future()
+        self.event = None if event is None else event()
         self.finished = False
         self.abandoned = False
         self.result: T = _UNSET
         self.error: BaseException | None = None
+
+    def wake(self) -> None:
+        future = self.future
+        if future is None:
+            assert self.event is not None
+            self.event.set()
+        elif not future.done():  # a cancelled waiter cancelled it
+            future.set_result(None)
 
     def outcome(self) -> T:
         if self.error is not None:
@@ -221,7 +204,12 @@ class GroupCommit:
             self._leader = op
         else:
             try:
-                await op.done.wait()  # until its batch ran, or it is handed the lead
+                # Until its batch ran, or it is handed the lead.
+                if op.future is not None:
+                    await op.future
+                else:
+                    assert op.event is not None
+                    await op.event.wait()
             except BaseException:
                 self._leave(op)
                 raise
@@ -254,7 +242,7 @@ class GroupCommit:
         if self._queue:
             nxt = self._queue[0]
             self._leader = nxt
-            nxt.done.set()
+            nxt.wake()
             return
         self._leader = None
         if self._idle is not None:
@@ -292,7 +280,7 @@ class GroupCommit:
         for o in batch:
             o.finished = True
             if o is not leader:
-                o.done.set()
+                o.wake()
 
     # -- in the writer thread -----------------------------------------------------
 

@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
@@ -241,9 +241,15 @@ class SQLiteStore(StoreBase):
 
     # -- the two paths: group-committed writes and pooled reads --------------------
 
-    async def _write(self, name: str | None, fn: OpFn[T]) -> T:
-        if not self._opened:
-            await self._ensure_open()
+    def _write(self, name: str | None, fn: OpFn[T]) -> Awaitable[T]:
+        # The group commit's own coroutine once the store is open: no frame between.
+        if self._opened:
+            assert self._commits is not None
+            return self._commits.write(name, fn)
+        return self._write_opening(name, fn)
+
+    async def _write_opening(self, name: str | None, fn: OpFn[T]) -> T:
+        await self._ensure_open()
         assert self._commits is not None
         return await self._commits.write(name, fn)
 
@@ -479,7 +485,7 @@ class SQLiteStore(StoreBase):
         guarded = claim is None or (claim.run_id == run_id and _bindable_claim(claim))
         # The checks against the stored run (hold, version, lease) as the guard of
         # the write, when the store keeps that run: see _move_kept.
-        guard = (run_id, expected)
+        guard: tuple[Any, ...] = (run_id, expected)
         if claim is not None:
             guard += (claim.owner, claim.fence)
 
