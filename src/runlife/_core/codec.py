@@ -106,6 +106,9 @@ _make_attempt = compile_maker(Attempt)
 _make_error = compile_maker(ErrorInfo)
 
 
+_last_us: tuple[object, int] = (None, 0)
+
+
 def to_us(moment: datetime) -> int:
     """Microseconds since the Unix epoch (exact, unlike ``timestamp()``); a naive
     *moment* is read as UTC.
@@ -113,9 +116,20 @@ def to_us(moment: datetime) -> int:
     >>> to_us(datetime(1970, 1, 1, 0, 0, 1, 5, tzinfo=UTC))
     1000005
     """
+    # A move writes its moment several times (its history row, its event, its
+    # attempt, the run's columns), and a claim one moment for all its runs: the
+    # last moment converted is remembered with its value (held, so never another
+    # object at its address; one tuple, so threads always see a matching pair).
+    global _last_us
+    last = _last_us
+    if last[0] is moment:
+        return last[1]
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - EPOCH) // _US
+        us = (moment.replace(tzinfo=UTC) - EPOCH) // _US
+    else:
+        us = (moment - EPOCH) // _US
+    _last_us = (moment, us)
+    return us
 
 
 def from_us(us: int) -> datetime:
