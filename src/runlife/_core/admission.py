@@ -133,6 +133,19 @@ def _utc_column(moments: Sequence[Any]) -> bool:
     return min(years) in _SAFE_YEARS and max(years) in _SAFE_YEARS
 
 
+def _plain_moments(moments: Sequence[Any]) -> bool:
+    """Whether each of *moments* is None or as `_is_utc` says, in one pass (a run's
+    moments, the first one never None)."""
+    for moment in moments:
+        if moment is not None and (
+            moment.__class__ is not datetime
+            or moment.tzinfo is not UTC
+            or moment.year not in _SAFE_YEARS
+        ):
+            return False
+    return moments[0] is not None
+
+
 def _utc(field: str, moment: datetime) -> datetime:
     if _is_utc(moment):  # the common case, checked cheaply
         return moment
@@ -294,15 +307,24 @@ def _as_stored(
         labels = stored.labels
     else:
         labels = check_labels("labels", run.labels)
+    created, scheduled, queued = run.created_at, run.scheduled_for, run.queued_at
+    started, ended, due = run.started_at, run.ended_at, run.due_at
+    if not _plain_moments((created, scheduled, queued, started, ended, due)):
+        created = _utc("created_at", created)
+        scheduled = _utc_or_none("scheduled_for", scheduled)
+        queued = _utc_or_none("queued_at", queued)
+        started = _utc_or_none("started_at", started)
+        ended = _utc_or_none("ended_at", ended)
+        due = _utc_or_none("due_at", due)
     return _stored_run(  # type: ignore[no-any-return]
         run,
         state=state,
-        created_at=_utc("created_at", run.created_at),
-        scheduled_for=_utc_or_none("scheduled_for", run.scheduled_for),
-        queued_at=_utc_or_none("queued_at", run.queued_at),
-        started_at=_utc_or_none("started_at", run.started_at),
-        ended_at=_utc_or_none("ended_at", run.ended_at),
-        due_at=_utc_or_none("due_at", run.due_at),
+        created_at=created,
+        scheduled_for=scheduled,
+        queued_at=queued,
+        started_at=started,
+        ended_at=ended,
+        due_at=due,
         attempts=attempts,
         history=history,
         warnings=run.warnings if run.warnings.__class__ is tuple else tuple(run.warnings),
