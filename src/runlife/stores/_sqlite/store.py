@@ -534,7 +534,9 @@ class SQLiteStore(StoreBase):
         What was written (see `_move_read`), or None, having written nothing, if
         the store keeps no such run, the successor fails its checks, or the
         stored run is not as the guard wants: the caller then reads it and
-        refuses the write with the error that comes first."""
+        refuses the write with the error that comes first. Item counts other
+        than *counts* (if given) refuse it once written: the batch takes the
+        write back (see `GroupCommit`)."""
         run_id, expected = guard[0], guard[1]
         kept = later.kept(run_id, _UNKNOWN)
         if kept is _UNKNOWN:
