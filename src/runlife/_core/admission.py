@@ -136,14 +136,7 @@ def _utc_column(moments: Sequence[Any]) -> bool:
 def _plain_moments(moments: Sequence[Any]) -> bool:
     """Whether each of *moments* is None or as `_is_utc` says, in one pass (a run's
     moments, the first one never None)."""
-    for moment in moments:
-        if moment is not None and (
-            moment.__class__ is not datetime
-            or moment.tzinfo is not UTC
-            or moment.year not in _SAFE_YEARS
-        ):
-            return False
-    return moments[0] is not None
+    return moments[0] is not None and all(m is None or _is_utc(m) for m in moments)
 
 
 def _utc(field: str, moment: datetime) -> datetime:

@@ -7,6 +7,7 @@ few statements whose shape depends on a query (`select_runs`, `run_filters`,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -83,6 +84,7 @@ CLAIM_RUN: Final = f"UPDATE runs SET {_SET_MOVE}, fence = ? WHERE id = ?"
 """A claim: as `MOVE_RUN`, and the new fence before the id."""
 
 
+@functools.cache
 def move_guarded(*, held: bool, claim: bool, lapsed: bool) -> str:
     """A successor written only if the stored run is the one it was checked
     against: as `MOVE_RUN`, but the hold (owner and lease) is kept as stored if
@@ -90,21 +92,16 @@ def move_guarded(*, held: bool, claim: bool, lapsed: bool) -> str:
     creation it must have, the *claim*'s owner and fence it must be held under,
     and (*lapsed*) the store time its lease must have lapsed by. Returns the run's
     ``progress`` when it was written (no row: a check failed, nothing changed)."""
-    key = (held, claim, lapsed)
-    text = _MOVE_GUARDED.get(key)
-    if text is None:
-        columns = MOVE_COLUMNS[:-2] if held else MOVE_COLUMNS
-        sets = ", ".join([_APPEND_HISTORY, *(f"{c} = ?" for c in columns)])
-        where = "id = ? AND version = ? AND created_at = ?"
-        if claim:
-            where += " AND owner = ? AND fence = ?"
-        if lapsed:
-            where += " AND (lease_expires_at IS NULL OR lease_expires_at <= ?)"
-        text = _MOVE_GUARDED[key] = f"UPDATE runs SET {sets} WHERE {where} RETURNING progress"
-    return text
+    columns = MOVE_COLUMNS[:-2] if held else MOVE_COLUMNS
+    sets = ", ".join([_APPEND_HISTORY, *(f"{c} = ?" for c in columns)])
+    where = "id = ? AND version = ? AND created_at = ?"
+    if claim:
+        where += " AND owner = ? AND fence = ?"
+    if lapsed:
+        where += " AND (lease_expires_at IS NULL OR lease_expires_at <= ?)"
+    return f"UPDATE runs SET {sets} WHERE {where} RETURNING progress"
 
 
-_MOVE_GUARDED: dict[tuple[bool, bool, bool], str] = {}
 SET_LABELS: Final = "UPDATE runs SET labels = ?, priority = ? WHERE id = ?"
 SET_PROGRESS: Final = "UPDATE runs SET progress = ? WHERE id = ?"
 RUN_HOLD: Final = f"SELECT {_names(HOLD_COLUMNS)} FROM runs WHERE id = ?"
