@@ -56,8 +56,10 @@ def flaky(ctx: RunContext) -> None:
 
 @runlife.job(executor="process", timeout=Timeout(attempt=3))
 def sleeps(ctx: RunContext, pidfile: str, cleaned: str) -> str:
-    _note_pid(pidfile)
+    # The pid is told inside the try: a SIGTERM that comes once the test has seen
+    # it always finds the finally.
     try:
+        _note_pid(pidfile)
         time.sleep(60)
     finally:
         Path(cleaned).write_text(f"cancelled={ctx.cancelled}")
