@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-import anyio
 import attrs
 import structlog
 
@@ -28,6 +27,7 @@ from runlife._core.spec import JobSpec
 from runlife._core.status import Status
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.job import Job, record_of
+from runlife._runtime.wake import Latch
 from runlife.exceptions import InvalidLifecycle, InvalidPolicy, InvalidTransition, JobNotFound
 
 __all__ = ("GOES_ON", "JobBook", "apply_decision", "honour_cancel", "to_cancelled", "to_queue")
@@ -153,25 +153,11 @@ class _Seen:
 class _Reading:
     """A read of a job's record in flight, that other callers may wait for."""
 
-    __slots__ = ("_done", "finished", "spec")
+    __slots__ = ("done", "spec")
 
     def __init__(self) -> None:
         self.spec: JobSpec | None = None
-        self.finished = False
-        self._done: anyio.Event | None = None  # made by the first caller that waits
-
-    async def wait(self) -> None:
-        """Return once the read is over."""
-        if self.finished:
-            return
-        if self._done is None:
-            self._done = anyio.Event()
-        await self._done.wait()
-
-    def finish(self) -> None:
-        self.finished = True
-        if self._done is not None:
-            self._done.set()
+        self.done = Latch()
 
 
 class JobBook:
@@ -240,7 +226,7 @@ class JobBook:
         """
         reading = self._reading.get(name)
         if reading is not None:
-            await reading.wait()
+            await reading.done.wait()
             if reading.spec is not None:
                 return reading.spec
             # That read failed or was cancelled: this caller reads on its own.
@@ -252,7 +238,7 @@ class JobBook:
         finally:
             if self._reading.get(name) is reading:
                 del self._reading[name]
-            reading.finish()
+            reading.done.set()
 
     async def _read_record(self, name: str) -> JobSpec:
         try:

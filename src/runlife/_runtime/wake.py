@@ -22,7 +22,7 @@ import anyio.lowlevel
 from runlife._clock import SystemClock
 from runlife.abc import Clock
 
-__all__ = ("Pulse", "Queue", "nap")
+__all__ = ("Latch", "Pulse", "Queue", "nap")
 
 T = TypeVar("T")
 
@@ -67,6 +67,41 @@ class Pulse:
             await waiter.wait()
         finally:
             self._waiters.discard(waiter)
+
+
+class Latch:
+    """A one-shot flag: `wait` returns once `set` was called, at once if it was.
+
+    Most latches are set with nobody waiting (an attempt's end, a read that no
+    other caller shares), so the event is made only by the first waiter.
+
+    >>> import anyio
+    >>> latch = Latch()
+    >>> latch.set()
+    >>> anyio.run(latch.wait)
+    >>> latch.is_set
+    True
+    """
+
+    __slots__ = ("_event", "is_set")
+
+    def __init__(self) -> None:
+        self.is_set = False
+        self._event: anyio.Event | None = None
+
+    async def wait(self) -> None:
+        """Return once the latch is set."""
+        if self.is_set:
+            return
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+    def set(self) -> None:
+        """Set it for good, waking its waiters (call it from the event loop's thread)."""
+        self.is_set = True
+        if self._event is not None:
+            self._event.set()
 
 
 class _Waiter:

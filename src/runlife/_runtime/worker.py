@@ -56,7 +56,7 @@ from runlife._runtime.job import Job
 from runlife._runtime.jobs import GOES_ON, apply_decision, honour_cancel, to_cancelled, to_queue
 from runlife._runtime.logs import LogSettings, LoopHandle, RunLog
 from runlife._runtime.waiting import Waits, wait_for_signal
-from runlife._runtime.wake import Pulse, Queue, nap
+from runlife._runtime.wake import Latch, Pulse, Queue, nap
 from runlife.abc import Clock, Executor
 from runlife.exceptions import (
     AttemptFailed,
@@ -136,8 +136,8 @@ class Held:
         self.watch: anyio.CancelScope | None = None
         self.started = False
         self.finishing = False
-        self.closed = False
-        self._done: anyio.Event | None = None
+        self.done = Latch()
+        """Set once the worker is done with the run (its outcome written)."""
         self.ctx: RunContext | None = None
         self.items: RunItems | None = None
         self.log: RunLog | None = None
@@ -188,18 +188,10 @@ class Held:
 
     # -- ending -------------------------------------------------------------------------
 
-    async def wait_done(self) -> None:
-        """Return once the worker is done with the run (its outcome written)."""
-        if self.closed:
-            return
-        if self._done is None:
-            self._done = anyio.Event()
-        await self._done.wait()
-
-    def set_done(self) -> None:
-        self.closed = True
-        if self._done is not None:
-            self._done.set()
+    @property
+    def closed(self) -> bool:
+        """Whether the worker is done with the run."""
+        return self.done.is_set
 
     @property
     def state(self) -> str:
@@ -444,7 +436,7 @@ class Worker:
                 self._log.exception("attempt failed in the runtime", run_id=held.run.id)
             finally:
                 self.held.pop(held.run.id, None)
-                held.set_done()
+                held.done.set()
                 # Those who wait on an outcome first (a workflow driver may queue
                 # the next run), then the claim loop: its claim then finds that run.
                 self.changed.pulse()
@@ -524,7 +516,7 @@ class Worker:
         if held is None:
             return False
         held.cut("cancel", reason)
-        await held.wait_done()
+        await held.done.wait()
         return True
 
     async def drain(self, grace: float) -> None:
