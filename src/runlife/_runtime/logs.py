@@ -86,8 +86,10 @@ _COUNTED: Final = _WARNED | _ERRORS
 _LEVEL_OF_STREAM: Final[Mapping[str, str]] = {"stdout": "info", "stderr": "warning"}
 # A line written without a newline is cut at this length (a progress bar).
 _LONGEST_PARTIAL: Final = 64 * 1024
-# Lines per store call when a buffer is flushed.
-_CHUNK: Final = 1000
+# Lines per store call when a buffer is flushed: few enough that a call's lines
+# are seldom still alive when the collector promotes the young objects, so a long
+# log does not set off full collections.
+_CHUNK: Final = 500
 # The attributes every LogRecord has; the others came from ``extra=``.
 _RECORD_KEYS: Final = frozenset(
     {*logging.LogRecord("", 0, "", 0, "", (), None).__dict__, "message", "asctime", "taskName"}

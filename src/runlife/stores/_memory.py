@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import operator
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -954,51 +955,83 @@ class MemoryStore(StoreBase):
         flat: list[bool] = []
         checked = admit.admit_lines(lines, None if claim is None else claim.run_id, flat=flat)
         async with await self._use():
-            for run_id in dict.fromkeys(line.run_id for line in checked):
+            run_ids = dict.fromkeys(line.run_id for line in checked)
+            for run_id in run_ids:
                 self._row(run_id)
             if claim is not None:
                 self._check_claim(claim, claim.run_id)
-            out: list[LogLine] = []
-            runs = self._runs
-            names = self._names
-            for line, plain in zip(checked, flat, strict=True):
-                row = runs[line.run_id]
-                logs = row.log_list()
-                fields = line.fields
-                seq = len(logs) + 1
-                if plain:
-                    # Flat fields (the admission saw each value): their names and
-                    # values keep them, and the caller's line keeps the caller's
-                    # own; a line the writer numbered as the store does is handed
-                    # back as it came.
-                    keys = tuple(fields)
-                    keys = names.get(keys, keys)
-                    logs.append((line.at, line.stream, line.level, line.message, line.item,
-                                 line.attempt, keys, *fields.values()))  # fmt: skip
-                    out.append(line if line.seq == seq else _line_numbered(
-                        line, seq=seq, fields=fields))  # fmt: skip
-                    if len(names) < _NAMES_KEPT:
-                        names.setdefault(keys, keys)
-                else:
-                    kept = _kept(line, names)
-                    logs.append(kept)
-                    out.append(_line_numbered(line, seq=seq, fields=_fields_of(kept)))
-            if out:
-                # One event per run of the batch, naming its last line (kept, read back
-                # as the log's lines are).
+            if not checked:
+                return ()
+            if len(run_ids) == 1 and all(flat):
+                # The runtime's batches: one run's lines, each with flat fields.
+                out = self._append_flat(self._runs[checked[0].run_id], checked)
+                last = {out[-1].run_id: out[-1]}
+                counted = {out[-1].run_id: len(out)}
+            else:
+                out = self._append_any(checked, flat)
                 counted = Counter(line.run_id for line in out)
                 last = {line.run_id: line for line in out}
-                now = self._now()
-                for run_id, line in last.items():
-                    run = runs[run_id].run
-                    n = counted[run_id]
-                    self._event(
-                        Event(kind="log", run_id=run_id, job=run.job, at=now, status=run.status,
-                              lines=n),
-                        line=(run_id, line.seq),
-                    )  # fmt: skip
-                self._notify()
-            return tuple(out)
+            # One event per run of the batch, naming its last line (kept, read back
+            # as the log's lines are).
+            runs, now = self._runs, self._now()
+            for run_id, line in last.items():
+                run = runs[run_id].run
+                self._event(
+                    Event(kind="log", run_id=run_id, job=run.job, at=now, status=run.status,
+                          lines=counted[run_id]),
+                    line=(run_id, line.seq),
+                )  # fmt: skip
+            self._notify()
+            return out
+
+    def _append_flat(self, row: _Row, checked: tuple[LogLine, ...]) -> tuple[LogLine, ...]:
+        """Keep *checked*, lines of *row*'s run whose fields are flat (the admission
+        saw each value): as their names and values, one tuple of names for each set
+        of them. The lines are handed back as they came when the writer numbered
+        them as the store does (the runtime does), else renumbered."""
+        logs = row.log_list()
+        first = len(logs) + 1
+        names = self._names
+        keep, head = logs.append, _LINE_HEAD
+        for line in checked:
+            fields = line.fields
+            keys = tuple(fields)
+            known = names.get(keys)
+            if known is None:
+                if len(names) < _NAMES_KEPT:
+                    names[keys] = keys
+            else:
+                keys = known
+            keep((*head(line), keys, *fields.values()))
+        if [line.seq for line in checked] == list(range(first, first + len(checked))):
+            return checked
+        return tuple(
+            line if line.seq == seq else _line_numbered(line, seq=seq, fields=line.fields)
+            for seq, line in enumerate(checked, first)
+        )
+
+    def _append_any(self, checked: tuple[LogLine, ...], flat: list[bool]) -> tuple[LogLine, ...]:
+        """Keep *checked*, lines of any runs, flat or not (see `_append_flat`)."""
+        out: list[LogLine] = []
+        runs = self._runs
+        names = self._names
+        for line, plain in zip(checked, flat, strict=True):
+            logs = runs[line.run_id].log_list()
+            fields = line.fields
+            seq = len(logs) + 1
+            if plain:
+                keys = tuple(fields)
+                keys = names.get(keys, keys)
+                logs.append((*_LINE_HEAD(line), keys, *fields.values()))
+                out.append(line if line.seq == seq else _line_numbered(
+                    line, seq=seq, fields=fields))  # fmt: skip
+                if len(names) < _NAMES_KEPT:
+                    names.setdefault(keys, keys)
+            else:
+                kept = _kept(line, names)
+                logs.append(kept)
+                out.append(_line_numbered(line, seq=seq, fields=_fields_of(kept)))
+        return tuple(out)
 
     async def logs(self, query: LogQuery) -> LogPage:
         """A page of the run's log lines after ``query.cursor``, in order."""
@@ -1391,6 +1424,8 @@ def _with_output(item: Item, output: str) -> Item:
 
 # Lines are copied by their slots, past attrs' keyword plumbing: the hot path of logs.
 _line_numbered = compile_copier(LogLine, ("seq", "fields"))
+# A kept line's columns before its fields, read in one call.
+_LINE_HEAD: Final = operator.attrgetter("at", "stream", "level", "message", "item", "attempt")
 _make_line = compile_maker(LogLine)
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
