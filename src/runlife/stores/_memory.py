@@ -994,6 +994,7 @@ class MemoryStore(StoreBase):
         names = self._names
         keep, head = logs.append, _LINE_HEAD
         for line in checked:
+            # `_kept` written out for flat fields: this runs once per line of a log.
             fields = line.fields
             keys = tuple(fields)
             known = names.get(keys)
@@ -1011,25 +1012,20 @@ class MemoryStore(StoreBase):
         )
 
     def _append_any(self, checked: tuple[LogLine, ...], flat: list[bool]) -> tuple[LogLine, ...]:
-        """Keep *checked*, lines of any runs, flat or not (see `_append_flat`)."""
+        """Keep *checked*, lines of any runs, flat or not (see `_append_flat`): a
+        flat line is handed back as it came, or renumbered; the others with their
+        fields read back from how they are kept (nothing outside shares them)."""
         out: list[LogLine] = []
-        runs = self._runs
-        names = self._names
+        runs, names = self._runs, self._names
         for line, plain in zip(checked, flat, strict=True):
             logs = runs[line.run_id].log_list()
-            fields = line.fields
             seq = len(logs) + 1
+            kept = _kept(line, names)
+            logs.append(kept)
             if plain:
-                keys = tuple(fields)
-                keys = names.get(keys, keys)
-                logs.append((*_LINE_HEAD(line), keys, *fields.values()))
                 out.append(line if line.seq == seq else _line_numbered(
-                    line, seq=seq, fields=fields))  # fmt: skip
-                if len(names) < _NAMES_KEPT:
-                    names.setdefault(keys, keys)
+                    line, seq=seq, fields=line.fields))  # fmt: skip
             else:
-                kept = _kept(line, names)
-                logs.append(kept)
                 out.append(_line_numbered(line, seq=seq, fields=_fields_of(kept)))
         return tuple(out)
 
@@ -1432,15 +1428,21 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 def _kept(line: LogLine, names: dict[tuple[str, ...], tuple[str, ...]]) -> _Kept:
     """The admitted *line* as kept: flat fields (scalar values, the common case) as
-    their names (one tuple for each set of *names*) and values, others as JSON
-    text, so that nothing outside shares them."""
+    their names (one tuple for each set of them, kept in *names* while it has
+    room) and values, others as JSON text, so that nothing outside shares them."""
     fields = line.fields
-    head = (line.at, line.stream, line.level, line.message, line.item, line.attempt)
+    head = _LINE_HEAD(line)
     for value in fields.values():
         if value.__class__ not in _SCALARS:
             return (*head, None, codec.raw_dumps(dict(fields)))
     keys = tuple(fields)
-    return (*head, names.get(keys, keys), *fields.values())
+    known = names.get(keys)
+    if known is None:
+        if len(names) < _NAMES_KEPT:
+            names[keys] = keys
+    else:
+        keys = known
+    return (*head, keys, *fields.values())
 
 
 def _fields_of(kept: _Kept) -> dict[str, Any]:

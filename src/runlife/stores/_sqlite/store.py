@@ -538,9 +538,7 @@ class SQLiteStore(StoreBase):
         than *counts* (if given) refuse it once written: the batch takes the
         write back (see `GroupCommit`)."""
         run_id, expected = guard[0], guard[1]
-        kept = later.kept(run_id, _UNKNOWN)
-        if kept is _UNKNOWN:
-            kept = self._runs.get(run_id)
+        kept = self._kept_in(later, run_id)
         if kept is None:
             return None
         stored = kept.stored(expected, kept.created)
@@ -607,15 +605,21 @@ class SQLiteStore(StoreBase):
         later.events.extend(events)
         return norm, stored, created, params, progress
 
+    def _kept_in(self, later: Later, run_id: str) -> _Kept | None:
+        """What the store keeps of *run_id* (writer thread), as the batch's earlier
+        writes left it: None if it keeps nothing of it."""
+        kept = later.kept(run_id, _UNKNOWN)
+        if kept is _UNKNOWN:
+            kept = self._runs.get(run_id)
+        return kept  # type: ignore[no-any-return]
+
     def _stored(
         self, conn: sqlite3.Connection, later: Later, run_id: str, version: int, created: int
     ) -> tuple[Run, Any]:
         """The stored run *run_id* at *version* (writer thread), and a copy of its
         params no caller holds: as kept, if it is that one, else read in the
         transaction."""
-        kept = later.kept(run_id, _UNKNOWN)
-        if kept is _UNKNOWN:
-            kept = self._runs.get(run_id)
+        kept = self._kept_in(later, run_id)
         if kept is not None:
             run = kept.stored(version, created)
             if run is not None:
@@ -718,9 +722,7 @@ class SQLiteStore(StoreBase):
         keeps as it is stored is not decoded again: only its item counts are read
         from the row."""
         run_id, version, created, progress, fence = rows.claimable_state(row)
-        kept = later.kept(run_id, _UNKNOWN)
-        if kept is _UNKNOWN:
-            kept = self._runs.get(run_id)
+        kept = self._kept_in(later, run_id)
         run = None if kept is None else kept.stored(version, created)
         if kept is None or run is None:
             run = rows.claimable_from_row(row)
