@@ -994,16 +994,11 @@ class MemoryStore(StoreBase):
         names = self._names
         keep, head = logs.append, _LINE_HEAD
         for line in checked:
-            # `_kept` written out for flat fields: this runs once per line of a log.
+            # `_kept` for flat fields, its call saved: this runs once per line of a log.
             fields = line.fields
             keys = tuple(fields)
             known = names.get(keys)
-            if known is None:
-                if len(names) < _NAMES_KEPT:
-                    names[keys] = keys
-            else:
-                keys = known
-            keep((*head(line), keys, *fields.values()))
+            keep((*head(line), _named(names, keys) if known is None else known, *fields.values()))
         if [line.seq for line in checked] == list(range(first, first + len(checked))):
             return checked
         return tuple(
@@ -1437,12 +1432,15 @@ def _kept(line: LogLine, names: dict[tuple[str, ...], tuple[str, ...]]) -> _Kept
             return (*head, None, codec.raw_dumps(dict(fields)))
     keys = tuple(fields)
     known = names.get(keys)
-    if known is None:
-        if len(names) < _NAMES_KEPT:
-            names[keys] = keys
-    else:
-        keys = known
-    return (*head, keys, *fields.values())
+    return (*head, _named(names, keys) if known is None else known, *fields.values())
+
+
+def _named(names: dict[tuple[str, ...], tuple[str, ...]], keys: tuple[str, ...]) -> tuple[str, ...]:
+    """*keys*, a set of field names not yet in *names*: kept there while it has room,
+    so that the lines with these names share one tuple of them."""
+    if len(names) < _NAMES_KEPT:
+        names[keys] = keys
+    return keys
 
 
 def _fields_of(kept: _Kept) -> dict[str, Any]:
