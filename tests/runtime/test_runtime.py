@@ -128,6 +128,54 @@ async def test_quotas_are_refused_at_submit(clock: VirtualClock, store: MemorySt
         assert len((await rt.list_runs(job="report")).runs) == 2
 
 
+@runlife.job
+async def numbered(ctx: RunContext, n: int) -> int:
+    return n
+
+
+class Overlapping(MemoryStore):
+    """Counts the creates in flight at once, and refuses the runs of *refused*."""
+
+    def __init__(self, refused: tuple[int, ...] = ()) -> None:
+        super().__init__()
+        self.refused = refused
+        self.inflight = self.most = 0
+
+    async def create_run(self, run: runlife.Run) -> runlife.Run:
+        self.inflight += 1
+        self.most = max(self.most, self.inflight)
+        try:
+            await anyio.lowlevel.checkpoint()
+            if run.params["n"] in self.refused:
+                raise InvalidValue("params.n", run.params["n"], "a number the store takes")
+            return await super().create_run(run)
+        finally:
+            self.inflight -= 1
+
+
+async def test_submit_many_has_the_store_create_its_runs_together(clock: VirtualClock) -> None:
+    # Together, so that a store that groups writes commits many in one
+    # transaction; a few hundred at a time, in order, each returned in its place.
+    store = Overlapping()
+    async with AsyncRuntime(jobs=[numbered], store=store, clock=clock, serve=False) as rt:
+        runs = await rt.submit_many(numbered, [{"n": n} for n in range(500)])
+        assert [run.params["n"] for run in runs] == list(range(500))
+        assert [run.id for run in runs] == sorted(run.id for run in runs)  # claimed in order
+        assert 100 <= store.most <= 200
+        assert await rt.count_runs(job=numbered) == {Status.QUEUED: 500}
+
+
+async def test_submit_many_raises_the_first_refusal_after_creating_the_rest(
+    clock: VirtualClock,
+) -> None:
+    store = Overlapping(refused=(9, 7, 250))
+    async with AsyncRuntime(jobs=[numbered], store=store, clock=clock, serve=False) as rt:
+        with pytest.raises(InvalidValue) as refused:
+            await rt.submit_many(numbered, [{"n": n} for n in range(300)])
+        assert refused.value.value == 7
+        assert await rt.count_runs(job=numbered) == {Status.QUEUED: 297}
+
+
 async def test_a_rolling_quota_says_when_it_frees_up(
     clock: VirtualClock, store: MemoryStore
 ) -> None:

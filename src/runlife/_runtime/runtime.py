@@ -52,6 +52,9 @@ _RETRYABLE = frozenset({Status.FAILED, Status.CANCELLED})
 # Real seconds of one wait for the store's change hint (it returns early on a change).
 _STORE_WAIT = 60.0
 
+_CREATING = 200
+"""The most runs `AsyncRuntime.submit_many` has the store create at once."""
+
 
 def _default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -568,7 +571,10 @@ class AsyncRuntime:
         """Create one run of *job* per mapping of *params*, in order.
 
         Every run is checked (params, quota for all of them) before any is created,
-        so a bad one creates none.
+        so a bad one creates none. The store then creates them together, a few
+        hundred at a time, so that a store that groups writes (SQLite,
+        PostgreSQL) commits many in one transaction; should it refuse one, the
+        others are created all the same and its first refusal is raised.
 
         Raises:
             The errors of `submit`; `InvalidValue` names the index of the bad params
@@ -594,7 +600,30 @@ class AsyncRuntime:
                     f"params[{index}]{exc.field.removeprefix('params')}", exc.value, exc.expected
                 ) from None
         await self._check_quota(name, spec, now, len(runs))
-        return tuple([await self._create(run, spec) for run in runs])
+        return await self._create_all(runs, spec)
+
+    async def _create_all(self, runs: list[Run], spec: JobSpec) -> tuple[Run, ...]:
+        """Create *runs*, up to `_CREATING` at once: a store that groups concurrent
+        writes (SQLite's group commit, PostgreSQL's batches) commits many of them in
+        one transaction, where one after the other each would wait for its own.
+        Every run is tried; the first refusal (in the order of *runs*) is raised
+        once the others are created."""
+        out: list[Run | None] = [None] * len(runs)
+        refused: list[tuple[int, Exception]] = []
+
+        async def create(index: int) -> None:
+            try:
+                out[index] = await self._create(runs[index], spec)
+            except Exception as exc:  # raised below, outside the task group
+                refused.append((index, exc))
+
+        for start in range(0, len(runs), _CREATING):
+            async with anyio.create_task_group() as tg:
+                for index in range(start, min(start + _CREATING, len(runs))):
+                    tg.start_soon(create, index)
+        if refused:
+            raise min(refused, key=lambda pair: pair[0])[1]
+        return tuple(out)  # type: ignore[arg-type]
 
     # -- reading -------------------------------------------------------------------
 
