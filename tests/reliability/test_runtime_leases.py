@@ -142,7 +142,10 @@ def test_a_runtime_stopped_past_its_lease_has_every_write_refused(
     # A1's attempt was stopped (its lease was lost) before its function returned.
     assert not any(e["ev"] == "returned" and e["w"] == "A1" for e in events)
     if a2_returned:
-        assert {e["call"] for e in stale["A2"]} == {"heartbeat", "update_run"}
+        # Its outcome, refused; a heartbeat too if its round came before that
+        # refusal let the run go (the two are due at once when it wakes).
+        assert "update_run" in {e["call"] for e in stale["A2"]}
+        assert {e["call"] for e in stale["A2"]} <= {"heartbeat", "update_run"}
 
     b_finish.touch()
     hosts.wait_all(timeout=30)

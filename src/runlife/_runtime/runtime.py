@@ -30,7 +30,7 @@ from runlife._runtime import events as _events
 from runlife._runtime import logs as _logs
 from runlife._runtime import overview as _overview
 from runlife._runtime.driver import Driver, children_reason, workflow_spec, workflows_by_name
-from runlife._runtime.ends import HINT_EVERY, HINT_MOST, Ends
+from runlife._runtime.ends import Ends
 from runlife._runtime.guard import StoreGuard
 from runlife._runtime.hooks import HookRunner
 from runlife._runtime.job import Job
@@ -343,15 +343,19 @@ class AsyncRuntime:
                 tg.start_soon(self.scheduler.serve)
                 tg.start_soon(self.driver.serve)
                 tg.start_soon(self._watch_store)
+                tg.start_soon(self._ends.serve, self.clock, self.guard.get_run, self.worker.held)
 
     async def _watch_only(self, scope: anyio.CancelScope) -> None:
         # An operators' runtime: no services, but the store's change hints still
         # wake its waits (a cancel waiting for a run held elsewhere, say).
         with scope:
-            await self._watch_store()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._watch_store)
+                tg.start_soon(self._ends.serve, self.clock, self.guard.get_run)
 
     async def _watch_store(self) -> None:
-        # One task turns the store's change hints into a pulse for every service.
+        # One task turns the store's change hints into a pulse for every service,
+        # and tells the waits' watcher.
         while True:
             try:
                 await self.guard.wait_changed(_STORE_WAIT)
@@ -359,6 +363,7 @@ class AsyncRuntime:
                 await self.clock.sleep(self.poll)
                 continue
             self.store_changed.pulse()
+            self._ends.hinted()
 
     async def __aexit__(
         self,
@@ -610,17 +615,18 @@ class AsyncRuntime:
         once the others are created."""
         out: list[Run | None] = [None] * len(runs)
         refused: list[tuple[int, Exception]] = []
+        todo = iter(range(len(runs)))  # shared: each creator takes the next run
 
-        async def create(index: int) -> None:
-            try:
-                out[index] = await self._create(runs[index], spec)
-            except Exception as exc:  # raised below, outside the task group
-                refused.append((index, exc))
+        async def creator() -> None:
+            for index in todo:
+                try:
+                    out[index] = await self._create(runs[index], spec)
+                except Exception as exc:  # raised below, outside the task group
+                    refused.append((index, exc))
 
-        for start in range(0, len(runs), _CREATING):
-            async with anyio.create_task_group() as tg:
-                for index in range(start, min(start + _CREATING, len(runs))):
-                    tg.start_soon(create, index)
+        async with anyio.create_task_group() as tg:
+            for _ in range(min(_CREATING, len(runs))):
+                tg.start_soon(creator)
         if refused:
             raise min(refused, key=lambda pair: pair[0])[1]
         return tuple(out)  # type: ignore[arg-type]
@@ -645,26 +651,23 @@ class AsyncRuntime:
         self._check_running()
         clock = self.clock
         deadline = None if timeout is None else clock.now() + timedelta(seconds=timeout)
-        spacing = HINT_EVERY
-        with self._ends.watching(run_id) as ended:
+        ends = self._ends
+        with ends.watching(run_id) as ended:
             while True:
-                seen, hinted = ended.count, self.store_changed.count
+                seen, hint, now = ended.count, ends.hints, clock.now()
                 run = ended.run or await self.guard.get_run(run_id)
                 if run.is_terminal:
                     return run
+                ends.read(ended, now, hint)
                 now = clock.now()
                 if deadline is not None and now >= deadline:
                     raise TimeoutError(f"run {run_id} is still {run.status} after {timeout:g} s")
                 until = now + timedelta(seconds=self.poll)
                 if deadline is not None and deadline < until:
                     until = deadline
-                # Its end here wakes it at once; a hint (see `ends`) reads it soon,
-                # and a little later after each read that found it still active.
-                await nap(clock, until, pulses=[(ended, seen), (self.store_changed, hinted)])
-                if ended.count == seen:
-                    soon = min(now + timedelta(seconds=spacing), until)
-                    await nap(clock, soon, pulses=[(ended, seen)])
-                    spacing = min(2 * spacing, HINT_MOST)
+                # Its end here wakes it at once; an end elsewhere, once the store
+                # hints at a change and the waits' watcher reads it (see `ends`).
+                await nap(clock, until, pulses=[(ended, seen)])
 
     async def list_runs(
         self,
