@@ -142,5 +142,5 @@ async def test_a_run_that_ended_here_is_handed_over_and_not_read() -> None:
 
 
 def test_the_spacing_starts_at_hint_every() -> None:
-    ended = Ended()
+    ended = Ended("01a2")
     assert (ended.read_at, ended.spacing) == (None, HINT_EVERY)

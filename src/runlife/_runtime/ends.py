@@ -20,6 +20,8 @@ spacing. A wait still reads its run itself every ``poll`` seconds.
 from __future__ import annotations
 
 import copy
+import heapq
+import itertools
 from collections.abc import Awaitable, Callable, Container, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -44,14 +46,21 @@ HINT_MOST: Final = 0.5
 
 _log = structlog.get_logger("runlife.runtime")
 
+_Due = tuple[datetime, int, int, "Ended"]
+"""A read in the watcher's schedule: when it falls due, a tie-breaker, the
+number of the read it follows (a later read replaces it), and the run's pulse."""
+
 
 class Ended(Pulse):
     """The pulse of one waited run's end, with the run as this process stored it."""
 
-    __slots__ = ("_run", "hint", "read_at", "spacing")
+    __slots__ = ("_run", "hint", "read_at", "reads", "run_id", "spacing", "users")
 
-    def __init__(self) -> None:
+    def __init__(self, run_id: str) -> None:
         super().__init__()
+        self.run_id = run_id
+        self.users = 0
+        """How many waits share it; none: it is no longer watched."""
         self._run: Run | None = None
         self.read_at: datetime | None = None
         """When the run was last read (clock time); None before its first read."""
@@ -59,6 +68,8 @@ class Ended(Pulse):
         """The count of the store's hints at that read: a later one may concern it."""
         self.spacing = HINT_EVERY
         """Seconds from that read to the next one a hint makes."""
+        self.reads = 0
+        """How many reads found the run active (the watcher's schedule is of the last)."""
 
     @property
     def run(self) -> Run | None:
@@ -91,34 +102,38 @@ class Ends:
     (1, <Status.SUCCEEDED: 'SUCCEEDED'>)
     """
 
-    __slots__ = ("_hints", "_watched")
+    __slots__ = ("_due", "_hints", "_quiet", "_seq", "_watched")
 
     def __init__(self) -> None:
-        self._watched: dict[str, tuple[Ended, list[int]]] = {}
+        self._watched: dict[str, Ended] = {}
         self._hints = Pulse()
+        # The watcher's schedule of reads: those a hint came after (by the moment
+        # each falls due), and those read since the latest hint (no read yet).
+        self._due: list[_Due] = []
+        self._quiet: list[_Due] = []
+        self._seq = itertools.count()
 
     @contextmanager
     def watching(self, run_id: str) -> Iterator[Ended]:
         """The pulse of *run_id*'s end, while the block runs (waits share it)."""
-        entry = self._watched.get(run_id)
-        if entry is None:
-            entry = self._watched[run_id] = (Ended(), [0])
-        users = entry[1]
-        users[0] += 1
+        ended = self._watched.get(run_id)
+        if ended is None:
+            ended = self._watched[run_id] = Ended(run_id)
+        ended.users += 1
         try:
-            yield entry[0]
+            yield ended
         finally:
-            users[0] -= 1
-            if not users[0]:
+            ended.users -= 1
+            if not ended.users:
                 del self._watched[run_id]
 
     def moved(self, run: Run) -> None:
         """Told of every stored write of this process: *run* as stored."""
         if run.status.is_terminal:
-            entry = self._watched.get(run.id)
-            if entry is not None:
-                entry[0]._run = run
-                entry[0].pulse()
+            ended = self._watched.get(run.id)
+            if ended is not None:
+                ended._run = run
+                ended.pulse()
 
     @property
     def hints(self) -> int:
@@ -126,32 +141,42 @@ class Ends:
         return self._hints.count
 
     def read(self, ended: Ended, at: datetime, hint: int) -> None:
-        """A wait began reading its run at *at*, after *hint* hints, and found it
-        active: later hints may concern it."""
+        """A read of *ended*'s run began at *at*, after *hint* hints, and found it
+        active: a later hint makes it due for another read, ``spacing`` after."""
         ended.read_at, ended.hint = at, hint
+        ended.reads += 1
+        due = at + timedelta(seconds=ended.spacing)
+        self._quiet.append((due, next(self._seq), ended.reads, ended))
 
     def hinted(self) -> None:
         """The store changed (a hint): every waited run may have, in another process."""
         self._hints.pulse()
 
-    def _due(
-        self, now: datetime, held: Container[str]
-    ) -> tuple[list[tuple[str, Ended]], datetime | None]:
-        """The waited runs a hint since their last read makes due for a read by
-        *now*, and the moment the next of the others falls due (None: none); not
-        those *held* here, whose end this process writes."""
-        hints, ready, later = self._hints.count, [], None
-        for run_id, (ended, _) in self._watched.items():
-            if ended.read_at is None or ended._run is not None or ended.hint == hints:
-                continue
-            if run_id in held:
-                continue
-            at = ended.read_at + timedelta(seconds=ended.spacing)
-            if at <= now:
-                ready.append((run_id, ended))
-            elif later is None or at < later:
-                later = at
-        return ready, later
+    def _ready(self, now: datetime, held: Container[str]) -> list[Ended]:
+        """The waited runs to read now: a hint came after their last read, their
+        spacing has passed since, and they are not *held* here (those wait for
+        the next hint)."""
+        hints, due = self._hints.count, self._due
+        if self._quiet:
+            quiet = []
+            for entry in self._quiet:
+                if entry[3].hint == hints:
+                    quiet.append(entry)  # read since the latest hint
+                else:
+                    heapq.heappush(due, entry)
+            self._quiet = quiet
+        ready = []
+        while due and due[0][0] <= now:
+            entry = heapq.heappop(due)
+            ended = entry[3]
+            if ended.users == 0 or ended._run is not None or entry[2] != ended.reads:
+                continue  # no longer waited, ended here, or read again since
+            if ended.run_id in held:
+                ended.hint = hints
+                self._quiet.append(entry)
+            else:
+                ready.append(ended)
+        return ready
 
     async def serve(
         self,
@@ -160,39 +185,35 @@ class Ends:
         held: Container[str] = (),
     ) -> None:
         """Read again the waited runs each hint makes due (see the module), and wake
-        the waits of those ended or gone; at most one look at them every
-        ``HINT_EVERY / 2``, however often the store hints. The runs in *held* (this
-        process's worker holds them: it writes their end, or lets them go once
-        their lease is lost) are not read. Runs until cancelled."""
-        hints, pause = self._hints, timedelta(seconds=HINT_EVERY / 2)
-        while True:
-            seen = hints.count
-            looked = clock.now()
-            ready, later = self._due(looked, held)
-            if ready:
-                async with anyio.create_task_group() as tg:
-                    for run_id, ended in ready:
-                        tg.start_soon(self._look, clock, get_run, run_id, ended)
-            elif later is None:
-                await hints.wait(seen)  # nothing is due until a hint
-            else:
-                await nap(clock, later, pulses=[(hints, seen)])
-            await nap(clock, looked + pause)
+        the waits of those ended or gone. The runs in *held* (this process's worker
+        holds them: it writes their end, or lets them go once their lease is lost)
+        are not read while held. Runs until cancelled."""
+        hints, due = self._hints, self._due
+        async with anyio.create_task_group() as tg:
+            while True:
+                seen = hints.count
+                # Each read on its own: a slow one holds up no other. A run being
+                # read is out of the schedule until its read puts it back.
+                for ended in self._ready(clock.now(), held):
+                    tg.start_soon(self._look, clock, get_run, ended)
+                if due:
+                    await nap(clock, due[0][0], pulses=[(hints, seen)])
+                else:
+                    await hints.wait(seen)
 
     async def _look(
-        self, clock: Clock, get_run: Callable[[str], Awaitable[Run]], run_id: str, ended: Ended
+        self, clock: Clock, get_run: Callable[[str], Awaitable[Run]], ended: Ended
     ) -> None:
         hint, at = self._hints.count, clock.now()
         try:
-            run = await get_run(run_id)
+            run = await get_run(ended.run_id)
         except RunlifeError as exc:  # gone, or a store that failed: the wait reads itself
-            _log.debug("a waited run could not be read", run_id=run_id, error=str(exc))
-            ended.read_at, ended.hint = at, hint
+            _log.debug("a waited run could not be read", run_id=ended.run_id, error=str(exc))
             ended.pulse()
             return
-        ended.read_at, ended.hint = at, hint
         if run.is_terminal:
             ended._run = run
             ended.pulse()
         else:
             ended.spacing = min(2 * ended.spacing, HINT_MOST)
+            self.read(ended, at, hint)
