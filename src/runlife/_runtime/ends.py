@@ -54,7 +54,7 @@ number of the read it follows (a later read replaces it), and the run's pulse.""
 class Ended(Pulse):
     """The pulse of one waited run's end, with the run as this process stored it."""
 
-    __slots__ = ("_run", "hint", "read_at", "reads", "run_id", "spacing", "users")
+    __slots__ = ("_run", "hint", "reads", "run_id", "spacing", "users")
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
@@ -62,10 +62,8 @@ class Ended(Pulse):
         self.users = 0
         """How many waits share it; none: it is no longer watched."""
         self._run: Run | None = None
-        self.read_at: datetime | None = None
-        """When the run was last read (clock time); None before its first read."""
         self.hint = 0
-        """The count of the store's hints at that read: a later one may concern it."""
+        """The count of the store's hints at its last read: a later one may concern it."""
         self.spacing = HINT_EVERY
         """Seconds from that read to the next one a hint makes."""
         self.reads = 0
@@ -94,7 +92,7 @@ class Ends:
     >>> at = datetime(2026, 3, 10, 2, tzinfo=UTC)
     >>> run = lc.transition(Run.create(job="backup", at=at, initial=Status.QUEUED),
     ...                     Status.RUNNING, at=at)
-    >>> ends = Ends()
+    >>> ends = Ends(hints=Pulse())
     >>> with ends.watching(run.id) as ended:
     ...     ends.moved(run)                      # RUNNING: not its end
     ...     ends.moved(lc.transition(run, Status.SUCCEEDED, at=at))
@@ -104,9 +102,10 @@ class Ends:
 
     __slots__ = ("_due", "_hints", "_quiet", "_seq", "_watched")
 
-    def __init__(self) -> None:
+    def __init__(self, hints: Pulse) -> None:
         self._watched: dict[str, Ended] = {}
-        self._hints = Pulse()
+        self._hints = hints
+        """Pulsed on each of the store's change hints (the runtime's watcher of them)."""
         # The watcher's schedule of reads: those a hint came after (by the moment
         # each falls due), and those read since the latest hint (no read yet).
         self._due: list[_Due] = []
@@ -143,14 +142,10 @@ class Ends:
     def read(self, ended: Ended, at: datetime, hint: int) -> None:
         """A read of *ended*'s run began at *at*, after *hint* hints, and found it
         active: a later hint makes it due for another read, ``spacing`` after."""
-        ended.read_at, ended.hint = at, hint
+        ended.hint = hint
         ended.reads += 1
         due = at + timedelta(seconds=ended.spacing)
         self._quiet.append((due, next(self._seq), ended.reads, ended))
-
-    def hinted(self) -> None:
-        """The store changed (a hint): every waited run may have, in another process."""
-        self._hints.pulse()
 
     def _ready(self, now: datetime, held: Container[str]) -> list[Ended]:
         """The waited runs to read now: a hint came after their last read, their

@@ -195,13 +195,13 @@ class AsyncRuntime:
         for job in self.jobs.values():
             if isinstance(self._executor_for(job), ProcessExecutor):
                 check_importable(job.name, job.fn, executor)
-        self._ends = Ends()
         self.guard = StoreGuard(self.store, self.clock, on_moves=self._moved)
         self.book = JobBook(self.jobs, self.guard, max_age=self.poll)
         for wf in self.workflows.values():
             self.book.add_spec(wf.name, workflow_spec(wf))
         self.changed = Pulse()
         self.store_changed = Pulse()
+        self._ends = Ends(hints=self.store_changed)
         self.worker = Worker(
             guard=self.guard,
             clock=self.clock,
@@ -354,8 +354,7 @@ class AsyncRuntime:
                 tg.start_soon(self._ends.serve, self.clock, self.guard.get_run)
 
     async def _watch_store(self) -> None:
-        # One task turns the store's change hints into a pulse for every service,
-        # and tells the waits' watcher.
+        # One task turns the store's change hints into a pulse for every service.
         while True:
             try:
                 await self.guard.wait_changed(_STORE_WAIT)
@@ -363,7 +362,6 @@ class AsyncRuntime:
                 await self.clock.sleep(self.poll)
                 continue
             self.store_changed.pulse()
-            self._ends.hinted()
 
     async def __aexit__(
         self,
